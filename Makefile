@@ -1,0 +1,33 @@
+# ringfence: `make demo` and `make test` work on a fresh machine with Python 3.11+ and make.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR := demo
+DEMO_ACCOUNTS ?= 20000
+SEED ?= 7
+
+.PHONY: demo test bench eval-reddit clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ringfence needs Python 3.11+, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ringfence synth --accounts $(DEMO_ACCOUNTS) --seed $(SEED) --out $(DEMO_DIR)/platform
+	$(BIN)/ringfence validate --accounts $(DEMO_DIR)/platform/accounts.csv.gz \
+		--identifiers $(DEMO_DIR)/platform/identifiers.csv.gz \
+		--edges $(DEMO_DIR)/platform/edges.csv.gz \
+		--enforcement $(DEMO_DIR)/platform/enforcement.csv.gz
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

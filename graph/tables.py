@@ -1,0 +1,598 @@
+"""The input contract: four tables, loaded and validated.
+
+ringfence reads four tables, each a CSV (``.csv``), gzip CSV (``.csv.gz``) or
+Parquet (``.parquet``) file, or a pandas DataFrame given from Python:
+
+``accounts``
+    ``account_id`` (non-empty string, unique), optional ``created_at``, and any
+    other columns as account attributes (numbers are model features, strings
+    are categories).
+``identifiers``
+    One row per observation that an account used an identifier:
+    ``account_id``, ``kind`` (lower-case token such as ``device``, ``ip``,
+    ``card``), ``value`` (string), optional ``seen_at``.
+``edges``
+    Direct account-to-account relations: ``src``, ``dst``, ``kind``, optional
+    ``weight`` (positive, default 1), ``at``, ``amount``.
+``enforcement``
+    ``account_id``, ``action`` (``ban``, ``violation`` or ``cleared``),
+    optional ``at``, ``reason``.
+
+Timestamps are ISO 8601 strings or Unix seconds and are stored as UTC.
+Every problem class is reported once with the file, the column, how many
+rows and up to five example rows; all problems of all tables are collected
+before :class:`InputError` is raised, so one run shows everything to fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "TABLES",
+    "ACTIONS",
+    "InputError",
+    "InputWarning",
+    "Problem",
+    "Tables",
+    "load_tables",
+    "read_table",
+]
+
+ACTIONS = ("ban", "violation", "cleared")
+
+# Column contract per table: required columns, then optional ones.
+TABLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "accounts": {"required": ("account_id",), "optional": ("created_at",)},
+    "identifiers": {"required": ("account_id", "kind", "value"), "optional": ("seen_at",)},
+    "edges": {"required": ("src", "dst", "kind"), "optional": ("weight", "at", "amount")},
+    "enforcement": {"required": ("account_id", "action"), "optional": ("at", "reason")},
+}
+TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
+                "edges": ("at",), "enforcement": ("at",)}
+_KIND_RE = r"[a-z][a-z0-9_]*"
+_MAX_EXAMPLES = 5
+
+
+class InputWarning(UserWarning):
+    """Something in the input was repaired (duplicates or self-loops dropped)."""
+
+
+@dataclass
+class Problem:
+    """One class of problem in one table: what, where, how many, examples."""
+
+    table: str
+    source: str
+    column: str | None
+    message: str
+    n_rows: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f"{self.source}"
+        if self.column is not None:
+            where += f", column '{self.column}'"
+        text = f"{where}: {self.message}"
+        if self.n_rows:
+            text += f" ({self.n_rows:,} row{'s' if self.n_rows != 1 else ''})"
+        if self.examples:
+            text += "\n" + "\n".join(f"    {e}" for e in self.examples)
+        return text
+
+
+class InputError(ValueError):
+    """The input tables break the contract. ``problems`` lists every class found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in the input:"
+        super().__init__(head + "\n" + "\n".join(f"- {p}" for p in self.problems))
+
+
+@dataclass
+class Tables:
+    """Validated input tables (DataFrames); absent optional tables are ``None``.
+
+    Column types after loading: ids, ``kind``, ``value``, ``action`` and
+    ``reason`` are strings; timestamps are ``datetime64[ns, UTC]`` (NaT when
+    missing); ``weight`` and ``amount`` are float64 (weight defaults to 1).
+    """
+
+    accounts: pd.DataFrame
+    identifiers: pd.DataFrame | None = None
+    edges: pd.DataFrame | None = None
+    enforcement: pd.DataFrame | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> pd.DataFrame | None:
+        if name not in TABLES:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def require(self, *names: str, any_of: Iterable[str] = ()) -> None:
+        """Raise :class:`InputError` unless the named tables (and one of ``any_of``) are present."""
+        problems = [Problem(n, "--" + n, None, f"the '{n}' table is required for this job")
+                    for n in names if self[n] is None]
+        any_of = tuple(any_of)
+        if any_of and all(self[n] is None for n in any_of):
+            problems.append(Problem(any_of[0], " or ".join("--" + n for n in any_of), None,
+                                    "at least one of these tables is required for this job"))
+        if problems:
+            raise InputError(problems)
+
+    def summary(self) -> dict[str, object]:
+        """Counts that describe what was read (for printing and run records)."""
+        out: dict[str, object] = {"accounts": len(self.accounts)}
+        attrs = [c for c in self.accounts.columns if c not in ("account_id", "created_at")]
+        out["account_attributes"] = len(attrs)
+        if self.identifiers is not None:
+            idf = self.identifiers
+            out["identifier_observations"] = len(idf)
+            out["identifiers_by_kind"] = (
+                idf.groupby("kind", observed=True)["value"].nunique().sort_index().to_dict())
+        if self.edges is not None:
+            out["edges"] = len(self.edges)
+            out["edges_by_kind"] = self.edges["kind"].value_counts().sort_index().to_dict()
+        if self.enforcement is not None:
+            enf = self.enforcement
+            out["enforcement_by_action"] = enf["action"].value_counts().sort_index().to_dict()
+            out["banned_accounts"] = int(enf.loc[enf["action"] == "ban", "account_id"].nunique())
+            out["cleared_accounts"] = int(
+                enf.loc[enf["action"] == "cleared", "account_id"].nunique())
+        times = [df[c] for name, cols in TIME_COLUMNS.items() for c in cols
+                 if (df := self[name]) is not None and c in df.columns]
+        times = [t for t in times if t.notna().any()]
+        if times:
+            out["first_timestamp"] = min(t.min() for t in times).isoformat()
+            out["last_timestamp"] = max(t.max() for t in times).isoformat()
+        return out
+
+    def newest_timestamp(self) -> pd.Timestamp | None:
+        """The newest timestamp anywhere in the input (the default as-of time)."""
+        best = None
+        for name, cols in TIME_COLUMNS.items():
+            df = self[name]
+            if df is None:
+                continue
+            for c in cols:
+                if c in df.columns and df[c].notna().any():
+                    m = df[c].max()
+                    best = m if best is None or m > best else best
+        return best
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _kind_of_path(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".csv.gz"):
+        return "csv.gz"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
+    return ""
+
+
+def _sniff(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(4)
+
+
+def _first_bad_utf8_line(raw: bytes) -> tuple[int, str]:
+    for i, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return i, repr(line[max(0, e.start - 20): e.start + 20])
+    return 0, ""
+
+
+def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataFrame:
+    """Read one table file into a DataFrame of raw values (no validation).
+
+    CSV columns are read as strings except the attribute columns of
+    ``accounts``, whose types are inferred. Raises :class:`InputError` for
+    files that are missing, empty, not what their extension says, or not UTF-8.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    label = str(path)
+
+    def fail(message: str, examples: list[str] | None = None) -> InputError:
+        return InputError([Problem(table, label, None, message, 0, examples or [])])
+
+    if not path.exists():
+        raise fail("file not found")
+    if path.is_dir():
+        raise fail("is a directory, expected a file")
+    kind = _kind_of_path(path)
+    if not kind:
+        raise fail("unknown file type: use .csv, .csv.gz or .parquet")
+    if path.stat().st_size == 0:
+        raise fail("file is empty (0 bytes)")
+    magic = _sniff(path)
+    is_gzip, is_parquet = magic[:2] == b"\x1f\x8b", magic == b"PAR1"
+    if kind == "parquet":
+        if not is_parquet:
+            what = "gzip" if is_gzip else "text" if magic[:1].isascii() else "something else"
+            raise fail(f"not a Parquet file (it looks like {what}); the extension says .parquet")
+        try:
+            return pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises several types for corrupt files
+            raise fail(f"cannot read Parquet file: {e}") from None
+    if kind == "csv.gz" and not is_gzip:
+        raise fail("not a gzip file; the extension says .csv.gz")
+    if kind == "csv" and (is_gzip or is_parquet):
+        raise fail(f"looks like {'gzip' if is_gzip else 'Parquet'}, not CSV text; "
+                   "rename it with the right extension")
+    opener = gzip.open if kind == "csv.gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise fail(f"cannot decompress: {e}") from None
+    if not raw.strip():
+        raise fail("file is empty (no header, no rows)")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        line, snippet = _first_bad_utf8_line(raw)
+        raise fail("not UTF-8 text: save the file as UTF-8",
+                   [f"line {line}: {snippet}"]) from None
+    header = pd.read_csv(io.BytesIO(raw), nrows=0).columns
+    header = [str(c).strip() for c in header]
+    string_cols = header if table != "accounts" else [
+        c for c in header if c in ("account_id", "created_at")]
+    try:
+        df = pd.read_csv(io.BytesIO(raw), dtype={c: str for c in string_cols},
+                         keep_default_na=False, na_values={
+                             c: ["", "NA", "NaN", "nan", "null"] for c in header
+                             if c not in string_cols}, low_memory=False)
+    except (pd.errors.ParserError, ValueError) as e:
+        raise fail(f"cannot parse CSV: {e}") from None
+    df.columns = header
+    return df
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _row_label(source_is_csv: bool, idx: np.ndarray) -> list[str]:
+    # CSV users look at line numbers (header is line 1); DataFrames and Parquet at row positions.
+    return [f"line {i + 2}" if source_is_csv else f"row {i}" for i in idx]
+
+
+def _examples(df: pd.DataFrame, mask: np.ndarray, cols: list[str], is_csv: bool) -> list[str]:
+    idx = np.flatnonzero(mask)[:_MAX_EXAMPLES]
+    labels = _row_label(is_csv, idx)
+    cols = [c for c in cols if c in df.columns]
+    out = []
+    for label, i in zip(labels, idx):
+        row = df.iloc[i]
+        out.append(f"{label}: " + ", ".join(f"{c}={row[c]!r}" for c in cols))
+    return out
+
+
+def _as_str(col: pd.Series) -> pd.Series:
+    """Strings with missing values as ''; numbers written as ids become '123', not '123.0'."""
+    if pd.api.types.is_float_dtype(col):
+        as_int = col.dropna()
+        if (as_int == as_int.round()).all():
+            col = col.astype("Int64")
+    if not pd.api.types.is_string_dtype(col):
+        col = col.astype("string")
+    return col.fillna("").astype("str").str.strip()
+
+
+def _parse_time(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse ISO 8601 strings or Unix seconds to UTC; returns (times, bad_mask)."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        return col.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), np.zeros(len(col), bool)
+    if pd.api.types.is_datetime64_dtype(col):
+        return col.dt.tz_localize("UTC").astype("datetime64[ns, UTC]"), np.zeros(len(col), bool)
+    if pd.api.types.is_numeric_dtype(col):
+        secs = col.astype("float64")
+        out = pd.to_datetime(secs, unit="s", utc=True, errors="coerce")
+        return out.astype("datetime64[ns, UTC]"), (secs.notna() & out.isna()).to_numpy()
+    s = _as_str(col)
+    empty = (s == "").to_numpy()
+    out = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
+    secs = pd.to_numeric(s.where(~empty), errors="coerce")
+    is_num = secs.notna().to_numpy()
+    if is_num.any():
+        out[is_num] = pd.to_datetime(secs[is_num], unit="s", utc=True, errors="coerce")
+    rest = ~empty & ~is_num
+    if rest.any():
+        parsed = pd.to_datetime(s[rest], format="ISO8601", utc=True, errors="coerce")
+        if parsed.isna().any():
+            # mixed offsets or formats that ISO8601 fast-path rejects; try element-wise parse
+            retry = parsed.isna()
+            parsed[retry] = pd.to_datetime(s[rest][retry], utc=True, errors="coerce",
+                                           format="mixed")
+        out[rest] = parsed.astype("datetime64[ns, UTC]")
+    bad = ~empty & out.isna().to_numpy()
+    return out, bad
+
+
+class _Validator:
+    def __init__(self, table: str, source: str, is_csv: bool):
+        self.table, self.source, self.is_csv = table, source, is_csv
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+
+    def add(self, column: str | None, message: str, df: pd.DataFrame | None = None,
+            mask: np.ndarray | None = None, cols: list[str] | None = None) -> None:
+        n = int(mask.sum()) if mask is not None else 0
+        ex = _examples(df, mask, cols or ([column] if column else []), self.is_csv) \
+            if df is not None and mask is not None else []
+        self.problems.append(Problem(self.table, self.source, column, message, n, ex))
+
+    def columns(self, df: pd.DataFrame) -> bool:
+        spec = TABLES[self.table]
+        known = set(spec["required"]) | set(spec["optional"])
+        present = list(df.columns)
+        ok = True
+        for col in spec["required"]:
+            if col in present:
+                continue
+            close = difflib.get_close_matches(col, [c for c in present if c not in known],
+                                              n=1, cutoff=0.6)
+            hint = f" (found '{close[0]}': misspelled?)" if close else ""
+            self.add(col, f"missing required column{hint}; columns found: "
+                     + ", ".join(repr(c) for c in present))
+            ok = False
+        if self.table != "accounts":
+            for col in present:
+                if col in known:
+                    continue
+                close = difflib.get_close_matches(col, [c for c in spec["optional"]
+                                                        if c not in present], n=1, cutoff=0.6)
+                if close:
+                    self.add(col, f"unknown column: misspelled '{close[0]}'?")
+                    ok = False
+                else:
+                    self.notes.append(f"{self.source}: ignored unknown column '{col}'")
+        dup = pd.Index(present)[pd.Index(present).duplicated()]
+        for col in dup.unique():
+            self.add(col, "column appears more than once in the header")
+            ok = False
+        return ok
+
+
+def _drop_exact_duplicates(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
+    dup = df.duplicated()
+    n = int(dup.sum())
+    if n:
+        msg = f"{v.source}: dropped {n:,} exact duplicate row{'s' if n != 1 else ''}"
+        warnings.warn(msg, InputWarning, stacklevel=3)
+        v.notes.append(msg)
+        df = df.loc[~dup.to_numpy()].reset_index(drop=True)
+    return df
+
+
+def _ids(df: pd.DataFrame, col: str, v: _Validator) -> pd.Series:
+    s = _as_str(df[col])
+    empty = (s == "").to_numpy()
+    if empty.any():
+        v.add(col, "empty id", df, empty, [col])
+    return s
+
+
+def _validate_accounts(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
+    df = df.copy()
+    df["account_id"] = _ids(df, "account_id", v)
+    dup = df["account_id"].duplicated(keep=False).to_numpy() & (df["account_id"] != "").to_numpy()
+    if dup.any():
+        v.add("account_id", "duplicate account_id", df, dup, ["account_id"])
+    if "created_at" in df.columns:
+        t, bad = _parse_time(df["created_at"])
+        if bad.any():
+            v.add("created_at", "unparseable timestamp (use ISO 8601 or Unix seconds)",
+                  df, bad, ["account_id", "created_at"])
+        df["created_at"] = t
+    for col in df.columns:
+        if col in ("account_id", "created_at"):
+            continue
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].astype("string").str.strip().astype("category")
+    return df
+
+
+def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
+    table = v.table
+    spec = TABLES[table]
+    keep = [c for c in df.columns if c in spec["required"] + spec["optional"]]
+    df = df[keep].copy()
+    id_cols = ("src", "dst") if table == "edges" else ("account_id",)
+    for col in id_cols:
+        df[col] = _ids(df, col, v)
+    if "kind" in df.columns:
+        df["kind"] = _as_str(df["kind"])
+        bad = ~df["kind"].str.fullmatch(_KIND_RE).to_numpy(dtype=bool)
+        if bad.any():
+            v.add("kind", "kind must be a lower-case token (letters, digits, _), e.g. 'device'",
+                  df, bad, list(id_cols) + ["kind"])
+    if "value" in df.columns:
+        df["value"] = _as_str(df["value"])
+        bad = (df["value"] == "").to_numpy()
+        if bad.any():
+            v.add("value", "empty identifier value", df, bad, ["account_id", "kind", "value"])
+    if "action" in df.columns:
+        raw = _as_str(df["action"])
+        df["action"] = raw.str.lower()
+        bad = ~df["action"].isin(ACTIONS).to_numpy()
+        if bad.any():
+            v.add("action", "unknown action; expected one of " + ", ".join(ACTIONS),
+                  df.assign(action=raw), bad, ["account_id", "action"])
+    if "reason" in df.columns:
+        df["reason"] = _as_str(df["reason"])
+    for col in TIME_COLUMNS[table]:
+        if col in df.columns:
+            t, bad = _parse_time(df[col])
+            if bad.any():
+                v.add(col, "unparseable timestamp (use ISO 8601 or Unix seconds)",
+                      df, bad, list(id_cols) + [col])
+            df[col] = t
+    for col in ("weight", "amount"):
+        if col not in df.columns:
+            continue
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce").astype("float64")
+        given = (_as_str(raw) != "").to_numpy() if not pd.api.types.is_numeric_dtype(raw) \
+            else raw.notna().to_numpy()
+        nonnum = given & num.isna().to_numpy()
+        if nonnum.any():
+            v.add(col, "not a number", df, nonnum, ["src", "dst", col])
+        if col == "weight":
+            nonpos = given & ~nonnum & ~(num > 0).to_numpy()
+            bad_inf = given & ~np.isfinite(num.fillna(1.0).to_numpy())
+            if (nonpos | bad_inf).any():
+                v.add(col, "weight must be a positive finite number", df, nonpos | bad_inf,
+                      ["src", "dst", col])
+            num = num.fillna(1.0)
+        df[col] = num
+    if table == "edges" and "weight" not in df.columns:
+        df["weight"] = 1.0
+    return df
+
+
+def _check_references(df: pd.DataFrame, cols: tuple[str, ...], known: pd.Index,
+                      v: _Validator) -> None:
+    for col in cols:
+        s = df[col]
+        unknown = (~s.isin(known)).to_numpy() & (s != "").to_numpy()
+        if unknown.any():
+            v.add(col, "references an account_id that is not in the accounts table",
+                  df, unknown, list(cols) + ([c for c in ("kind",) if c in df.columns]))
+
+
+def load_tables(accounts: str | os.PathLike | pd.DataFrame,
+                identifiers: str | os.PathLike | pd.DataFrame | None = None,
+                edges: str | os.PathLike | pd.DataFrame | None = None,
+                enforcement: str | os.PathLike | pd.DataFrame | None = None) -> Tables:
+    """Read and validate the input tables.
+
+    Parameters
+    ----------
+    accounts, identifiers, edges, enforcement
+        A path (``.csv``, ``.csv.gz`` or ``.parquet``) or a DataFrame. Only
+        ``accounts`` is required here; each job says which others it needs.
+
+    Returns
+    -------
+    Tables
+        The validated tables with typed columns. Exact duplicate rows and
+        self-loop edges are dropped with an :class:`InputWarning`.
+
+    Raises
+    ------
+    InputError
+        Listing every problem class found in every table, each with the file,
+        the column, the number of rows and up to five example rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from graph import load_tables
+    >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b"]}),
+    ...                 identifiers=pd.DataFrame({"account_id": ["a", "b"],
+    ...                                           "kind": "device", "value": "d1"}))
+    >>> t.summary()["identifiers_by_kind"]
+    {'device': 1}
+    """
+    given: dict[str, object] = {"accounts": accounts, "identifiers": identifiers,
+                                "edges": edges, "enforcement": enforcement}
+    problems: list[Problem] = []
+    notes: list[str] = []
+    out: dict[str, pd.DataFrame | None] = {}
+    sources: dict[str, str] = {}
+    for name, src in given.items():
+        if src is None:
+            out[name] = None
+            continue
+        label = f"{name} (DataFrame)" if isinstance(src, pd.DataFrame) else str(src)
+        sources[name] = label
+        is_csv = not isinstance(src, pd.DataFrame) and _kind_of_path(Path(src)).startswith("csv")
+        try:
+            raw = read_table(src, name)
+        except InputError as e:
+            problems.extend(e.problems)
+            out[name] = None
+            continue
+        raw.columns = [str(c).strip() for c in raw.columns]
+        v = _Validator(name, label, is_csv)
+        if len(raw) == 0:
+            if name == "accounts":
+                v.add(None, "no rows (only a header)")
+            else:
+                notes.append(f"{label}: no rows")
+        if not v.columns(raw):
+            problems.extend(v.problems)
+            out[name] = None
+            continue
+        if name == "accounts":
+            df = _validate_accounts(raw, v)
+        else:
+            df = _drop_exact_duplicates(raw, v)
+            df = _validate_generic(df, v)
+        problems.extend(v.problems)
+        notes.extend(v.notes)
+        out[name] = df.reset_index(drop=True)
+
+    acc = out["accounts"]
+    if acc is not None:
+        known = pd.Index(acc["account_id"])
+        for name, cols in (("identifiers", ("account_id",)), ("edges", ("src", "dst")),
+                           ("enforcement", ("account_id",))):
+            df = out[name]
+            if df is None:
+                continue
+            v = _Validator(name, sources[name],
+                           not isinstance(given[name], pd.DataFrame)
+                           and _kind_of_path(Path(given[name])).startswith("csv"))  # type: ignore[arg-type]
+            _check_references(df, cols, known, v)
+            problems.extend(v.problems)
+    if problems:
+        raise InputError(problems)
+
+    edf = out["edges"]
+    if edf is not None:
+        loops = (edf["src"] == edf["dst"]).to_numpy()
+        if loops.any():
+            msg = f"{sources['edges']}: dropped {int(loops.sum()):,} self-loop edge(s)"
+            warnings.warn(msg, InputWarning, stacklevel=2)
+            notes.append(msg)
+            out["edges"] = edf.loc[~loops].reset_index(drop=True)
+    for name in ("identifiers", "edges", "enforcement"):
+        df = out[name]
+        if df is not None and "kind" in df.columns:
+            df["kind"] = df["kind"].astype("category")
+    if out["enforcement"] is not None:
+        out["enforcement"]["action"] = out["enforcement"]["action"].astype("category")
+    return Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
+                  edges=out["edges"], enforcement=out["enforcement"], sources=sources,
+                  notes=notes)
+
+
+def tables_from_mapping(paths: Mapping[str, str | os.PathLike | pd.DataFrame | None]) -> Tables:
+    """:func:`load_tables` from a ``{table: path}`` mapping (convenience for jobs)."""
+    return load_tables(**{k: paths.get(k) for k in TABLES})  # type: ignore[arg-type]

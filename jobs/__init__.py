@@ -1,0 +1,2 @@
+"""ringfence's command line and batch jobs: the only layer that imports both
+:mod:`graph` and :mod:`models`."""

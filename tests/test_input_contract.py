@@ -1,0 +1,215 @@
+"""The input contract through the command line: every bad-input class gets one
+clear error naming the file, the column, the row count and example rows, and
+exit status 2."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from graph import InputError, InputWarning, load_tables
+from jobs.cli import main
+
+ACCOUNTS = "account_id,created_at,country,logins\na1,2025-01-01T00:00:00Z,de,3\na2,1735689600,fr,5\na3,,de,\n"
+IDENTIFIERS = "account_id,kind,value,seen_at\na1,device,d1,2025-02-01\na2,device,d1,2025-02-02\na3,ip,1.2.3.4,\n"
+EDGES = "src,dst,kind,weight,at,amount\na1,a2,transfer,2.5,2025-03-01,10.0\na2,a3,message,,,\n"
+ENFORCEMENT = "account_id,action,at,reason\na1,ban,2025-04-01,fraud\na2,violation,2025-03-15,spam\na3,cleared,,\n"
+
+
+def write(tmp_path: Path, name: str, text: str | bytes, gz: bool = False) -> Path:
+    path = tmp_path / name
+    data = text.encode() if isinstance(text, str) else text
+    if gz:
+        data = gzip.compress(data, mtime=0)
+    path.write_bytes(data)
+    return path
+
+
+def run(capsys, *args: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def good(tmp_path):
+    return {
+        "accounts": write(tmp_path, "accounts.csv", ACCOUNTS),
+        "identifiers": write(tmp_path, "identifiers.csv.gz", IDENTIFIERS, gz=True),
+        "edges": write(tmp_path, "edges.csv", EDGES),
+        "enforcement": write(tmp_path, "enforcement.csv", ENFORCEMENT),
+    }
+
+
+def args_for(paths: dict[str, Path]) -> list[str]:
+    out = ["validate"]
+    for k, v in paths.items():
+        out += [f"--{k}", str(v)]
+    return out
+
+
+def test_valid_input_prints_summary(capsys, good):
+    code, out, err = run(capsys, *args_for(good))
+    assert code == 0, err
+    assert "input is valid" in out
+    assert "accounts" in out and " 3" in out
+    assert "ban: 1" in out and "cleared: 1" in out and "violation: 1" in out
+    assert "device: 1" in out and "ip: 1" in out
+
+
+def test_types_after_loading(good):
+    t = load_tables(**good)
+    assert str(t.accounts["created_at"].dtype) == "datetime64[ns, UTC]"
+    # Unix seconds and ISO 8601 land on the same instant
+    assert t.accounts["created_at"][1] == pd.Timestamp("2025-01-01", tz="UTC")
+    assert t.accounts["created_at"][0] == pd.Timestamp("2025-01-01", tz="UTC")
+    assert pd.isna(t.accounts["created_at"][2])
+    assert t.accounts["country"].dtype == "category"
+    assert pd.api.types.is_numeric_dtype(t.accounts["logins"])
+    assert t.edges["weight"].tolist() == [2.5, 1.0]  # default weight 1
+    assert t.enforcement["action"].tolist() == ["ban", "violation", "cleared"]
+
+
+def test_parquet_and_dataframe_inputs(tmp_path, good):
+    t = load_tables(**good)
+    pq = tmp_path / "ids.parquet"
+    t.identifiers.to_parquet(pq)
+    t2 = load_tables(accounts=t.accounts, identifiers=pq)
+    assert t2.identifiers["value"].tolist() == ["d1", "d1", "1.2.3.4"]
+
+
+@pytest.mark.parametrize(
+    "table,text,column,message,n_rows,example",
+    [
+        ("accounts", "acount_id,created_at\na1,\n", "account_id",
+         "found 'acount_id': misspelled?", 0, None),
+        ("identifiers", "account_id,knd,value\na1,device,d\n", "kind", "misspelled?", 0, None),
+        ("edges", "src,dst,kind,wieght\na1,a2,transfer,1\n", "wieght",
+         "misspelled 'weight'?", 0, None),
+        ("accounts", "account_id\na1\n\"\"\na2\n", "account_id", "empty id", 1, "line 3"),
+        ("accounts", "account_id\na1\na2\na1\n", "account_id", "duplicate account_id", 2,
+         "line 4: account_id='a1'"),
+        ("identifiers", "account_id,kind,value\na1,device,d1\nghost,device,d1\n", "account_id",
+         "not in the accounts table", 1, "line 3: account_id='ghost'"),
+        ("edges", "src,dst,kind\na1,ghost,transfer\nghost2,a2,transfer\n", "dst",
+         "not in the accounts table", 1, "line 2: src='a1', dst='ghost'"),
+        ("enforcement", "account_id,action\na1,ban\na2,banned\na3,suspend\n", "action",
+         "unknown action; expected one of ban, violation, cleared", 2,
+         "line 3: account_id='a2', action='banned'"),
+        ("enforcement", "account_id,action,at\na1,ban,2025-13-45\na2,ban,yesterday\n", "at",
+         "unparseable timestamp", 2, "line 3: account_id='a2', at='yesterday'"),
+        ("identifiers", "account_id,kind,value,seen_at\na1,device,d1,not-a-time\n", "seen_at",
+         "unparseable timestamp", 1, "line 2"),
+        ("edges", "src,dst,kind,weight\na1,a2,transfer,0\na2,a3,transfer,-1\na1,a3,t,2\n",
+         "weight", "positive", 2, "line 2: src='a1', dst='a2', weight='0'"),
+        ("edges", "src,dst,kind,weight\na1,a2,transfer,heavy\n", "weight", "not a number", 1,
+         "line 2"),
+        ("identifiers", "account_id,kind,value\na1,Device,d1\n", "kind", "lower-case token", 1,
+         "line 2"),
+        ("identifiers", "account_id,kind,value\na1,device,\n", "value",
+         "empty identifier value", 1, "line 2"),
+    ],
+)
+def test_bad_input_classes(capsys, tmp_path, good, table, text, column, message, n_rows,
+                           example):
+    paths = dict(good)
+    paths[table] = write(tmp_path, f"bad_{table}.csv", text)
+    code, out, err = run(capsys, *args_for(paths))
+    assert code == 2
+    assert out == ""
+    assert f"bad_{table}.csv" in err
+    assert f"column '{column}'" in err
+    assert message in err
+    if n_rows:
+        assert f"({n_rows} row{'s' if n_rows > 1 else ''})" in err
+    if example:
+        assert example in err
+
+
+def test_many_bad_rows_show_five_examples_and_the_count(capsys, tmp_path, good):
+    rows = "".join(f"a1,ban,bad{i}\n" for i in range(12))
+    paths = dict(good, enforcement=write(tmp_path, "enf.csv", "account_id,action,at\n" + rows))
+    code, _, err = run(capsys, *args_for(paths))
+    assert code == 2
+    assert "(12 rows)" in err
+    assert err.count("at='bad") == 5
+
+
+def test_all_problem_classes_reported_together(capsys, tmp_path, good):
+    paths = dict(good,
+                 enforcement=write(tmp_path, "enf.csv", "account_id,action\na1,bann\nzz,ban\n"),
+                 edges=write(tmp_path, "edges.csv", "src,dst,kind,weight\na1,a2,transfer,-3\n"))
+    code, _, err = run(capsys, *args_for(paths))
+    assert code == 2
+    assert "3 problems in the input" in err
+    assert "unknown action" in err and "not in the accounts table" in err and "positive" in err
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("empty.csv", b"", "file is empty"),
+        ("empty.csv.gz", gzip.compress(b"", mtime=0), "file is empty"),
+        ("header_only.csv", b"account_id,created_at\n", "no rows"),
+        ("plain.csv.gz", b"account_id\na1\n", "not a gzip file"),
+        ("text.parquet", b"account_id\na1\n", "not a Parquet file"),
+        ("zipped.csv", gzip.compress(b"account_id\na1\n", mtime=0), "looks like gzip"),
+        ("latin1.csv", "account_id,city\na1,M\u00fcnchen\n".encode("latin-1"), "not UTF-8"),
+        ("accounts.xlsx", b"whatever", "unknown file type"),
+        ("missing.csv", None, "file not found"),
+    ],
+)
+def test_bad_files(capsys, tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = run(capsys, "validate", "--accounts", path)
+    assert code == 2
+    assert name in err
+    assert message in err
+
+
+def test_non_utf8_names_the_line(capsys, tmp_path):
+    path = write(tmp_path, "acc.csv", "account_id,city\na1,Berlin\na2,M\u00fcnchen\n".encode("cp1252"))
+    code, _, err = run(capsys, "validate", "--accounts", path)
+    assert code == 2 and "line 3" in err
+
+
+def test_duplicates_and_self_loops_dropped_with_counts(capsys, tmp_path, good):
+    paths = dict(good,
+                 edges=write(tmp_path, "e.csv", "src,dst,kind\na1,a2,transfer\na1,a2,transfer\n"
+                             "a1,a2,transfer\na3,a3,message\n"),
+                 identifiers=write(tmp_path, "i.csv", "account_id,kind,value\na1,device,d\n"
+                                   "a1,device,d\n"))
+    code, out, err = run(capsys, *args_for(paths))
+    assert code == 0, err
+    assert "dropped 2 exact duplicate rows" in out
+    assert "dropped 1 exact duplicate row" in out
+    assert "dropped 1 self-loop" in out
+    with pytest.warns(InputWarning, match="self-loop"):
+        t = load_tables(**paths)
+    assert len(t.edges) == 1 and len(t.identifiers) == 1
+
+
+def test_load_tables_raises_input_error(good):
+    with pytest.raises(InputError) as e:
+        load_tables(pd.DataFrame({"account_id": ["x", "x"]}))
+    assert e.value.problems[0].n_rows == 2
+
+
+def test_console_script_exit_status(tmp_path):
+    """The installed `ringfence` command exits 2 on bad input (not only main())."""
+    exe = shutil.which("ringfence", path=str(Path(sys.executable).parent))
+    assert exe, "the ringfence console script is not installed next to this python"
+    bad = write(tmp_path, "accounts.csv", "account_id\na\na\n")
+    r = subprocess.run([exe, "validate", "--accounts", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "duplicate account_id" in r.stderr and "accounts.csv" in r.stderr
+    r = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "input contract" in r.stdout and "enforcement" in r.stdout
