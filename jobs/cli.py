@@ -88,9 +88,127 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_top(result, n: int) -> None:
+    top = result.top(n)
+    if not len(top):
+        return
+    print(f"\nthe {len(top)} highest-risk accounts:")
+    for _, row in top.iterrows():
+        print(f"  #{row['rank']:<4} {row['account_id']}  score {row['score']:.3f}")
+        for reason in str(row["reasons"]).split("; "):
+            print(f"         - {reason}")
+
+
+def cmd_flag(args: argparse.Namespace) -> int:
+    from graph.config import ConfigError, load_config
+    from jobs.flag import load_and_flag
+    from jobs.progress import Stages
+
+    if args.review_capacity is not None and args.review_capacity < 1:
+        raise UsageError("--review-capacity must be at least 1")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise UsageError("--threshold must be between 0 and 1")
+    try:
+        config = load_config(args.config, seed=args.seed)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    stages = Stages(stream=sys.stderr, quiet=args.quiet)
+    paths = {k: getattr(args, k) for k in ("accounts", "identifiers", "edges", "enforcement")}
+    if paths["enforcement"] is None:
+        raise UsageError("--enforcement is required for the flag job (bans and clearances)")
+    if paths["identifiers"] is None and paths["edges"] is None:
+        raise UsageError("the flag job needs --identifiers or --edges (or both)")
+    result = load_and_flag(paths, args.out, fmt=args.format, config=config, stages=stages,
+                           review_capacity=args.review_capacity, threshold=args.threshold,
+                           as_of=args.as_of, **_model_options(args))
+    print(f"ringfence flag: wrote {args.out}")
+    _print_summary(result.summary())
+    _print_top(result, args.top)
+    return 0
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    from jobs.scoring import model_scorer
+
+    if args.model is not None and args.no_model:
+        raise UsageError("--model and --no-model exclude each other")
+    if args.model is not None and not Path(args.model).exists():
+        raise UsageError(f"{args.model}: model file not found")
+    return {"scorer": model_scorer(args.model, use_model=not args.no_model,
+                                   seed=args.seed or 0)}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from graph.build import build_graph
+    from graph.clusters import find_clusters
+    from graph.config import ConfigError, load_config
+    from graph.identity import link_identities
+    from jobs.progress import Stages
+    from jobs.scoring import fit_from_graph
+    from models.model import save_model
+
+    try:
+        config = load_config(args.config, seed=args.seed)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    stages = Stages(stream=sys.stderr, quiet=args.quiet)
+    with stages.stage("load and validate"):
+        tables = _load(args)
+        tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
+    with stages.stage("build graph"):
+        graph = build_graph(tables, config, as_of=args.as_of)
+    with stages.stage("link identities"):
+        ident = link_identities(graph, config)
+    with stages.stage("find clusters"):
+        membership, _ = find_clusters(graph, config)
+    try:
+        model, X, summary = fit_from_graph(tables, graph, ident, membership,
+                                           seed=config.seed, stages=stages)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    summary.pop("train_nodes")
+    summary["inputs"] = dict(tables.sources)
+    summary["graph_config"] = config.to_dict()
+    path, card = save_model(model, args.model_out, training=summary)
+    print(f"ringfence train: wrote {path} and {card}")
+    m = model.cv_metrics_
+    print(f"  trained on {m['positives']:,} banned and {m['negatives']:,} cleared accounts, "
+          f"{X.shape[1]} features")
+    print(f"  cross-validated ROC-AUC {m['roc_auc']:.3f}, average precision "
+          f"{m['average_precision']:.3f}, Brier {m['brier']:.4f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from jobs.output import read_output
+    from models.evaluate import evaluate_scores, format_report
+
+    try:
+        scores = read_output(args.scores, "scores")
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    truth_path = Path(args.truth)
+    if not truth_path.exists():
+        raise UsageError(f"{truth_path}: file not found")
+    truth = pd.read_parquet(truth_path) if truth_path.suffix == ".parquet" else pd.read_csv(
+        truth_path, dtype={"account_id": str})
+    try:
+        metrics = evaluate_scores(scores, truth, label=args.label, split=args.split,
+                                  capacity=args.capacity)
+    except ValueError as e:
+        raise UsageError(f"{truth_path}: {e}") from None
+    print(format_report(metrics))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "synth": cmd_synth,
+    "flag": cmd_flag,
+    "evaluate": cmd_evaluate,
+    "train": cmd_train,
 }
 
 
@@ -114,6 +232,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="csv (gzip, the default) or parquet")
 
+    p = sub.add_parser("flag", help="flag accounts linked to banned ones, with evidence",
+                       description="Build the account graph, link identities, find clusters, "
+                       "propagate blacklist status and write a ranked, explained review queue. "
+                       "Needs accounts, enforcement, and identifiers or edges.",
+                       epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_inputs(p, required=("accounts",))
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (replaced atomically when the run succeeds)")
+    p.add_argument("--config", metavar="FILE", help="YAML file of graph settings "
+                   "(see graph/config.py: kind_weights, share_limits, half-lives, ...)")
+    q = p.add_mutually_exclusive_group()
+    q.add_argument("--review-capacity", type=int, metavar="K",
+                   help="flag the K riskiest accounts (default: 1%% of accounts, at least 10)")
+    q.add_argument("--threshold", type=float, metavar="T", help="flag accounts scoring >= T")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="output table format (default parquet)")
+    p.add_argument("--as-of", metavar="TIME",
+                   help="measure ages from this time (default: newest timestamp in the input)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the config's)")
+    p.add_argument("--top", type=int, default=5, metavar="N",
+                   help="print the N highest-risk accounts with reasons (default 5)")
+    p.add_argument("--model", metavar="PATH", help="score with a model saved by ringfence train "
+                   "(default: fit one in this run when there are >= 20 banned and >= 20 "
+                   "cleared accounts, else propagation alone)")
+    p.add_argument("--no-model", action="store_true", help="score by propagation alone")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("train", help="fit the repeat-offender model and save it with a model card",
+                       epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_inputs(p, required=("accounts", "enforcement"))
+    p.add_argument("--model-out", required=True, metavar="PATH",
+                   help="where to save the model (a model card is written next to it)")
+    p.add_argument("--config", metavar="FILE", help="YAML file of graph settings")
+    p.add_argument("--as-of", metavar="TIME", help="measure ages from this time")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("evaluate", help="measure a flag run against ground truth or labels")
+    p.add_argument("--scores", required=True, metavar="DIR", help="a flag job's output directory")
+    p.add_argument("--truth", required=True, metavar="FILE",
+                   help="truth or labels table (account_id and a 0/1 label column)")
+    p.add_argument("--label", help="label column (default is_offender, else banned)")
+    p.add_argument("--split", help="evaluate only rows whose split column equals this, e.g. test")
+    p.add_argument("--capacity", type=int, metavar="K",
+                   help="review capacity for precision/recall at K (default: flagged count)")
     return parser
 
 
@@ -129,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"ringfence {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head & co.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

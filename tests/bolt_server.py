@@ -8,12 +8,13 @@ Usage from a session fixture::
 
     @pytest.fixture(scope="session")
     def bolt_server(tmp_path_factory):
-        external = external_server_from_env()
-        if external is not None:
-            yield external
-            return
-        with arcadedb_server(tmp_path_factory.mktemp("arcadedb")) as server:
-            yield server
+        yield from session_server(tmp_path_factory)   # NEO4J_URI, else ArcadeDB
+
+or directly::
+
+    with arcadedb_server(tmp_dir) as srv:           # BoltServer
+        driver = neo4j.GraphDatabase.driver(srv.uri, auth=srv.auth)
+        driver.execute_query("RETURN 1", database_=srv.database)
 
 Set ``NEO4J_URI`` (and ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``)
 to run the same tests against a real Neo4j; see docs/neo4j-testing.md.
@@ -233,14 +234,15 @@ def create_database(http_url: str, user: str, password: str, name: str) -> None:
 # the server
 
 
-def arcadedb_command(runtime: ArcadeDBRuntime, root: Path, password: str,
+def arcadedb_command(runtime: ArcadeDBRuntime, root: Path, password_file: Path,
                      bolt_port: int, http_port: int, database: str,
                      heap: str = "1g") -> list[str]:
     props = {
         "arcadedb.server.rootPath": root,
         "arcadedb.server.databaseDirectory": root / "databases",
         "arcadedb.server.logsDirectory": root / "log",
-        "arcadedb.server.rootPassword": password,
+        # from a 0600 file, so the password is not in `ps` output
+        "arcadedb.server.rootPasswordPath": password_file,
         "arcadedb.server.mode": "development",
         "arcadedb.server.plugins": BOLT_PLUGIN,
         "arcadedb.server.httpIncomingHost": LOOPBACK,
@@ -326,6 +328,10 @@ def arcadedb_server(root: Path, database: str = "ringfence", timeout: float = 60
     root.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
     log_path = root / LOG_NAME
+    password_file = root / "root-password"
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password)
 
     for attempt in range(1, attempts + 1):
         bolt_port, http_port = free_port(), free_port()
@@ -336,9 +342,8 @@ def arcadedb_server(root: Path, database: str = "ringfence", timeout: float = 60
             uri=f"bolt://{LOOPBACK}:{bolt_port}", user=ROOT_USER, password=password,
             database=database, http_url=http_url, vendor="arcadedb", log_path=log_path,
         )
-        cmd = arcadedb_command(runtime, root, password, bolt_port, http_port, database, heap)
-        server.command = [c if "rootPassword" not in c else
-                          "-Darcadedb.server.rootPassword=***" for c in cmd]
+        cmd = arcadedb_command(runtime, root, password_file, bolt_port, http_port, database, heap)
+        server.command = cmd
         started = time.monotonic()
         with open(log_path, "ab") as log:
             log.write(f"\n=== start attempt {attempt}: bolt={bolt_port} http={http_port}\n"
@@ -352,6 +357,8 @@ def arcadedb_server(root: Path, database: str = "ringfence", timeout: float = 60
             )
         _LIVE[proc.pid] = proc
         server.pid = proc.pid
+        with open(log_path, "ab") as log:
+            log.write(f"=== pid={proc.pid}\n".encode())
         try:
             deadline = started + timeout
             _wait_http_ready(proc, http_url, password, deadline)
@@ -375,6 +382,32 @@ def arcadedb_server(root: Path, database: str = "ringfence", timeout: float = 60
         finally:
             _stop_process(proc)
         return
+
+
+def session_server(tmp_path_factory) -> Iterator[BoltServer]:
+    """Body of a session-scoped pytest fixture::
+
+        @pytest.fixture(scope="session")
+        def bolt_server(tmp_path_factory):
+            yield from session_server(tmp_path_factory)
+
+    NEO4J_URI set: that server. Otherwise ArcadeDB in a temporary directory;
+    if arcadedb-embedded is not installed the tests are skipped, except under
+    CI (CI=true), where that is an error.
+    """
+    import pytest
+
+    external = external_server_from_env()
+    if external is not None:
+        yield external
+        return
+    if importlib.util.find_spec("arcadedb_embedded") is None:
+        msg = "arcadedb-embedded is not installed (pip install -e '.[dev]'); or set NEO4J_URI"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    with arcadedb_server(tmp_path_factory.mktemp("arcadedb")) as server:
+        yield server
 
 
 if __name__ == "__main__":  # python tests/bolt_server.py: start one and report

@@ -1,0 +1,440 @@
+"""The account graph: accounts, the identifiers they share and their edges, as
+sparse matrices with hub-aware, recency-weighted weights.
+
+Everything here is vectorised over numpy arrays; no Python loop runs over
+rows, edges or identifiers (one short loop runs over the distinct sizes of
+shared identifiers, at most ``max(share_limits)`` iterations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from graph.config import GraphConfig
+from graph.tables import Tables
+
+__all__ = ["AccountGraph", "build_graph", "account_status", "decay"]
+
+_DAY = np.timedelta64(1, "D")
+
+
+def _utc(times) -> pd.DatetimeIndex:
+    """A UTC DatetimeIndex from anything datetime-like (naive values are taken as UTC)."""
+    t = pd.DatetimeIndex(times)
+    return t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
+
+
+def decay(times: pd.Series | np.ndarray, as_of: pd.Timestamp,
+          half_life_days: float | None) -> np.ndarray:
+    """``0.5 ** (age / half_life)`` per timestamp; 1 for missing times or no half-life.
+
+    Ages below zero (events after ``as_of``) count as zero.
+    """
+    t = _utc(times)
+    if half_life_days is None or len(t) == 0:
+        return np.ones(len(t))
+    age = (as_of - t).to_numpy() / _DAY
+    age = np.where(np.isnan(age), 0.0, np.maximum(age, 0.0))
+    return np.power(0.5, age / half_life_days)
+
+
+@dataclass
+class AccountGraph:
+    """The weighted account graph built by :func:`build_graph`.
+
+    Attributes
+    ----------
+    account_ids : numpy.ndarray
+        Account id of each node; node ``i`` is row ``i`` of every matrix.
+    index : pandas.Index
+        ``account_id`` -> node number (``index.get_indexer(ids)``).
+    identifiers : pandas.DataFrame
+        One row per identifier (a ``(kind, value)`` pair), row number = its
+        column in ``usage``: ``kind``, ``value``, ``n_accounts``,
+        ``kind_weight``, ``weight`` (0 for hubs above the share limit),
+        ``first_seen``, ``last_seen``.
+    uses : pandas.DataFrame
+        One row per (account, identifier) pair: ``account``, ``identifier``
+        (node and identifier numbers), ``count``, ``first_seen``,
+        ``last_seen``, ``recency``.
+    usage : scipy.sparse.csr_matrix
+        Accounts x identifiers, the recency of each use.
+    pairs : pandas.DataFrame
+        Account pairs (``a < b``) that share at least one linking identifier:
+        ``weight`` (summed identifier weights), ``n_shared``, ``kinds``
+        (bit mask over ``kind_names``), ``top_identifier`` (the strongest
+        shared identifier).
+    links_by_edge : pandas.DataFrame
+        Account pairs (``a < b``) joined by ``edges``: ``weight`` (recency- and
+        kind-weighted sum), ``n_edges``, ``kinds`` (bit mask over
+        ``edge_kind_names``), ``amount``, ``last_at``.
+    adjacency : scipy.sparse.csr_matrix
+        Symmetric accounts x accounts weights: shared identifiers plus edges.
+    status : pandas.DataFrame
+        Per account (row = node): ``banned``, ``cleared``, ``ban_at``,
+        ``ban_reason``, ``violations``, ``last_violation_at``, ``seed_weight``.
+    as_of : pandas.Timestamp
+        The time ages are measured from.
+    """
+
+    account_ids: np.ndarray
+    index: pd.Index
+    identifiers: pd.DataFrame
+    uses: pd.DataFrame
+    usage: sp.csr_matrix
+    kind_names: list[str]
+    pairs: pd.DataFrame
+    links_by_edge: pd.DataFrame
+    edge_kind_names: list[str]
+    adjacency: sp.csr_matrix
+    status: pd.DataFrame
+    as_of: pd.Timestamp
+    config: GraphConfig
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.account_ids)
+
+    def nodes(self, account_ids) -> np.ndarray:
+        """Node numbers of account ids; raises KeyError naming unknown ids."""
+        ids = np.atleast_1d(np.asarray(account_ids, dtype=object))
+        idx = self.index.get_indexer(ids)
+        if (idx < 0).any():
+            missing = ids[idx < 0][:5].tolist()
+            raise KeyError(f"unknown account_id(s): {missing}")
+        return idx
+
+    def summary(self) -> dict[str, object]:
+        ident = self.identifiers
+        return {
+            "accounts": self.n_accounts,
+            "identifiers": len(ident),
+            "shared_identifiers": int((ident["n_accounts"] >= 2).sum()),
+            "hub_identifiers_suppressed": int(((ident["weight"] == 0)
+                                               & (ident["n_accounts"] >= 2)).sum()),
+            "sharing_pairs": len(self.pairs),
+            "edge_pairs": len(self.links_by_edge),
+            "banned": int(self.status["banned"].sum()),
+            "cleared": int(self.status["cleared"].sum()),
+            "as_of": self.as_of.isoformat(),
+        }
+
+
+def _pairs_within_groups(members: np.ndarray, group_start: np.ndarray,
+                         group_size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All unordered pairs of positions inside each group, vectorised per group size.
+
+    ``members`` is sorted by group; returns ``(pos_a, pos_b, group)`` as
+    positions into ``members`` and the group number of each pair.
+    """
+    out_a, out_b, out_g = [], [], []
+    for s in np.unique(group_size):
+        if s < 2:
+            continue
+        groups = np.flatnonzero(group_size == s)
+        iu, ju = np.triu_indices(int(s), 1)
+        base = group_start[groups][:, None]
+        out_a.append((base + iu).ravel())
+        out_b.append((base + ju).ravel())
+        out_g.append(np.repeat(groups, len(iu)))
+    if not out_a:
+        e = np.empty(0, np.int64)
+        return e, e, e
+    return np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_g)
+
+
+def _bitmask_by_key(keys: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """OR of ``1 << bits`` per unique key; ``keys`` sorted ascending."""
+    masks = np.left_shift(np.int64(1), bits.astype(np.int64))
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return np.bitwise_or.reduceat(masks, starts) if len(keys) else masks
+
+
+def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np.ndarray],
+                     weight: np.ndarray, kind_bits: np.ndarray) -> pd.DataFrame:
+    """Sum weights per unordered pair; keep count, kinds mask and the arg-max row."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    key = lo.astype(np.int64) * n + hi
+    order = np.lexsort((-weight, key))  # within a pair, the strongest contribution first
+    key, weight, kind_bits = key[order], weight[order], kind_bits[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, int)
+    counts = np.diff(np.r_[first, len(key)])
+    out = pd.DataFrame({
+        "a": (key[first] // n).astype(np.int64),
+        "b": (key[first] % n).astype(np.int64),
+        "weight": np.add.reduceat(weight, first) if len(key) else weight,
+        "count": counts,
+        "kinds": _bitmask_by_key(key, kind_bits),
+    })
+    for name, values in columns.items():
+        out[name] = values[order][first]
+    return out
+
+
+def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
+                   config: GraphConfig) -> pd.DataFrame:
+    """Per account: ban and clearance as of ``as_of``, violations, and seed weight.
+
+    The latest of an account's ``ban`` and ``cleared`` actions decides: a
+    reviewer's clearance after a ban lifts it, a ban after a clearance stands.
+    Actions without a time count as older than any timed action.
+    A seed's weight is ``(1 + violation_boost * log1p(violations))`` times the
+    decay of its ban with ``ban_half_life_days``.
+    """
+    n = len(index)
+    status = pd.DataFrame({
+        "banned": np.zeros(n, bool), "cleared": np.zeros(n, bool),
+        "ban_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
+        "ban_reason": np.full(n, "", dtype=object),
+        "violations": np.zeros(n, np.int64),
+        "last_violation_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
+        "seed_weight": np.zeros(n),
+    })
+    enf = tables.enforcement
+    if enf is None or len(enf) == 0:
+        return status
+    node = index.get_indexer(enf["account_id"])
+    at = enf["at"] if "at" in enf.columns else pd.Series(pd.NaT, index=enf.index,
+                                                         dtype="datetime64[ns, UTC]")
+    action = enf["action"].astype(str).to_numpy()
+    reason = enf["reason"].astype(str).to_numpy() if "reason" in enf.columns else \
+        np.full(len(enf), "", dtype=object)
+    frame = pd.DataFrame({"node": node, "action": action, "at": _utc(at), "reason": reason})
+    frame = frame[frame["at"].isna() | (frame["at"] <= as_of)]
+
+    viol = frame[frame["action"] == "violation"]
+    vc = viol.groupby("node").agg(n=("action", "size"), last=("at", "max"))
+    status.loc[vc.index, "violations"] = vc["n"].to_numpy()
+    status.loc[vc.index, "last_violation_at"] = vc["last"].to_numpy()
+
+    decisive = frame[frame["action"].isin(["ban", "cleared"])].copy()
+    # NaT sorts first: untimed actions are older than any timed one; ties: cleared wins
+    decisive["rank"] = (decisive["action"] == "cleared").astype(int)
+    decisive = decisive.sort_values(["node", "at", "rank"], na_position="first", kind="stable")
+    latest = decisive.groupby("node").tail(1)
+    ban = latest[latest["action"] == "ban"]
+    status.loc[ban["node"].to_numpy(), "banned"] = True
+    status.loc[ban["node"].to_numpy(), "ban_at"] = ban["at"].to_numpy()
+    status.loc[ban["node"].to_numpy(), "ban_reason"] = ban["reason"].to_numpy()
+    clr = latest[latest["action"] == "cleared"]
+    status.loc[clr["node"].to_numpy(), "cleared"] = True
+
+    banned = status["banned"].to_numpy()
+    w = (1.0 + config.violation_boost * np.log1p(status["violations"].to_numpy()))
+    w = w * decay(status["ban_at"], as_of, config.ban_half_life_days)
+    status["seed_weight"] = np.where(banned, w, 0.0)
+    return status
+
+
+def build_graph(tables: Tables, config: GraphConfig | None = None,
+                as_of: str | pd.Timestamp | None = None) -> AccountGraph:
+    """Build the weighted account graph from validated tables.
+
+    Each identifier gets ``kind_weight * min(1, (hub_free_size / n) ** hub_exponent)``
+    where ``n`` is the number of accounts using it, or 0 when ``n`` exceeds its
+    kind's share limit (it then links nobody). Two accounts sharing it get
+    that weight times ``sqrt(recency_a * recency_b)``, the recencies of their
+    latest uses. Edges add ``weight * edge_kind_weight * recency``.
+
+    Parameters
+    ----------
+    tables
+        From :func:`graph.load_tables`.
+    config
+        Weights, limits and half-lives; defaults to ``GraphConfig()``.
+    as_of
+        Ages are measured from here; default the newest timestamp in the input.
+
+    Returns
+    -------
+    AccountGraph
+
+    Notes
+    -----
+    Cost: O(U log U + P log P) for U identifier observations and P sharing
+    pairs; P is bounded by the share limits (at most ``limit**2 / 2`` pairs per
+    identifier).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from graph import load_tables
+    >>> from graph.build import build_graph
+    >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
+    ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
+    ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))
+    >>> g = build_graph(t)
+    >>> g.pairs[["a", "b", "weight"]].values.tolist()
+    [[0.0, 1.0, 1.0]]
+    """
+    config = config or GraphConfig()
+    accounts = tables.accounts
+    account_ids = accounts["account_id"].to_numpy(dtype=object)
+    index = pd.Index(account_ids)
+    n = len(index)
+    if as_of is None:
+        as_of = tables.newest_timestamp()
+        if as_of is None:
+            as_of = pd.Timestamp("1970-01-01", tz="UTC")
+    as_of = pd.Timestamp(as_of)
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+
+    # ---- identifiers and their use
+    idf = tables.identifiers
+    if idf is not None and len(idf):
+        kind_cat = idf["kind"].astype("category")
+        kind_names = [str(k) for k in kind_cat.cat.categories]
+        ident_code = idf.groupby([kind_cat, idf["value"]], observed=True, sort=False).ngroup()
+        ident_code = ident_code.to_numpy(np.int64)
+        acc = index.get_indexer(idf["account_id"]).astype(np.int64)
+        seen = idf["seen_at"] if "seen_at" in idf.columns else pd.Series(
+            pd.NaT, index=idf.index, dtype="datetime64[ns, UTC]")
+        n_ident = int(ident_code.max()) + 1
+        obs = pd.DataFrame({"key": ident_code * n + acc, "seen": seen.to_numpy()})
+        g = obs.groupby("key", sort=True)["seen"]
+        uses = pd.DataFrame({"count": g.size(), "first_seen": _utc(g.min()),
+                             "last_seen": _utc(g.max())}, index=g.size().index)
+        key = uses.index.to_numpy()
+        uses = uses.reset_index(drop=True)
+        uses.insert(0, "identifier", key // n)
+        uses.insert(0, "account", key % n)
+        first_obs = pd.Series(np.arange(len(idf))).groupby(ident_code).first().to_numpy()
+        ident = pd.DataFrame({
+            "kind": pd.Categorical.from_codes(kind_cat.cat.codes.to_numpy()[first_obs],
+                                              categories=kind_names),
+            "value": idf["value"].to_numpy()[first_obs],
+        })
+        ident["n_accounts"] = np.bincount(uses["identifier"].to_numpy(), minlength=n_ident)
+        ig = uses.groupby("identifier")
+        ident["first_seen"] = ig["first_seen"].min().reindex(range(n_ident)).to_numpy()
+        ident["last_seen"] = ig["last_seen"].max().reindex(range(n_ident)).to_numpy()
+    else:
+        kind_names = []
+        ident = pd.DataFrame({"kind": pd.Categorical([]), "value": np.array([], dtype=object),
+                              "n_accounts": np.array([], np.int64),
+                              "first_seen": pd.Series([], dtype="datetime64[ns, UTC]"),
+                              "last_seen": pd.Series([], dtype="datetime64[ns, UTC]")})
+        uses = pd.DataFrame({"account": np.array([], np.int64),
+                             "identifier": np.array([], np.int64),
+                             "count": np.array([], np.int64),
+                             "first_seen": pd.Series([], dtype="datetime64[ns, UTC]"),
+                             "last_seen": pd.Series([], dtype="datetime64[ns, UTC]")})
+    kind_code = ident["kind"].cat.codes.to_numpy() if len(ident) else np.array([], np.int8)
+    kw = np.array([config.kind_weight(k) for k in kind_names])
+    limits = np.array([config.share_limit(k) for k in kind_names])
+    n_acc = ident["n_accounts"].to_numpy()
+    ident["kind_weight"] = kw[kind_code] if len(kind_names) else np.array([])
+    hub = np.minimum(1.0, (config.hub_free_size / np.maximum(n_acc, 1)) ** config.hub_exponent)
+    over = n_acc > (limits[kind_code] if len(kind_names) else n_acc)
+    ident["weight"] = np.where(over, 0.0, ident["kind_weight"].to_numpy() * hub)
+    uses["recency"] = decay(uses["last_seen"], as_of, config.identifier_half_life_days)
+
+    usage = sp.csr_matrix((uses["recency"].to_numpy(), (uses["account"].to_numpy(),
+                                                       uses["identifier"].to_numpy())),
+                          shape=(n, len(ident)))
+
+    # ---- pairs of accounts sharing linking identifiers
+    w_ident = ident["weight"].to_numpy()
+    linking = (w_ident > 0) & (n_acc >= 2)
+    u = uses[linking[uses["identifier"].to_numpy()]] if len(uses) else uses
+    u_ident = u["identifier"].to_numpy()
+    u_acc = u["account"].to_numpy()
+    u_rec = u["recency"].to_numpy()
+    order = np.argsort(u_ident, kind="stable")
+    u_ident, u_acc, u_rec = u_ident[order], u_acc[order], u_rec[order]
+    starts = np.flatnonzero(np.r_[True, u_ident[1:] != u_ident[:-1]]) if len(u_ident) \
+        else np.empty(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(u_ident)])
+    pa, pb, pg = _pairs_within_groups(u_acc, starts, sizes)
+    p_ident = u_ident[starts][pg] if len(pg) else np.empty(0, np.int64)
+    contrib = w_ident[p_ident] * np.sqrt(u_rec[pa] * u_rec[pb]) if len(pa) else np.empty(0)
+    pairs = _aggregate_pairs(u_acc[pa] if len(pa) else pa, u_acc[pb] if len(pb) else pb, n,
+                             {"top_identifier": p_ident}, contrib,
+                             kind_code[p_ident] if len(p_ident) else p_ident)
+    pairs = pairs.rename(columns={"count": "n_shared"})
+
+    # ---- direct edges
+    edf = tables.edges
+    if edf is not None and len(edf):
+        ekind = edf["kind"].astype("category")
+        edge_kind_names = [str(k) for k in ekind.cat.categories]
+        ew = np.array([config.edge_weight(k) for k in edge_kind_names])[ekind.cat.codes.to_numpy()]
+        at = edf["at"] if "at" in edf.columns else pd.Series(pd.NaT, index=edf.index,
+                                                             dtype="datetime64[ns, UTC]")
+        w = edf["weight"].to_numpy(float) * ew * decay(at, as_of, config.edge_half_life_days)
+        amount = edf["amount"].to_numpy(float) if "amount" in edf.columns else np.zeros(len(edf))
+        ea = index.get_indexer(edf["src"]).astype(np.int64)
+        eb = index.get_indexer(edf["dst"]).astype(np.int64)
+        links_by_edge = _aggregate_pairs(
+            ea, eb, n, {"top_kind": ekind.cat.codes.to_numpy()}, w,
+            ekind.cat.codes.to_numpy())
+        lo, hi = np.minimum(ea, eb), np.maximum(ea, eb)
+        k = lo * n + hi
+        e = pd.DataFrame({"k": k, "amount": np.nan_to_num(amount), "at": at.to_numpy()})
+        agg = e.groupby("k", sort=True).agg(amount=("amount", "sum"), last_at=("at", "max"))
+        links_by_edge["amount"] = agg["amount"].to_numpy()
+        links_by_edge["last_at"] = agg["last_at"].to_numpy()
+        links_by_edge = links_by_edge.rename(columns={"count": "n_edges"})
+        links_by_edge = links_by_edge[links_by_edge["weight"] > 0].reset_index(drop=True)
+    else:
+        edge_kind_names = []
+        links_by_edge = pd.DataFrame({"a": np.array([], np.int64), "b": np.array([], np.int64),
+                                      "weight": np.array([]), "n_edges": np.array([], np.int64),
+                                      "kinds": np.array([], np.int64),
+                                      "top_kind": np.array([], np.int64),
+                                      "amount": np.array([]),
+                                      "last_at": pd.Series([], dtype="datetime64[ns, UTC]")})
+
+    adjacency = _symmetric(n, [pairs, links_by_edge])
+    status = account_status(tables, index, as_of, config)
+    first, last = _activity_span(tables, index, uses)
+    status["first_activity"], status["last_activity"] = first, last
+    return AccountGraph(account_ids=account_ids, index=index, identifiers=ident, uses=uses,
+                        usage=usage, kind_names=kind_names, pairs=pairs,
+                        links_by_edge=links_by_edge, edge_kind_names=edge_kind_names,
+                        adjacency=adjacency, status=status, as_of=as_of, config=config)
+
+
+def _activity_span(tables: Tables, index: pd.Index,
+                   uses: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """First and last timestamp of anything an account did (opened, used, sent, was actioned)."""
+    n = len(index)
+    parts: list[pd.DataFrame] = []
+
+    def add(nodes, times) -> None:
+        parts.append(pd.DataFrame({"node": np.asarray(nodes), "t": _utc(times)}))
+
+    acc = tables.accounts
+    if "created_at" in acc.columns:
+        add(np.arange(n), acc["created_at"])
+    for col in ("first_seen", "last_seen"):
+        add(uses["account"], uses[col])
+    edf = tables.edges
+    if edf is not None and "at" in edf.columns:
+        for col in ("src", "dst"):
+            add(index.get_indexer(edf[col]), edf["at"])
+    enf = tables.enforcement
+    if enf is not None and "at" in enf.columns:
+        add(index.get_indexer(enf["account_id"]), enf["at"])
+    frame = pd.concat(parts, ignore_index=True).dropna()
+    g = frame.groupby("node")["t"]
+    return g.min().reindex(range(n)).to_numpy(), g.max().reindex(range(n)).to_numpy()
+
+
+def _symmetric(n: int, frames: list[pd.DataFrame]) -> sp.csr_matrix:
+    a = np.concatenate([f["a"].to_numpy() for f in frames])
+    b = np.concatenate([f["b"].to_numpy() for f in frames])
+    w = np.concatenate([f["weight"].to_numpy(float) for f in frames])
+    m = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
+    m.sum_duplicates()
+    return m
+
+
+def weighted_subgraph(adjacency: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """Adjacency restricted to the edges between kept nodes (shape unchanged)."""
+    d = sp.diags(keep.astype(float))
+    return (d @ adjacency @ d).tocsr()

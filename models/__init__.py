@@ -1,0 +1,2 @@
+"""ringfence's learning side: graph features, the repeat-offender model,
+training, scoring and evaluation."""

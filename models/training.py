@@ -1,0 +1,137 @@
+"""Training data from the account graph, fitting, and scoring every account.
+
+Labels come from ``enforcement``: banned accounts are positives, cleared
+accounts negatives, everyone else is unlabelled and scored. Label features of
+training accounts are computed out of fold (see :mod:`models.features`), with
+the same folds the model uses for its out-of-fold calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from graph.build import AccountGraph
+from graph.config import GraphConfig
+from models.features import account_features, label_features, out_of_fold_label_features
+from models.model import RepeatOffenderModel
+
+__all__ = ["MIN_LABELS", "TrainingSet", "labelled_nodes", "training_set", "scoring_features",
+           "explanations_text", "FEATURE_DESCRIPTIONS"]
+
+MIN_LABELS = 20  # banned and cleared accounts each, to fit a model in the flag job
+
+
+@dataclass
+class TrainingSet:
+    """Features of every account plus the labelled rows to fit on."""
+
+    X: pd.DataFrame              # one row per account (node order); training rows out of fold
+    train_nodes: np.ndarray      # labelled nodes
+    y: np.ndarray                # 1 = banned, 0 = cleared
+    folds: np.ndarray            # fold of each training node
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def labelled_nodes(graph: AccountGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes with a label (banned -> 1, cleared -> 0) and their labels."""
+    banned = graph.status["banned"].to_numpy()
+    cleared = graph.status["cleared"].to_numpy()
+    nodes = np.flatnonzero(banned | cleared)
+    return nodes, banned[nodes].astype(int)
+
+
+def scoring_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
+                     membership: np.ndarray, config: GraphConfig | None = None) -> pd.DataFrame:
+    """Features of every account with all labels visible (for scoring with a fitted model)."""
+    base = account_features(graph, accounts, identity, membership)
+    lab = label_features(graph, identity, membership, config)
+    return pd.concat([base, lab], axis=1)
+
+
+def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
+                 membership: np.ndarray, *, config: GraphConfig | None = None, n_folds: int = 5,
+                 seed: int = 0) -> TrainingSet:
+    """Features for fitting and scoring in one pass.
+
+    Every account gets label-free features; labelled accounts get label
+    features with their own fold's labels hidden, unlabelled accounts with all
+    labels visible.
+    """
+    nodes, y = labelled_nodes(graph)
+    if len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < n_folds:
+        raise ValueError(f"need at least {n_folds} banned and {n_folds} cleared accounts to "
+                         f"train, got {int(y.sum())} banned and {int((1 - y).sum())} cleared")
+    folds = np.empty(len(nodes), np.int64)
+    skf = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    for f, (_, test_idx) in enumerate(skf.split(nodes, y)):
+        folds[test_idx] = f
+    base = account_features(graph, accounts, identity, membership)
+    lab = out_of_fold_label_features(graph, identity, membership, nodes, folds, config)
+    X = pd.concat([base, lab], axis=1)
+    summary = {"accounts": int(graph.n_accounts), "positives": int(y.sum()),
+               "negatives": int(len(y) - y.sum()), "folds": n_folds,
+               "features": int(X.shape[1]), "as_of": graph.as_of.isoformat()}
+    return TrainingSet(X=X, train_nodes=nodes, y=y, folds=folds, summary=summary)
+
+
+FEATURE_DESCRIPTIONS = {
+    "banned_nb1": "banned neighbours (link-weighted)",
+    "banned_share1": "share of link weight to banned accounts",
+    "banned_share2": "banned accounts within two hops",
+    "ban_weight_nb1": "recent, repeat-offending banned neighbours",
+    "ban_weight_share1": "share of links to recent banned accounts",
+    "ban_weight_share2": "recent banned accounts within two hops",
+    "violations_nb1": "violations of neighbours",
+    "violations_share1": "violations per unit of link weight",
+    "violations_share2": "violations within two hops",
+    "cleared_nb1": "cleared neighbours",
+    "max_link_to_banned": "strongest identity link to a banned account",
+    "banned_in_identity": "banned accounts in the same identity",
+    "banned_in_cluster": "banned accounts in the same cluster",
+    "cluster_banned_share": "share of the cluster banned",
+    "violations_in_cluster": "violations in the same cluster",
+    "propagation": "blacklist propagation score",
+    "propagation_raw_log": "blacklist propagation mass (log)",
+    "identity_size": "accounts in the same identity",
+    "cluster_size": "accounts in the same cluster",
+    "hub_exposure": "largest share count among its identifiers (log)",
+    "account_age_days": "account age in days",
+    "degree": "total link weight",
+    "neighbours": "linked accounts",
+}
+
+
+def _describe(feature: str) -> str:
+    if feature in FEATURE_DESCRIPTIONS:
+        return FEATURE_DESCRIPTIONS[feature]
+    for prefix, text in (("n_ident_", "{} identifiers used"), ("shared_", "accounts sharing its {}"),
+                         ("n_edges_", "{} edges"), ("attr_", "attribute {}")):
+        if feature.startswith(prefix):
+            return text.format(feature[len(prefix):])
+    if feature.startswith("nb_"):
+        _, agg, rest = feature.split("_", 2)
+        return f"neighbours' {agg[:-1]} of {rest} ({agg[-1]} hop{'s' if agg[-1] != '1' else ''})"
+    return feature
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def explanations_text(explained: list[list[tuple[str, Any, float]]]) -> list[str]:
+    """One sentence per account: the features that pushed its score up most."""
+    out = []
+    for items in explained:
+        if not items:
+            out.append("")
+            continue
+        parts = [f"{_describe(f)} = {_value(v)} (+{c:.2f})" for f, v, c in items]
+        out.append("model, top contributions in log-odds: " + ", ".join(parts))
+    return out
