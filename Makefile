@@ -21,10 +21,15 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/ringfence synth --accounts $(DEMO_ACCOUNTS) --seed $(SEED) --out $(DEMO_DIR)/platform
-	$(BIN)/ringfence validate --accounts $(DEMO_DIR)/platform/accounts.csv.gz \
+	$(BIN)/ringfence flag --accounts $(DEMO_DIR)/platform/accounts.csv.gz \
 		--identifiers $(DEMO_DIR)/platform/identifiers.csv.gz \
 		--edges $(DEMO_DIR)/platform/edges.csv.gz \
-		--enforcement $(DEMO_DIR)/platform/enforcement.csv.gz
+		--enforcement $(DEMO_DIR)/platform/enforcement.csv.gz \
+		--seed $(SEED) --out $(DEMO_DIR)/flags --top 5
+	$(BIN)/ringfence evaluate --scores $(DEMO_DIR)/flags --truth $(DEMO_DIR)/platform/truth.csv.gz
+
+eval-reddit: $(STAMP)
+	$(BIN)/python benchmarks/eval_reddit.py --seeds 0 1 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -53,10 +53,16 @@ ring_id, household_id, predecessor_id, actor_type, wrong_ban, near_offender``.
     an extra account run at the same time as the actor's main account of that
     generation (its ``generation`` says which).
 
-``predecessor_id`` is, for generation >= 1, the banned account of the previous
-generation (the ban this account evades); ``actor_type`` is ``fraud``, ``spam``
-or ``abuse`` for offenders; ``near_offender`` marks ordinary accounts that share
-a hub with an offender or have an edge with one.
+``generation`` is 0 for an actor's first accounts and k for accounts opened
+after k bans; ``predecessor_id`` is, for generation >= 1, the banned account of
+the previous generation (the ban this account evades); ``full_rotator`` marks
+evasion accounts (generation >= 1) that share no device, card or phone with
+any earlier account of their actor; ``hidden`` marks offender accounts without
+any ban or violation record; ``ring_id`` and ``household_id`` are empty
+outside rings and households; ``actor_type`` is ``fraud``, ``spam`` or
+``abuse`` for offenders; ``wrong_ban`` marks the ordinary accounts that were
+banned (label noise); ``near_offender`` marks ordinary accounts that share a
+hub with an offender or have an edge with one.
 
 Timestamps lie in a fixed window (default 2024-06-30 to 2026-06-30 UTC), never
 depend on the current date, and are whole seconds.
@@ -64,7 +70,6 @@ depend on the current date, and are whole seconds.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import math
 import os
@@ -194,7 +199,8 @@ def _parse_utc(name: str, value: Any) -> int:
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
-        raise ValueError(f"SynthConfig.{name} must be an ISO 8601 timestamp, got {value!r}") from None
+        raise ValueError(
+            f"SynthConfig.{name} must be an ISO 8601 timestamp, got {value!r}") from None
     if ts is pd.NaT:
         raise ValueError(f"SynthConfig.{name} must be an ISO 8601 timestamp, got {value!r}")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -323,20 +329,24 @@ class SynthConfig:
             raise ValueError(f"SynthConfig.end must be at least 30 days after start, "
                              f"got start={self.start!r}, end={self.end!r}")
         if t1 - t0 > 50 * 365 * _DAY:
-            raise ValueError(f"SynthConfig.end must be at most 50 years after start, got {self.end!r}")
+            raise ValueError(
+                f"SynthConfig.end must be at most 50 years after start, got {self.end!r}")
         for name in ("offender_share", "multi_account_share", "full_rotator_share",
                      "ring_actor_share", "ring_density", "household_share", "hub_max_fraction",
                      "hub_offender_share", "repeat_observation_rate", "offender_ban_rate",
                      "ordinary_violation_rate", "cleared_share", "cleared_near_offender_share"):
             _check_share(name, getattr(self, name))
         if self.offender_share > 0.5:
-            raise ValueError(f"SynthConfig.offender_share must be at most 0.5, got {self.offender_share!r}")
+            raise ValueError(
+                f"SynthConfig.offender_share must be at most 0.5, got {self.offender_share!r}")
         if self.hub_max_fraction <= 0:
-            raise ValueError(f"SynthConfig.hub_max_fraction must be > 0, got {self.hub_max_fraction!r}")
+            raise ValueError(
+                f"SynthConfig.hub_max_fraction must be > 0, got {self.hub_max_fraction!r}")
         _check_share("hidden_share", self.hidden_share, upper_open=True)
         _check_share("wrong_ban_rate", self.wrong_ban_rate, upper_open=True)
         if self.wrong_ban_rate > 0.5:
-            raise ValueError(f"SynthConfig.wrong_ban_rate must be at most 0.5, got {self.wrong_ban_rate!r}")
+            raise ValueError(
+                f"SynthConfig.wrong_ban_rate must be at most 0.5, got {self.wrong_ban_rate!r}")
         _check_nonneg("mean_evasions", self.mean_evasions)
         _check_nonneg("background_edges_per_account", self.background_edges_per_account)
         _check_nonneg("victims_per_offender_account", self.victims_per_offender_account)
@@ -348,11 +358,13 @@ class SynthConfig:
                              f"got {self.victims_per_offender_account!r}")
         _check_int("max_generations", self.max_generations, 1)
         if self.max_generations > 50:
-            raise ValueError(f"SynthConfig.max_generations must be at most 50, got {self.max_generations!r}")
+            raise ValueError(
+                f"SynthConfig.max_generations must be at most 50, got {self.max_generations!r}")
         _check_int("min_cleared", self.min_cleared, 0)
         _check_range("extra_accounts", self.extra_accounts, 1)
         if self.extra_accounts[1] > 20:
-            raise ValueError(f"SynthConfig.extra_accounts must be at most 20, got {self.extra_accounts!r}")
+            raise ValueError(
+                f"SynthConfig.extra_accounts must be at most 20, got {self.extra_accounts!r}")
         _check_range("ring_size", self.ring_size, 2)
         _check_range("household_size", self.household_size, 2)
         _check_range("nat_ip_accounts", self.nat_ip_accounts, 2)
@@ -464,7 +476,8 @@ class Platform:
             "n_nat_ips": int((hubs["kind"] == "ip").sum()),
             "n_shared_devices": int((hubs["kind"] == "device").sum()),
             "largest_hub_accounts": int(hubs["n_accounts"].max()) if len(hubs) else 0,
-            "identifier_rows_by_kind": self.identifiers["kind"].value_counts().sort_index().to_dict(),
+            "identifier_rows_by_kind":
+                self.identifiers["kind"].value_counts().sort_index().to_dict(),
             "edges_by_kind": self.edges["kind"].value_counts().sort_index().to_dict(),
         }
         return out
@@ -528,13 +541,14 @@ def _groups(rng: np.random.Generator, members: np.ndarray, lo: int, hi: int) -> 
     ends = ends[:n_groups]
     group = np.searchsorted(ends, np.arange(k), side="right")
     last_start = ends[-2] if n_groups > 1 else 0
-    if k - last_start < lo:  # the last group is too small: merge it into the previous one
-        group[group == n_groups - 1] = n_groups - 2
+    if k - last_start < lo:  # a remainder shorter than lo stays out of any group
+        group[group == n_groups - 1] = -1
     out[:] = group
     return out
 
 
-def _group_pairs(members: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _group_pairs(members: np.ndarray,
+                 group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All ordered pairs ``(a, b)``, ``a != b``, of members in the same group."""
     if len(members) == 0:
         e = np.zeros(0, np.int64)
@@ -703,8 +717,7 @@ def _simulate_offenders(rng: np.random.Generator, cfg: SynthConfig, n_off: int,
                                        actor_type[in_ring])
     return dict(actor=actor, gen=gen, primary=primary, created=created_acc, has_succ=has_succ,
                 pred=pred, source=source, chain_ban=chain_ban, rotator=rotator,
-                actor_type=actor_type, ring_of_actor=ring_of_actor, n_actors=np.int64(n_actors),
-                rot_actor=rot_actor)
+                actor_type=actor_type, ring_of_actor=ring_of_actor, n_actors=np.int64(n_actors))
 
 
 # --------------------------------------------------------------------------- main
@@ -741,14 +754,15 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     Examples
     --------
     >>> p = generate_platform(5_000, seed=7)
-    >>> len(p.accounts), p.truth["is_offender"].sum()
+    >>> len(p.accounts), int(p.truth["is_offender"].sum())
     (5000, 150)
     >>> sorted(p.identifiers["kind"].unique())
     ['address', 'card', 'device', 'email', 'ip', 'phone']
     """
     if not isinstance(n_accounts, (int, np.integer)) or isinstance(n_accounts, bool) \
             or not 50 <= n_accounts <= _MAX_ACCOUNTS:
-        raise ValueError(f"n_accounts must be an integer in [50, {_MAX_ACCOUNTS:,}], got {n_accounts!r}")
+        raise ValueError(
+            f"n_accounts must be an integer in [50, {_MAX_ACCOUNTS:,}], got {n_accounts!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if config is not None and not isinstance(config, SynthConfig):
@@ -762,7 +776,22 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     # ------------------------------------------------------------------ actors and accounts
     n_off = int(round(cfg.offender_share * n))
     n_ord = n - n_off
-    o = _simulate_offenders(rng, cfg, n_off, W) if n_off else None
+    o = None
+    k_hidden = int(round(cfg.hidden_share * n_off))
+    for _attempt in range(50 if n_off else 0):
+        # hidden accounts must come from accounts whose ban did not trigger an
+        # evasion; a small platform can draw too few of them: draw again
+        o = _simulate_offenders(rng, cfg, n_off, W)
+        n_eligible = n_off - int((o["primary"] & o["has_succ"]).sum())
+        if k_hidden <= n_eligible:
+            break
+    else:
+        if n_off:
+            raise ValueError(
+                f"hidden_share={cfg.hidden_share} cannot be reached: at most "
+                f"{n_eligible / n_off:.3f} of the offender accounts can stay hidden (the "
+                "others were banned, which is what their evasion accounts evade); lower "
+                "hidden_share or mean_evasions")
     n_off_actors = int(o["n_actors"]) if o else 0
 
     created = np.empty(n, np.int64)
@@ -823,13 +852,6 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     if n_off:
         mandatory = o["primary"] & o["has_succ"]  # their ban is what the next generation evades
         eligible = ~mandatory
-        k_hidden = int(round(cfg.hidden_share * n_off))
-        if k_hidden > int(eligible.sum()):
-            raise ValueError(
-                f"hidden_share={cfg.hidden_share} cannot be reached: at most "
-                f"{eligible.sum() / n_off:.3f} of the offender accounts can stay hidden (the "
-                "others were banned, which is what their evasion accounts evade); lower "
-                "hidden_share or mean_evasions")
         score = created[:n_off] + rng.exponential(90 * _DAY, n_off)
         score[~eligible] = -np.inf
         hid = np.argsort(-score, kind="stable")[:k_hidden]
@@ -840,8 +862,8 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
         life = np.maximum(rng.lognormal(np.log(35 * _DAY), 0.9, n_off), 6 * _HOUR)
         t_ban = c + life.astype(np.int64)
         late = t_ban >= W - _HOUR
-        t_ban = np.where(late, c + (rng.uniform(0.3, 0.95, n_off) * (W - _HOUR - c)).astype(np.int64),
-                         t_ban)
+        t_late = c + (rng.uniform(0.3, 0.95, n_off) * (W - _HOUR - c)).astype(np.int64)
+        t_ban = np.where(late, t_late, t_ban)
         ban_t = np.where(mandatory, o["chain_ban"], t_ban)
         is_banned = mandatory | ban_rest
         banned[:n_off] = is_banned
@@ -915,7 +937,8 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
                 range_ip = rot & ~exact_ip & (u[3] < 0.85)
                 host = (ip_home[src] & 255) + rng.integers(1, 256, m)
                 ranged = ((ip_home[src] >> 8) << 8) | (host & 255)
-                ip_home[sel] = np.where(exact_ip, ip_home[src], np.where(range_ip, ranged, ip_home[sel]))
+                ip_home[sel] = np.where(exact_ip, ip_home[src],
+                                        np.where(range_ip, ranged, ip_home[sel]))
                 # email: the exact address, or the same local part at another domain / +tag
                 ue = u[4]
                 exact_mail = ~rot & (ue < 0.25)
@@ -924,8 +947,8 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
                 bump = rng.random(m) < 0.4
                 reuse_local = exact_mail | pattern
                 local[sel] = np.where(reuse_local, local[src], local[sel])
-                dom[sel] = np.where(exact_mail, dom[src],
-                                    np.where(pattern, np.where(bump, dom[src], other_dom), dom[sel]))
+                new_dom = np.where(bump, dom[src], other_dom)
+                dom[sel] = np.where(exact_mail, dom[src], np.where(pattern, new_dom, dom[sel]))
                 var[sel] = np.where(exact_mail, var[src],
                                     np.where(pattern & bump, (var[src] + 1) % len(_EMAIL_VARIANTS),
                                              np.where(pattern, var[src], var[sel])))
@@ -1080,7 +1103,8 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
         # victims
         k = rng.poisson(cfg.victims_per_offender_account, n_off)
         off_a = np.repeat(np.arange(n_off), k)
-        vic = n_off + np.minimum(np.floor(rng.random(len(off_a)) * n_ord).astype(np.int64), n_ord - 1)
+        vic = n_off + np.minimum(np.floor(rng.random(len(off_a)) * n_ord).astype(np.int64),
+                                 n_ord - 1)
         fraud = atype[off_a] == 0
         add_edges(np.where(fraud, vic, off_a), np.where(fraud, off_a, vic),
                   np.where(fraud, _TRANSFER, _MESSAGE), 150.0)
@@ -1134,7 +1158,8 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     # edges: inside both accounts' active windows
     hi_e = np.minimum(end[src_e], end[dst_e])
     ok = hi_e - lo_e > 600
-    src_e, dst_e, kind_e, amt_e, lo_e, hi_e = (x[ok] for x in (src_e, dst_e, kind_e, amt_e, lo_e, hi_e))
+    src_e, dst_e, kind_e, amt_e, lo_e, hi_e = (
+        x[ok] for x in (src_e, dst_e, kind_e, amt_e, lo_e, hi_e))
     at_e = _uniform_between(rng, lo_e + 60, hi_e - 60)
     n_msgs = rng.geometric(0.35, len(src_e)).astype(np.float64)
     weight_e = np.where(kind_e == _TRANSFER, np.round(np.log1p(np.nan_to_num(amt_e, nan=1.0)), 4),
@@ -1253,8 +1278,9 @@ def _assemble(rows: dict[str, np.ndarray], *, rng: np.random.Generator,
     n_dev_hubs = int((hub_kind_a == _DEV).sum())
     nat_values = _ip_strings(100 << 24 | 64 << 16 | (1 + rng.choice((1 << 22) - 2, n_nat_hubs,
                                                                     replace=False)))
-    dev_hub_values = pa.array([_HUB_DEVICE_NAMES[h % len(_HUB_DEVICE_NAMES)]
-                               + ("" if h < len(_HUB_DEVICE_NAMES) else f"-v{h // len(_HUB_DEVICE_NAMES)}")
+    n_names = len(_HUB_DEVICE_NAMES)
+    dev_hub_values = pa.array([_HUB_DEVICE_NAMES[h % n_names]
+                               + ("" if h < n_names else f"-v{h // n_names}")
                                for h in range(n_dev_hubs)], pa.string())
     hub_values = [nat_values[i].as_py() for i in range(n_nat_hubs)] + dev_hub_values.to_pylist()
     kind_r, acct_r, seen = rows.pop("kind_r"), rows.pop("acct_r"), rows.pop("seen")
@@ -1320,7 +1346,7 @@ def _assemble(rows: dict[str, np.ndarray], *, rng: np.random.Generator,
         "n_failed_payments": pa.array(failed[order]),
         "profile_completeness": pa.array(complete[order]),
     })
-    ring_str = pa.array(np.char.add("ring_", np.char.zfill(np.arange(max(n_rings, 1)).astype(str), 4)))
+    ring_str = _join("ring_", _padded(np.arange(max(n_rings, 1)), 4))
     hh_str = _join("hh_", _padded(np.arange(max(n_households, 1)), 6))
     truth_tbl = pa.table({
         "account_id": _take(acct_str, order),
@@ -1511,8 +1537,22 @@ def _csv_gz_member(table: pa.Table, start: int, stop: int, level: int) -> bytes:
     return gzip.compress(memoryview(buf.getvalue()), compresslevel=level, mtime=0)
 
 
-def _write_file(pool: ThreadPoolExecutor, table: pa.Table, final: Path, fmt: str,
-                compresslevel: int) -> Path:
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def _write_file(pool: ThreadPoolExecutor, workers: int, table: pa.Table, final: Path, fmt: str,
+                compresslevel: int, mode: int) -> Path:
     """Write one table to a temporary file next to ``final``, then ``os.replace`` it.
 
     CSV is cut into row slices that the pool encodes and gzips in parallel;
@@ -1527,9 +1567,9 @@ def _write_file(pool: ThreadPoolExecutor, table: pa.Table, final: Path, fmt: str
                 per_row = max(1, table.nbytes // max(1, n))
                 step = max(10_000, _CSV_SLICE_BYTES // per_row)
                 starts = list(range(0, max(n, 1), step))
-                ahead = 2 * (pool._max_workers or 1) + 2
+                ahead = 2 * workers + 2  # slices in flight (bounds the memory)
                 pending: list = []
-                for i, start in enumerate(starts):
+                for start in starts:
                     pending.append(pool.submit(_csv_gz_member, table, start,
                                                min(n, start + step), compresslevel))
                     if len(pending) >= ahead:
@@ -1538,6 +1578,7 @@ def _write_file(pool: ThreadPoolExecutor, table: pa.Table, final: Path, fmt: str
                     raw.write(fut.result())
             else:
                 pq.write_table(table, raw, compression="zstd")
+        os.chmod(tmp, mode)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, final)
     except BaseException:
         try:
@@ -1577,7 +1618,10 @@ def write_platform(platform: Platform, out_dir: str | os.PathLike, format: str =
     Each file is written to a temporary name in ``out_dir`` and moved into
     place with :func:`os.replace`, so readers never see half a file. The bytes
     depend on the tables only (gzip headers carry no name and no time), so the
-    same seed gives identical files.
+    same seed gives identical files with the same library versions. CSV
+    files are encoded and compressed in row slices on all cores; a file is a
+    sequence of gzip members, which gzip, Python, pandas and Arrow read as one
+    stream. Strings are quoted (some device values contain commas).
 
     Examples
     --------
@@ -1598,7 +1642,10 @@ def write_platform(platform: Platform, out_dir: str | os.PathLike, format: str =
     jobs = [(name, getattr(platform, name), out / (name + ext), fmt) for name in TABLE_NAMES]
     jobs.append(("truth", platform.truth, out / "truth.csv.gz", "csv"))
     written: dict[str, Path] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    workers = max(1, min(4, os.cpu_count() or 1))
+    umask = _umask()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for name, df, path, f in jobs:
-            written[name] = _write_file(pool, _arrow_table(df, f == "csv"), path, f, compresslevel)
+            written[name] = _write_file(pool, workers, _arrow_table(df, f == "csv"), path, f,
+                                        compresslevel, 0o666 & ~umask)
     return written

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
 from graph.build import AccountGraph
 from graph.config import GraphConfig
@@ -45,11 +44,30 @@ def labelled_nodes(graph: AccountGraph) -> tuple[np.ndarray, np.ndarray]:
     return nodes, banned[nodes].astype(int)
 
 
+def assign_folds(account_ids: np.ndarray, n_folds: int, seed: int = 0) -> np.ndarray:
+    """A fold per account from a keyed hash of its id.
+
+    The fold of an account never depends on anyone's label, so changing one
+    account's label cannot move other accounts between folds (and so cannot
+    change its own out-of-fold features through them).
+    """
+    key = f"ringfence{seed:07d}"[-16:].rjust(16, "0")
+    h = pd.util.hash_array(np.asarray(account_ids, dtype=object).astype(str), hash_key=key)
+    return (h % np.uint64(n_folds)).astype(np.int64)
+
+
 def scoring_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
-                     membership: np.ndarray, config: GraphConfig | None = None) -> pd.DataFrame:
-    """Features of every account with all labels visible (for scoring with a fitted model)."""
+                     membership: np.ndarray, config: GraphConfig | None = None, *,
+                     n_folds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Features of every account for scoring with a fitted model.
+
+    Unlabelled accounts see all labels; labelled accounts get out-of-fold label
+    features, as in training, so their own label never inflates their score.
+    """
+    nodes, _ = labelled_nodes(graph)
+    folds = assign_folds(graph.account_ids[nodes], n_folds, seed)
     base = account_features(graph, accounts, identity, membership)
-    lab = label_features(graph, identity, membership, config)
+    lab = out_of_fold_label_features(graph, identity, membership, nodes, folds, config)
     return pd.concat([base, lab], axis=1)
 
 
@@ -66,10 +84,10 @@ def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarr
     if len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < n_folds:
         raise ValueError(f"need at least {n_folds} banned and {n_folds} cleared accounts to "
                          f"train, got {int(y.sum())} banned and {int((1 - y).sum())} cleared")
-    folds = np.empty(len(nodes), np.int64)
-    skf = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-    for f, (_, test_idx) in enumerate(skf.split(nodes, y)):
-        folds[test_idx] = f
+    folds = assign_folds(graph.account_ids[nodes], n_folds, seed)
+    for f in range(n_folds):
+        if len(np.unique(y[folds != f])) < 2:
+            raise ValueError(f"fold {f} leaves only one class to train on: too few labels")
     base = account_features(graph, accounts, identity, membership)
     lab = out_of_fold_label_features(graph, identity, membership, nodes, folds, config)
     X = pd.concat([base, lab], axis=1)

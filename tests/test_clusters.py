@@ -401,10 +401,37 @@ def test_cluster_table_bad_arguments(membership, kwargs, word):
 
 def test_find_clusters_uses_config():
     g = ring_graph()
-    for method in METHODS:
-        cfg = g.config.replace(cluster_method=method, seed=3)
+    for method, objective, res in (("leiden", "modularity", 1.0), ("louvain", "modularity", 1.0),
+                                   ("leiden", "cpm", 0.05)):
+        cfg = g.config.replace(cluster_method=method, cluster_objective=objective,
+                               cluster_resolution=res, seed=3)
         m1, t1 = find_clusters(g, cfg)
         m2, t2 = find_clusters(g, cfg)
         assert np.array_equal(m1, m2)
         pd.testing.assert_frame_equal(t1, t2)
-        assert np.array_equal(m1, detect_communities(g.adjacency, method=method, seed=3))
+        assert np.array_equal(m1, detect_communities(g.adjacency, method=method, seed=3,
+                                                     objective=objective, resolution=res))
+
+
+def test_cpm_finds_small_dense_groups_whatever_the_graph_size():
+    """Modularity's resolution limit merges small groups in a big sparse graph;
+    CPM does not: 300 triangles in a ring of weak links stay 300 triangles."""
+    k = 300
+    rows, cols, w = [], [], []
+    for t in range(k):
+        a, b, c = 3 * t, 3 * t + 1, 3 * t + 2
+        rows += [a, a, b]
+        cols += [b, c, c]
+        w += [1.0, 1.0, 1.0]
+        rows.append(c)
+        cols.append((3 * t + 3) % (3 * k))
+        w.append(0.3)
+    m = sp.coo_array((w, (rows, cols)), shape=(3 * k, 3 * k))
+    adj = (m + m.T).tocsr()
+    cpm = detect_communities(adj, objective="cpm", resolution=0.05)
+    assert len(np.unique(cpm)) == k
+    assert all(len(set(cpm[3 * t:3 * t + 3])) == 1 for t in range(k))
+    modularity = detect_communities(adj, objective="modularity", resolution=1.0)
+    assert len(np.unique(modularity)) < k   # merged: the limit the default avoids
+    with pytest.raises(ValueError, match="objective 'cpm' needs method 'leiden'"):
+        detect_communities(adj, method="louvain", objective="cpm")

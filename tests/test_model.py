@@ -1,0 +1,194 @@
+"""The learning side: leakage, the estimator contract, save/load, the flag
+job's use of the model, and that it beats propagation alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from graph import load_tables
+from graph.build import build_graph
+from graph.clusters import find_clusters
+from graph.identity import link_identities
+from graph.synth import generate_platform
+from jobs.flag import run_flag
+from models.evaluate import evaluate_scores
+from models.features import account_features, hide_labels, label_features
+from models.model import FeatureMismatchError, RepeatOffenderModel, load_model, save_model
+from models.training import training_set
+
+
+@pytest.fixture(scope="module")
+def platform():
+    return generate_platform(n_accounts=8000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def parts(platform):
+    p = platform
+    t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    g = build_graph(t)
+    ident = link_identities(g)
+    membership, _ = find_clusters(g)
+    return t, g, ident, membership
+
+
+def _with_enforcement(platform, enforcement):
+    p = platform
+    t = load_tables(p.accounts, p.identifiers, p.edges, enforcement)
+    g = build_graph(t)
+    ident = link_identities(g)
+    membership, _ = find_clusters(g)
+    return t, g, ident, membership
+
+
+def test_own_label_cannot_change_own_features(platform, parts):
+    """Flip a training account's label, or give an unlabelled account violations:
+    its own feature row stays exactly the same, while its neighbours' rows move."""
+    t, g, ident, membership = parts
+    enf = platform.enforcement
+    ts = training_set(g, t.accounts, ident.identity, membership, seed=0)
+    st = g.status
+    adj = g.adjacency
+    degree = np.diff(adj.indptr)
+    banned = np.flatnonzero(st["banned"].to_numpy() & (degree > 0))[:2]
+    cleared = np.flatnonzero(st["cleared"].to_numpy() & (degree > 0))[:2]
+    unlabelled = np.flatnonzero(~st["banned"].to_numpy() & ~st["cleared"].to_numpy()
+                                & (degree > 0))[:1]
+    for node in np.r_[banned, cleared, unlabelled]:
+        acc = g.account_ids[node]
+        if st["banned"].iloc[node]:
+            changed = enf[enf["account_id"] != acc]
+            changed = pd.concat([changed, pd.DataFrame({"account_id": [acc], "action": ["cleared"],
+                                                        "at": [enf["at"].max()], "reason": [""]})])
+        elif st["cleared"].iloc[node]:
+            changed = pd.concat([enf[enf["account_id"] != acc],
+                                 pd.DataFrame({"account_id": [acc], "action": ["ban"],
+                                               "at": [enf["at"].max()], "reason": ["fraud"]})])
+        else:
+            changed = pd.concat([enf, pd.DataFrame({"account_id": [acc] * 3,
+                                                    "action": ["violation"] * 3,
+                                                    "at": [enf["at"].max()] * 3,
+                                                    "reason": ["spam"] * 3})])
+        t2, g2, ident2, membership2 = _with_enforcement(platform, changed.reset_index(drop=True))
+        ts2 = training_set(g2, t2.accounts, ident2.identity, membership2, seed=0)
+        num = ts.X.select_dtypes("number").columns
+        np.testing.assert_array_equal(ts.X.iloc[node][num].to_numpy(float),
+                                      ts2.X.iloc[node][num].to_numpy(float))
+        assert ts.X.iloc[node].equals(ts2.X.iloc[node])
+        nb = adj.indices[adj.indptr[node]:adj.indptr[node + 1]]
+        assert not np.allclose(ts.X.iloc[nb][num].to_numpy(float),
+                               ts2.X.iloc[nb][num].to_numpy(float))
+
+
+def test_training_rows_features_do_not_see_own_fold(parts):
+    t, g, ident, membership = parts
+    ts = training_set(g, t.accounts, ident.identity, membership, n_folds=5, seed=0)
+    lab_cols = list(label_features(g, ident.identity, membership).columns)
+    # recompute fold 0 by hand: its rows must equal features computed with fold 0 hidden
+    nodes = ts.train_nodes[ts.folds == 0]
+    hidden = np.zeros(g.n_accounts, bool)
+    hidden[nodes] = True
+    expected = label_features(hide_labels(g, hidden), ident.identity, membership)
+    np.testing.assert_allclose(ts.X.iloc[nodes][lab_cols].to_numpy(float),
+                               expected.iloc[nodes].to_numpy(float), rtol=1e-9, atol=1e-12)
+    # and they differ from the all-labels features (the fold's labels mattered)
+    full = label_features(g, ident.identity, membership)
+    assert not np.allclose(ts.X.iloc[nodes][lab_cols].to_numpy(float),
+                           full.iloc[nodes].to_numpy(float))
+
+
+def test_label_free_features_have_the_documented_columns(parts):
+    t, g, ident, membership = parts
+    f = account_features(g, t.accounts, ident.identity, membership)
+    assert len(f) == g.n_accounts
+    for col in ("account_age_days", "n_ident_device", "shared_card", "n_edges_transfer",
+                "hub_exposure", "identity_size", "cluster_size", "degree",
+                "nb_mean1_account_age_days", "nb_max2_account_age_days",
+                "nb_std1_account_age_days"):
+        assert col in f.columns, col
+    assert f["identity_size"].min() >= 1
+    # hub exposure: the largest share count among an account's identifiers
+    uses = g.uses
+    node = int(uses["account"].iloc[0])
+    n_acc = g.identifiers["n_accounts"].to_numpy()[uses.loc[uses["account"] == node, "identifier"]]
+    assert f["hub_exposure"].iloc[node] == pytest.approx(np.log1p(n_acc.max()))
+
+
+def test_estimator_contract():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=500), "c": pd.Categorical(rng.choice(["a", "b"], 500)),
+                      "noise": rng.normal(size=500)})
+    y = ((X["x"] + (X["c"] == "a") * 1.0 + 0.3 * rng.normal(size=500)) > 1.2).astype(int)
+    model = RepeatOffenderModel(max_iter=60, random_state=1)
+    assert model.get_params()["max_iter"] == 60
+    model.set_params(learning_rate=0.1)
+    assert clone(model).get_params()["learning_rate"] == 0.1
+    model.fit(X, y)
+    p = model.predict_proba(X)
+    assert p.shape == (500, 2) and np.allclose(p.sum(axis=1), 1)
+    assert model.cv_metrics_["roc_auc"] > 0.9
+    # calibrated out of fold: mean probability close to the base rate
+    assert abs(model.oof_proba_.mean() - y.mean()) < 0.03
+    with pytest.raises(FeatureMismatchError, match="missing \\['noise'\\]"):
+        model.predict_proba(X.drop(columns="noise"))
+    with pytest.raises(ValueError, match="calibration must be"):
+        RepeatOffenderModel(calibration="magic").fit(X, y)
+    with pytest.raises(ValueError, match="need at least 5 examples of each class"):
+        RepeatOffenderModel().fit(X.head(20), np.r_[np.ones(2), np.zeros(18)])
+    # explanations name the features that pushed each score up
+    top = model.explain(X[y == 1].head(40))
+    firsts = [items[0][0] for items in top if items]
+    assert len(firsts) >= 35
+    assert np.mean([f in ("x", "c") for f in firsts]) >= 0.8   # the signal, not the noise
+
+
+def test_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = (X["a"] > 0.5).astype(int)
+    model = RepeatOffenderModel(max_iter=30).fit(X, y)
+    path, card_path = save_model(model, tmp_path / "m.joblib", training={"rows": 300})
+    loaded, card = load_model(path, expected_features=["a", "b"])
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    on_disk = json.loads(card_path.read_text())
+    assert on_disk["features"] == ["a", "b"]
+    assert on_disk["training_data"] == {"rows": 300}
+    assert set(on_disk["cv_metrics"]) >= {"roc_auc", "average_precision", "brier"}
+    assert "scikit-learn" in on_disk["versions"] and on_disk["created_at"]
+    with pytest.raises(FeatureMismatchError, match="different feature list"):
+        load_model(path, expected_features=["a", "b", "c"])
+    (tmp_path / "junk.joblib").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a ringfence model"):
+        load_model(tmp_path / "junk.joblib")
+
+
+def test_flag_job_falls_back_to_propagation_with_few_labels(platform):
+    p = platform
+    enf = p.enforcement
+    cleared = enf[enf["action"] == "cleared"].head(5)
+    few = pd.concat([enf[enf["action"] != "cleared"], cleared])
+    t = load_tables(p.accounts, p.identifiers, p.edges, few)
+    r = run_flag(t, review_capacity=50)
+    assert r.summary()["scoring"] == "propagation"
+    assert "5 cleared" in r.summary()["scoring_note"]
+    assert r.run["model"]["mode"] == "propagation"
+
+
+def test_model_beats_propagation_alone_at_k(parts, platform):
+    t = parts[0]
+    truth = platform.truth
+    k = 80
+    prop = run_flag(t, review_capacity=k, scorer=None)
+    model = run_flag(t, review_capacity=k)
+    assert model.summary()["scoring"] == "model (fitted in this run)"
+    m_prop = evaluate_scores(prop.scores, truth)
+    m_model = evaluate_scores(model.scores, truth)
+    assert m_model["precision_at_capacity"] > m_prop["precision_at_capacity"]
+    assert m_model["average_precision"] > m_prop["average_precision"]
+    flagged = model.scores[model.scores["flagged"]]
+    assert flagged["reasons"].str.contains("model, top contributions").any()
