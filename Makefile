@@ -36,3 +36,6 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py

@@ -6,15 +6,17 @@ never in clear) and the direct edges between them; :func:`draw_neighbourhood`
 draws it with matplotlib. Both are for one account at a time, not for batch
 work: use the flag job for that.
 
-Node keys: accounts are keyed by their ``account_id``; identifiers by the tuple
-``("identifier", i)`` where ``i`` is the identifier's row in
-``graph.identifiers`` (a reference an authorised person can look up, not the
-value itself).
+Node keys are strings, so the graph goes straight into GraphML, GEXF or a
+notebook widget: accounts are keyed by their ``account_id``, identifiers by
+``"identifier:<i>"`` where ``i`` (also the node's ``identifier_row``) is the
+identifier's row in ``graph.identifiers`` -- a reference an authorised person
+can look up, not the value itself. Tell them apart by the ``kind`` attribute
+(``"account"`` or the identifier kind).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import networkx as nx
 import numpy as np
@@ -25,7 +27,7 @@ from graph.evidence import Masker
 
 __all__ = ["neighbourhood", "draw_neighbourhood", "IDENTIFIER", "KIND_COLOURS"]
 
-IDENTIFIER = "identifier"  # first element of an identifier node's key
+IDENTIFIER = "identifier:"  # prefix of an identifier node's key
 
 # node colours, shared with the case report
 ACCOUNT_COLOUR = "#4c78a8"
@@ -73,7 +75,8 @@ def _kinds_text(mask: int, names: list[str]) -> str:
 
 def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes: int = 200,
                   include_identifiers: bool = True, *, scores: pd.DataFrame | None = None,
-                  masker: Masker | None = None) -> nx.Graph:
+                  masker: Masker | None = None,
+                  known_masks: Mapping[int, str] | None = None) -> nx.Graph:
     """The accounts within ``hops`` links of ``account_id``, as a networkx graph.
 
     Accounts are reached through the graph's links (shared identifiers that
@@ -104,6 +107,10 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
         Masks identifier values (default: a new :class:`~graph.evidence.Masker`,
         i.e. ``RINGFENCE_MASK_KEY`` or a random key). Pass the masker the
         flag run used so that labels match the masks in its reasons.
+    known_masks
+        Optional masks already shown elsewhere, by identifier row (e.g. the
+        masks a past run's reasons used); they take the place of
+        ``masker``'s for those identifiers.
 
     Returns
     -------
@@ -111,13 +118,15 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
         ``G.graph`` holds ``center``, ``hops``, ``trimmed`` (nodes left out)
         and ``as_of``. Account nodes (key: account id): ``kind="account"``,
         ``banned``, ``cleared``, ``violations``, ``hops``, ``strength``,
-        ``center``, and with ``scores`` also ``score``, ``rank``, ``flagged``.
-        Identifier nodes (key: ``("identifier", row)``): ``kind`` (the
-        identifier kind), ``label`` (masked value), ``n_accounts`` (on the
+        ``center``, with ``scores`` also ``score``, ``flagged`` and ``rank``
+        (absent when the account is not ranked), and
+        ``label`` (the account id). Identifier nodes (key:
+        ``"identifier:<row>"``): ``kind`` (the identifier kind), ``label``
+        (masked value), ``identifier_row``, ``n_accounts`` (on the
         whole platform), ``weight``, ``hub`` (True when its weight is 0:
         too widely shared to link anyone). Edges: account-identifier
         (``kind="uses"``, ``weight`` = identifier weight x recency of the use,
-        ``count``, ``last_seen``) and account-account from direct edges
+        ``count``, ``last_seen`` when known) and account-account from direct edges
         (``kind`` such as "transfer" or "message+transfer", ``weight``,
         ``n_edges``, ``amount``).
 
@@ -138,8 +147,8 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
     ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))
     >>> G = neighbourhood(build_graph(t), "a", masker=Masker(b"k"))
-    >>> sorted(n for n in G if isinstance(n, str)), G.number_of_nodes()
-    (['a', 'b'], 3)
+    >>> sorted(G), [G.nodes[v]["kind"] for v in sorted(G)]
+    (['a', 'b', 'identifier:0'], ['account', 'account', 'device'])
     """
     if int(hops) != hops or hops < 0:
         raise ValueError(f"hops must be a whole number >= 0, got {hops!r}")
@@ -154,35 +163,24 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     hp = np.array([hop[int(v)] for v in reached])
     order = reached[np.lexsort((reached, hp, -st))]  # centre first (infinite strength)
 
-    # ---- keep the strongest accounts, counting the identifiers they come to share
+    # ---- keep the strongest accounts while they fit with the identifiers they come to
+    # share; the first that does not fit ends the list (everything after it is weaker)
     usage = graph.usage.tocsr() if include_identifiers else None
     ident_w = graph.identifiers["weight"].to_numpy(float)
     users: dict[int, int] = {}
     kept: list[int] = []
     n_ident = 0
     for v in order.tolist():
-        new_shared: list[int] = []
-        if usage is not None:
-            for i in usage.indices[usage.indptr[v]:usage.indptr[v + 1]].tolist():
-                if users.get(i, 0) == 1:
-                    new_shared.append(i)
-        if kept and len(kept) + 1 + n_ident + len(new_shared) > max_nodes:
-            if len(kept) + 1 + n_ident <= max_nodes:
-                # room for the account but not all it shares: add it, drop weak identifiers later
-                pass
-            else:
-                break
+        mine = usage.indices[usage.indptr[v]:usage.indptr[v + 1]].tolist() \
+            if usage is not None else []
+        new_shared = sum(1 for i in mine if users.get(i, 0) == 1)
+        if kept and len(kept) + 1 + n_ident + new_shared > max_nodes:
+            break
         kept.append(v)
-        if usage is not None:
-            for i in usage.indices[usage.indptr[v]:usage.indptr[v + 1]].tolist():
-                users[i] = users.get(i, 0) + 1
-        n_ident += len(new_shared)
+        for i in mine:
+            users[i] = users.get(i, 0) + 1
+        n_ident += new_shared
     shared = sorted(i for i, c in users.items() if c >= 2)
-    room = max_nodes - len(kept)
-    if len(shared) > room:
-        # strongest identifiers first; hubs (weight 0) go first when space is short
-        shared = sorted(shared, key=lambda i: (-ident_w[i], i))[:max(room, 0)]
-        shared.sort()
     kept_arr = np.array(sorted(kept), np.int64)
 
     G = nx.Graph(center=str(graph.account_ids[center]), hops=hops,
@@ -198,7 +196,7 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
         score_rows = s.reindex([str(graph.account_ids[v]) for v in kept_arr])
     for j, v in enumerate(kept_arr.tolist()):
         attrs: dict[str, Any] = {
-            "kind": "account", "banned": bool(banned[v]), "cleared": bool(cleared[v]),
+            "kind": "account", "label": str(graph.account_ids[v]), "banned": bool(banned[v]), "cleared": bool(cleared[v]),
             "violations": int(violations[v]), "hops": int(hop[v]),
             "strength": float(strength[v]) if v != center else float("inf"),
             "center": v == center,
@@ -207,8 +205,8 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
             row = score_rows.iloc[j]
             attrs["score"] = float(row["score"]) if pd.notna(row.get("score")) else float("nan")
             attrs["flagged"] = bool(row["flagged"]) if pd.notna(row.get("flagged")) else False
-            if "rank" in row.index:
-                attrs["rank"] = int(row["rank"]) if pd.notna(row["rank"]) else None
+            if "rank" in row.index and pd.notna(row["rank"]):
+                attrs["rank"] = int(row["rank"])  # absent when not ranked (banned, cleared)
         G.add_node(str(graph.account_ids[v]), **attrs)
 
     ids = graph.account_ids
@@ -221,9 +219,16 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
         sh = np.array(shared, np.int64)
         kinds = idf["kind"].astype(str).to_numpy()[sh]
         masks = masker.mask_many(kinds, idf["value"].to_numpy()[sh])
+        if known_masks:
+            masks = np.array([known_masks.get(i, m) for i, m in zip(sh.tolist(), masks)],
+                             dtype=object)
         n_acc = idf["n_accounts"].to_numpy()[sh]
+        prefix = IDENTIFIER
+        while any(f"{prefix}{i}" in G for i in shared):  # an account id that looks like one
+            prefix = "_" + prefix
+        key = {i: f"{prefix}{i}" for i in shared}
         for i, k, m, n in zip(sh.tolist(), kinds, masks, n_acc):
-            G.add_node((IDENTIFIER, i), kind=str(k), label=str(m), n_accounts=int(n),
+            G.add_node(key[i], kind=str(k), label=str(m), identifier_row=i, n_accounts=int(n),
                        weight=float(ident_w[i]), hub=bool(ident_w[i] == 0))
         uses = graph.uses
         ua = uses["account"].to_numpy()
@@ -236,9 +241,9 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
         last = uses["last_seen"]
         for r in sel.tolist():
             ls = last.iat[r]
-            G.add_edge(str(ids[ua[r]]), (IDENTIFIER, int(ui[r])), kind="uses",
+            G.add_edge(str(ids[ua[r]]), key[int(ui[r])], kind="uses",
                        weight=float(ident_w[ui[r]] * rec[r]), count=int(cnt[r]),
-                       last_seen=None if pd.isna(ls) else ls.isoformat())
+                       **({} if pd.isna(ls) else {"last_seen": ls.isoformat()}))
 
     # ---- direct edges (and, without identifier nodes, sharing links)
     lbe = graph.links_by_edge
@@ -310,11 +315,12 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax=None, *, seed:
     Cost: the spring layout is O(iterations x nodes^2); fine for a few
     hundred nodes.
     """
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     center = center if center is not None else G.graph.get("center")
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(8, 7))
     n = G.number_of_nodes()
     if n == 0:
@@ -330,7 +336,11 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax=None, *, seed:
     wmax = float(ws.max()) if ws.max() > 0 else 1.0
     for u, v in H.edges:
         H.edges[u, v]["w"] = 0.2 + float(G.edges[u, v].get("weight", 1.0)) / wmax
-    pos = nx.spring_layout(H, seed=seed, weight="w", k=1.6 / np.sqrt(n), iterations=100)
+    # Kamada-Kawai (deterministic) for a readable start, then a few seeded spring steps to
+    # pull strongly linked nodes together; plain spring layout for large graphs
+    start = nx.kamada_kawai_layout(H) if n <= 250 else None
+    pos = nx.spring_layout(H, pos=start, seed=seed, weight="w", k=2.2 / np.sqrt(n),
+                           iterations=30 if start is not None else 100)
 
     accounts = [v for v, d in G.nodes(data=True) if d.get("kind") == "account"]
     idents = [v for v, d in G.nodes(data=True) if d.get("kind") != "account"]
@@ -367,11 +377,18 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax=None, *, seed:
     else:
         shown = [v for v in accounts if v == center or G.nodes[v].get("banned")
                  or G.nodes[v].get("flagged")]
-    text = {v: (G.nodes[v].get("label", str(v)) if G.nodes[v].get("kind") != "account"
-                else str(v)) for v in shown}
-    nx.draw_networkx_labels(G, {v: (x, y - 0.045) for v, (x, y) in pos.items() if v in text},
-                            labels=text, font_size=7 if n > 40 else 8, ax=ax,
-                            verticalalignment="top")
+    text = {v: (f"{G.nodes[v].get('label', '?')} ({G.nodes[v].get('n_accounts', '?')})"
+                if G.nodes[v].get("kind") != "account" else str(v)) for v in shown}
+    xy = np.array(list(pos.values()))
+    dy = 0.035 * max(float(np.ptp(xy[:, 1])) if len(xy) > 1 else 1.0, 1e-9)
+    box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}
+    for v, t in text.items():
+        x, y = pos[v]
+        is_center = v == center
+        ax.text(x, y - dy * (1.6 if is_center else 1.0), t, ha="center", va="top",
+                fontsize=(8.5 if is_center else 7 if n > 40 else 7.5),
+                fontweight="bold" if is_center else "normal", bbox=box, zorder=5,
+                clip_on=False)
 
     handles = [
         Line2D([], [], marker="o", ls="", ms=12, mfc=_account_colour(G.nodes[center])

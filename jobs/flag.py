@@ -289,6 +289,7 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "stage_seconds": dict(stages.timings),
+        "stage_peak_rss_mib": dict(stages.peak_mib),
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "summary": summary,
     }
@@ -334,7 +335,9 @@ def load_and_flag(paths: dict[str, str | None], out_dir: str | Path, *, fmt: str
     hash_inputs(result.run, tables)
     with stages.stage("write outputs"):
         result.run["stage_seconds"] = dict(stages.timings)
+        result.run["stage_peak_rss_mib"] = dict(stages.peak_mib)
         write_flag_outputs(result, out_dir, fmt)
     result.run["stage_seconds"] = dict(stages.timings)
+    result.run["stage_peak_rss_mib"] = dict(stages.peak_mib)
     result.run["summary"]["seconds"] = round(stages.elapsed, 2)
     return result

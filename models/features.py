@@ -57,9 +57,16 @@ def _row_max(adj: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def neighbour_aggregates(adj: sp.csr_matrix, values: np.ndarray,
-                         names: list[str]) -> pd.DataFrame:
-    """Mean (weighted), max and standard deviation of ``values`` over 1 and 2 hops.
+AGGREGATORS = ("mean", "max", "min")
+
+
+def neighbour_aggregates(adj: sp.csr_matrix, values: np.ndarray, names: list[str],
+                         aggregators: tuple[str, ...] = AGGREGATORS) -> pd.DataFrame:
+    """Mean (link-weighted), max, min and standard deviation of ``values`` over 1 and 2 hops.
+
+    ``aggregators`` picks among ``"mean"``, ``"max"``, ``"min"`` and ``"std"``
+    (default mean, max, min: on the real reddit-banned validation split the
+    standard deviation added noise, 0.116 -> 0.096 average precision).
 
     Two-hop aggregates are taken over the neighbours' one-hop aggregates
     (mean of means, max of maxes), which never needs the dense two-hop
@@ -78,10 +85,18 @@ def neighbour_aggregates(adj: sp.csr_matrix, values: np.ndarray,
     mean2 = np.where(has, p @ np.where(np.isnan(mean1), values, mean1), np.nan)
     max2 = _row_max(adj, np.where(np.isnan(max1), values, max1))
     out = {}
-    for label, arr in (("mean1", mean1), ("max1", max1), ("std1", std1), ("mean2", mean2),
-                       ("max2", max2)):
-        for j, name in enumerate(names):
-            out[f"nb_{label}_{name}"] = arr[:, j]
+    arrays = {"mean": (mean1, mean2), "max": (max1, max2), "std": (std1, None)}
+    if "min" in aggregators:
+        min1 = -_row_max(adj, -values)
+        arrays["min"] = (min1, -_row_max(adj, -np.where(np.isnan(min1), values, min1)))
+    for agg in aggregators:
+        if agg not in arrays:
+            raise ValueError(f"unknown aggregator {agg!r}; use mean, max, min or std")
+        for hops, arr in zip((1, 2), arrays[agg]):
+            if arr is None:
+                continue
+            for j, name in enumerate(names):
+                out[f"nb_{agg}{hops}_{name}"] = arr[:, j]
     return pd.DataFrame(out)
 
 

@@ -34,18 +34,26 @@ class FeatureMismatchError(ValueError):
 class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
     """Calibrated gradient boosting for "will this account turn out banned?".
 
-    A ``HistGradientBoostingClassifier`` with balanced class weights (bans are
-    rare) is fitted on all rows; its probabilities are calibrated by a
-    monotone map (Platt's sigmoid by default, which keeps the ranking intact,
-    or isotonic regression) fitted on out-of-fold predictions, so the
-    calibration never sees a row's own fitted score.
+    A ``HistGradientBoostingClassifier`` with small, regularised trees is
+    fitted on all rows; its probabilities are calibrated by a monotone map
+    (Platt's sigmoid by default, which keeps the ranking intact, or isotonic
+    regression) fitted on out-of-fold predictions, so the calibration never
+    sees a row's own fitted score.
+
+    Class imbalance (bans are rare) is handled by the calibration, which maps
+    scores to the observed rate, and by a minimum leaf size that keeps a
+    handful of positives from being memorised. Balanced class weights are
+    available but not the default: on the reddit-banned validation split
+    they lowered average precision (0.096 -> 0.081) and made fitting 50
+    times slower (scikit-learn bins weighted data with weighted quantiles).
 
     Parameters
     ----------
     learning_rate, max_iter, max_leaf_nodes, min_samples_leaf, l2_regularization, max_features
-        Passed to ``HistGradientBoostingClassifier``.
+        Passed to ``HistGradientBoostingClassifier``. ``min_samples_leaf="auto"``
+        is ``n_rows // 100`` clipped to [5, 40].
     class_weight
-        ``"balanced"`` (default) or ``None``.
+        ``None`` (default) or ``"balanced"``.
     calibration
         ``"sigmoid"`` (default) or ``"isotonic"``.
     cv
@@ -76,10 +84,10 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
     (2, 2)
     """
 
-    def __init__(self, learning_rate: float = 0.05, max_iter: int = 200,
-                 max_leaf_nodes: int = 15, min_samples_leaf: int = 20,
+    def __init__(self, learning_rate: float = 0.03, max_iter: int = 300,
+                 max_leaf_nodes: int = 7, min_samples_leaf: int | str = "auto",
                  l2_regularization: float = 1.0, max_features: float = 0.5,
-                 class_weight: str | None = "balanced", calibration: str = "sigmoid",
+                 class_weight: str | None = None, calibration: str = "sigmoid",
                  cv: int = 5, random_state: int = 0):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -93,9 +101,12 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _booster(self) -> HistGradientBoostingClassifier:
+        leaf = self.min_samples_leaf
+        if leaf == "auto":
+            leaf = int(np.clip(self.n_train_ // 100, 5, 40))
         return HistGradientBoostingClassifier(
             learning_rate=self.learning_rate, max_iter=self.max_iter,
-            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=leaf,
             l2_regularization=self.l2_regularization, max_features=self.max_features,
             class_weight=self.class_weight, categorical_features="from_dtype",
             early_stopping=False, random_state=self.random_state)
@@ -128,6 +139,7 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         if counts.min() < self.cv:
             raise ValueError(f"need at least {self.cv} examples of each class, got "
                              f"{counts[1]} positive and {counts[0]} negative")
+        self.n_train_ = len(y)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.classes_ = np.array([0, 1])

@@ -109,7 +109,7 @@ def test_label_free_features_have_the_documented_columns(parts):
     for col in ("account_age_days", "n_ident_device", "shared_card", "n_edges_transfer",
                 "hub_exposure", "identity_size", "cluster_size", "degree",
                 "nb_mean1_account_age_days", "nb_max2_account_age_days",
-                "nb_std1_account_age_days"):
+                "nb_min1_account_age_days"):
         assert col in f.columns, col
     assert f["identity_size"].min() >= 1
     # hub exposure: the largest share count among an account's identifiers

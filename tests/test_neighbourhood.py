@@ -1,0 +1,221 @@
+"""The investigator's neighbourhood view: which nodes, masked labels, trimming, drawing."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import networkx as nx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from graph import load_tables  # noqa: E402
+from graph.build import build_graph  # noqa: E402
+from graph.evidence import Masker  # noqa: E402
+from graph.neighbourhood import IDENTIFIER, draw_neighbourhood, neighbourhood  # noqa: E402
+
+MASKER = Masker(b"test-key")
+HUB_USERS = [f"h{i:02d}" for i in range(60)]  # more than the ip share limit (50)
+
+
+def _ids(rows):
+    return pd.DataFrame(rows, columns=["account_id", "kind", "value", "seen_at"])
+
+
+@pytest.fixture(scope="module")
+def graph():
+    """c -device-> a1 -phone-> b1 -card-> x ; c -transfer-> e1 ; c, a1 and 60 others on a
+    hub ip; c -address-> w1 (weak); a2 shares the device too (cleared); b1 is banned."""
+    accounts = pd.DataFrame({"account_id": ["c", "a1", "a2", "b1", "x", "e1", "w1", "lone",
+                                            *HUB_USERS]})
+    t = "2026-01-01"
+    identifiers = _ids([
+        ("c", "device", "SECRET-DEV-1", t), ("a1", "device", "SECRET-DEV-1", t),
+        ("a2", "device", "SECRET-DEV-1", t),
+        ("a1", "phone", "+15550000001", t), ("b1", "phone", "+15550000001", t),
+        ("b1", "card", "4111111111111111", t), ("x", "card", "4111111111111111", t),
+        ("c", "address", "1 Secret Street", t), ("w1", "address", "1 Secret Street", t),
+        ("c", "email", "only-c@example.com", t),
+        ("c", "ip", "10.0.0.1", t), ("a1", "ip", "10.0.0.1", t),
+        *[(h, "ip", "10.0.0.1", t) for h in HUB_USERS],
+    ])
+    edges = pd.DataFrame({"src": ["c", "b1"], "dst": ["e1", "lone"],
+                          "kind": ["transfer", "message"], "weight": [3.0, 1.0],
+                          "at": [t, t], "amount": [120.0, np.nan]})
+    enforcement = pd.DataFrame({"account_id": ["b1", "a2", "a1"],
+                                "action": ["ban", "cleared", "violation"],
+                                "at": ["2025-12-01", "2025-12-02", "2025-11-01"],
+                                "reason": ["fraud", "", "spam"]})
+    tables = load_tables(accounts=accounts, identifiers=identifiers, edges=edges,
+                         enforcement=enforcement)
+    return build_graph(tables)
+
+
+def accounts_of(G: nx.Graph) -> set[str]:
+    return {v for v, d in G.nodes(data=True) if d["kind"] == "account"}
+
+
+def identifier_labels(G: nx.Graph) -> dict[str, str]:
+    return {d["label"]: d["kind"] for v, d in G.nodes(data=True) if d["kind"] != "account"}
+
+
+def test_one_hop(graph):
+    G = neighbourhood(graph, "c", hops=1, masker=MASKER)
+    assert accounts_of(G) == {"c", "a1", "a2", "e1", "w1"}
+    labels = identifier_labels(G)
+    assert labels == {MASKER.mask("device", "SECRET-DEV-1"): "device",
+                      MASKER.mask("address", "1 Secret Street"): "address",
+                      MASKER.mask("ip", "10.0.0.1"): "ip"}   # c's own email: shared by nobody
+    hub = next(d for _, d in G.nodes(data=True) if d.get("kind") == "ip")
+    assert hub["hub"] is True and hub["n_accounts"] == 62 and hub["weight"] == 0
+    dev = next(d for _, d in G.nodes(data=True) if d.get("kind") == "device")
+    assert dev["hub"] is False and dev["n_accounts"] == 3
+    # the transfer is an account-account edge with its kind and weight
+    e = G.edges["c", "e1"]
+    assert e["kind"] == "transfer" and e["weight"] > 0 and e["n_edges"] == 1
+    # account-identifier edges for every use of a shown identifier by a shown account
+    dev_node = next(v for v, d in G.nodes(data=True) if d.get("kind") == "device")
+    assert set(G.neighbors(dev_node)) == {"c", "a1", "a2"}
+    assert all(G.edges[u, dev_node]["kind"] == "uses" for u in ("c", "a1", "a2"))
+    # hub accounts are not reached through the hub
+    assert not accounts_of(G) & set(HUB_USERS)
+    assert G.graph["center"] == "c" and G.graph["hops"] == 1
+
+
+def test_two_hops_and_status(graph):
+    G = neighbourhood(graph, "c", hops=2, masker=MASKER)
+    assert accounts_of(G) == {"c", "a1", "a2", "e1", "w1", "b1"}
+    assert G.nodes["b1"]["hops"] == 2 and G.nodes["a1"]["hops"] == 1
+    assert G.nodes["b1"]["banned"] and not G.nodes["b1"]["cleared"]
+    assert G.nodes["a2"]["cleared"] and not G.nodes["a2"]["banned"]
+    assert G.nodes["a1"]["violations"] == 1
+    assert G.nodes["c"]["center"] and not G.nodes["a1"]["center"]
+    assert MASKER.mask("phone", "+15550000001") in identifier_labels(G)
+    # three hops reach x (via the card) and lone (b1's message edge)
+    G3 = neighbourhood(graph, "c", hops=3, masker=MASKER)
+    assert {"x", "lone"} <= accounts_of(G3)
+    assert G3.edges["b1", "lone"]["kind"] == "message"
+    assert accounts_of(neighbourhood(graph, "c", hops=0, masker=MASKER)) == {"c"}
+
+
+def test_scores_are_attached(graph):
+    scores = pd.DataFrame({"account_id": ["c", "a1", "b1"], "score": [0.9, 0.4, 1.0],
+                           "rank": pd.array([1, 2, pd.NA], dtype="Int64"),
+                           "flagged": [True, False, False]})
+    G = neighbourhood(graph, "c", scores=scores, masker=MASKER)
+    assert G.nodes["c"]["score"] == 0.9 and G.nodes["c"]["flagged"] is True
+    assert G.nodes["c"]["rank"] == 1 and "rank" not in G.nodes["b1"]
+    assert G.nodes["a1"]["flagged"] is False
+    assert np.isnan(G.nodes["w1"]["score"]) and G.nodes["w1"]["flagged"] is False
+
+
+def test_only_masked_values_anywhere(graph):
+    G = neighbourhood(graph, "c", hops=3, masker=MASKER)
+    secrets = ["SECRET-DEV-1", "+15550000001", "4111111111111111", "1 Secret Street",
+               "10.0.0.1", "only-c@example.com"]
+    text = repr(list(G.nodes(data=True))) + repr(list(G.edges(data=True))) + repr(G.graph)
+    for s in secrets:
+        assert s not in text
+    for v, d in G.nodes(data=True):
+        if d["kind"] != "account":
+            assert v == f"{IDENTIFIER}{d['identifier_row']}"
+            value = graph.identifiers["value"].iat[d["identifier_row"]]
+            assert d["label"] == MASKER.mask(d["kind"], value)
+        else:
+            assert d["label"] == v
+
+
+def test_known_masks_take_precedence(graph):
+    dev = int(np.flatnonzero(graph.identifiers["value"].to_numpy() == "SECRET-DEV-1")[0])
+    G = neighbourhood(graph, "c", hops=1, masker=MASKER, known_masks={dev: "d:run1"})
+    labels = identifier_labels(G)
+    assert "d:run1" in labels and MASKER.mask("device", "SECRET-DEV-1") not in labels
+    assert MASKER.mask("address", "1 Secret Street") in labels
+
+
+def test_trimming_keeps_the_strongest(graph):
+    # the device link (weight 1) beats the address (0.3) and the transfer: with room for
+    # three nodes we get c, a shared-device account and the device itself
+    full = neighbourhood(graph, "c", hops=1, masker=MASKER)
+    strength = {v: d["strength"] for v, d in full.nodes(data=True)
+                if d["kind"] == "account" and v != "c"}
+    weakest = min(strength, key=strength.get)
+    assert weakest == "w1"                                 # the address link
+    G = neighbourhood(graph, "c", hops=1, max_nodes=4, masker=MASKER)
+    assert G.number_of_nodes() <= 4
+    kept = accounts_of(G)
+    assert "c" in kept and "w1" not in kept
+    assert kept - {"c"} <= {"a1", "a2", "e1"}
+    kept_strength = [strength[v] for v in kept - {"c"}]
+    dropped = [strength[v] for v in set(strength) - kept]
+    assert min(kept_strength) >= max(dropped)
+    assert G.graph["trimmed"] == len(strength) + 1 - len(kept)
+    # every kept account but the centre is still connected to it
+    assert nx.is_connected(G)
+    # without identifiers, sharing becomes account-account edges
+    G2 = neighbourhood(graph, "c", hops=1, include_identifiers=False, masker=MASKER)
+    assert accounts_of(G2) == set(G2.nodes)
+    assert G2.edges["c", "a1"]["kind"] == "shares"
+    assert G2.edges["c", "e1"]["kind"] == "transfer"
+    assert neighbourhood(graph, "c", max_nodes=1, masker=MASKER).number_of_nodes() == 1
+
+
+def test_exports_to_graphml(graph, tmp_path):
+    scores = pd.DataFrame({"account_id": ["c", "b1"], "score": [0.9, 1.0],
+                           "rank": pd.array([1, pd.NA], dtype="Int64"),
+                           "flagged": [True, False]})
+    G = neighbourhood(graph, "c", hops=3, scores=scores, masker=MASKER)
+    nx.write_graphml(G, tmp_path / "n.graphml")
+    back = nx.read_graphml(tmp_path / "n.graphml")
+    assert set(back.nodes) == set(G.nodes)
+    assert "SECRET" not in (tmp_path / "n.graphml").read_text()
+
+
+def test_bad_arguments(graph):
+    with pytest.raises(KeyError, match="nobody"):
+        neighbourhood(graph, "nobody")
+    with pytest.raises(ValueError, match="hops"):
+        neighbourhood(graph, "c", hops=-1)
+    with pytest.raises(ValueError, match="max_nodes"):
+        neighbourhood(graph, "c", max_nodes=0)
+
+
+def _node_offsets(ax) -> np.ndarray:
+    return np.concatenate([c.get_offsets() for c in ax.collections
+                           if type(c).__name__ == "PathCollection"])
+
+
+def test_drawing(graph, tmp_path):
+    scores = pd.DataFrame({"account_id": ["c", "a1"], "score": [0.9, 0.4],
+                           "flagged": [True, False]})
+    G = neighbourhood(graph, "c", hops=2, scores=scores, masker=MASKER)
+    ax = draw_neighbourhood(G, "c")
+    assert isinstance(ax, matplotlib.axes.Axes)
+    # nodes (scatter collections) and edges (line collections) were drawn
+    offsets = _node_offsets(ax)
+    assert len(offsets) == G.number_of_nodes()
+    kinds = {type(c).__name__ for c in ax.collections}
+    assert {"PathCollection", "LineCollection"} <= kinds
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"this account", "banned", "cleared", "flagged", "device"} <= set(legend)
+    texts = [t.get_text() for t in ax.texts]
+    assert "c" in texts and "b1" in texts
+    assert MASKER.mask("device", "SECRET-DEV-1") + " (3)" in texts
+    assert not any("SECRET" in t for t in texts)
+    path = tmp_path / "n.png"
+    ax.figure.savefig(path)
+    from PIL import Image
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert (img.min(axis=2) < 200).mean() > 0.01            # something is drawn
+    plt.close(ax.figure)
+    # deterministic: the same graph is laid out the same way
+    fig, ax2 = plt.subplots()
+    draw_neighbourhood(G, "c", ax=ax2)
+    assert np.allclose(_node_offsets(ax2), offsets)
+    plt.close(fig)
+    empty = draw_neighbourhood(nx.Graph())
+    assert isinstance(empty, matplotlib.axes.Axes)
+    plt.close(empty.figure)
