@@ -61,7 +61,7 @@ def reference_pipeline(tables: Tables, config: GraphConfig | None = None,
     links = nx.Graph()
     links.add_nodes_from(accounts)
     links.add_edges_from((a, b) for a, b, w in proj.edges(data="weight")
-                         if w >= config.link_threshold)
+                         if w >= config.link_threshold * (1 - 1e-9))
     components = list(nx.connected_components(links))
     timings["components"] = time.perf_counter() - t
 

@@ -209,7 +209,7 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
     viol = frame[frame["action"] == "violation"]
     vc = viol.groupby("node").agg(n=("action", "size"), last=("at", "max"))
     status.loc[vc.index, "violations"] = vc["n"].to_numpy()
-    status.loc[vc.index, "last_violation_at"] = vc["last"].to_numpy()
+    status.loc[vc.index, "last_violation_at"] = vc["last"].array
 
     decisive = frame[frame["action"].isin(["ban", "cleared"])].copy()
     # NaT sorts first: untimed actions are older than any timed one; ties: cleared wins
@@ -218,7 +218,7 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
     latest = decisive.groupby("node").tail(1)
     ban = latest[latest["action"] == "ban"]
     status.loc[ban["node"].to_numpy(), "banned"] = True
-    status.loc[ban["node"].to_numpy(), "ban_at"] = ban["at"].to_numpy()
+    status.loc[ban["node"].to_numpy(), "ban_at"] = ban["at"].array
     status.loc[ban["node"].to_numpy(), "ban_reason"] = ban["reason"].to_numpy()
     clr = latest[latest["action"] == "cleared"]
     status.loc[clr["node"].to_numpy(), "cleared"] = True
@@ -294,7 +294,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         seen = idf["seen_at"] if "seen_at" in idf.columns else pd.Series(
             pd.NaT, index=idf.index, dtype="datetime64[ns, UTC]")
         n_ident = int(ident_code.max()) + 1
-        obs = pd.DataFrame({"key": ident_code * n + acc, "seen": seen.to_numpy()})
+        # .array keeps the tz-aware dtype; .to_numpy() would box every timestamp
+        obs = pd.DataFrame({"key": ident_code * n + acc, "seen": seen.array})
         g = obs.groupby("key", sort=True)["seen"]
         uses = pd.DataFrame({"count": g.size(), "first_seen": _utc(g.min()),
                              "last_seen": _utc(g.max())}, index=g.size().index)
@@ -310,8 +311,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         })
         ident["n_accounts"] = np.bincount(uses["identifier"].to_numpy(), minlength=n_ident)
         ig = uses.groupby("identifier")
-        ident["first_seen"] = ig["first_seen"].min().reindex(range(n_ident)).to_numpy()
-        ident["last_seen"] = ig["last_seen"].max().reindex(range(n_ident)).to_numpy()
+        ident["first_seen"] = ig["first_seen"].min().reindex(range(n_ident)).array
+        ident["last_seen"] = ig["last_seen"].max().reindex(range(n_ident)).array
     else:
         kind_names = []
         ident = pd.DataFrame({"kind": pd.Categorical([]), "value": np.array([], dtype=object),
@@ -374,10 +375,10 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
             ekind.cat.codes.to_numpy())
         lo, hi = np.minimum(ea, eb), np.maximum(ea, eb)
         k = lo * n + hi
-        e = pd.DataFrame({"k": k, "amount": np.nan_to_num(amount), "at": at.to_numpy()})
+        e = pd.DataFrame({"k": k, "amount": np.nan_to_num(amount), "at": at.array})
         agg = e.groupby("k", sort=True).agg(amount=("amount", "sum"), last_at=("at", "max"))
         links_by_edge["amount"] = agg["amount"].to_numpy()
-        links_by_edge["last_at"] = agg["last_at"].to_numpy()
+        links_by_edge["last_at"] = agg["last_at"].array
         links_by_edge = links_by_edge.rename(columns={"count": "n_edges"})
         links_by_edge = links_by_edge[links_by_edge["weight"] > 0].reset_index(drop=True)
     else:
@@ -422,7 +423,7 @@ def _activity_span(tables: Tables, index: pd.Index,
         add(index.get_indexer(enf["account_id"]), enf["at"])
     frame = pd.concat(parts, ignore_index=True).dropna()
     g = frame.groupby("node")["t"]
-    return g.min().reindex(range(n)).to_numpy(), g.max().reindex(range(n)).to_numpy()
+    return g.min().reindex(range(n)).array, g.max().reindex(range(n)).array
 
 
 def _symmetric(n: int, frames: list[pd.DataFrame]) -> sp.csr_matrix:

@@ -139,7 +139,8 @@ def link_identities(graph: AccountGraph, config: GraphConfig | None = None) -> I
     config = config or graph.config
     n = graph.n_accounts
     pairs = graph.pairs
-    links = pairs[pairs["weight"] >= config.link_threshold].reset_index(drop=True)
+    # a relative tolerance: sums of the same weights in another order must not flip a link
+    links = pairs[pairs["weight"] >= config.link_threshold * (1 - 1e-9)].reset_index(drop=True)
     a, b = links["a"].to_numpy(), links["b"].to_numpy()
     labels, kept = split_components(n, a, b, links["weight"].to_numpy(),
                                     config.max_identity_size)

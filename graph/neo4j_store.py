@@ -648,32 +648,28 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
         key = _content_key(pd.DataFrame({"src": src, "dst": dst, "kind": kinds,
                                          "at": at_iso, "weight": edf["weight"].astype(float),
                                          "amount": amount.astype(float)}))
-        frame = pd.DataFrame({
-            "src": src.to_numpy(), "dst": dst.to_numpy(), "kind": kinds.to_numpy(),
-            "edge_id": key, "weight": _py(edf["weight"].astype(float)),
-            "amount": _py(amount.astype(float)), "at": at_iso,
-            "src_left": (src.map(deg).fillna(0).to_numpy()
-                         <= dst.map(deg).fillna(0).to_numpy()),
-        })
+        cols = {"src": src.tolist(), "dst": dst.tolist(), "edge_id": key,
+                "weight": _py(edf["weight"].astype(float)), "amount": _py(amount.astype(float)),
+                "at": at_iso}
+        src_left = src.map(deg).fillna(0).to_numpy() <= dst.map(deg).fillna(0).to_numpy()
+        kind_arr = kinds.to_numpy()
         match = ("UNWIND $rows AS row MATCH (a:Account {account_id: row.src}) "
                  "MATCH (b:Account {account_id: row.dst}) ")
         for kind, rtype in types.items():
-            for src_left in (True, False):
-                part = frame[(frame["kind"] == kind) & (frame["src_left"] == src_left)]
-                if not len(part):
+            for left in (True, False):
+                idx = np.flatnonzero((kind_arr == kind) & (src_left == left)).tolist()
+                if not idx:
                     continue
                 # ArcadeDB scans the relationships of the node written on the left of a
                 # relationship MERGE: write the endpoint with the lower degree there.
-                pattern = (f"MERGE (a)-[r:{rtype} {{edge_id: row.edge_id}}]->(b) " if src_left
+                pattern = (f"MERGE (a)-[r:{rtype} {{edge_id: row.edge_id}}]->(b) " if left
                            else f"MERGE (b)<-[r:{rtype} {{edge_id: row.edge_id}}]-(a) ")
-                rows = [{"src": s, "dst": d, "edge_id": e, "at": t,
-                         "props": {"edge_id": e, "kind": kind, "weight": w, "amount": m,
+                rows = [{"src": cols["src"][i], "dst": cols["dst"][i],
+                         "edge_id": cols["edge_id"][i], "at": cols["at"][i],
+                         "props": {"edge_id": cols["edge_id"][i], "kind": kind,
+                                   "weight": cols["weight"][i], "amount": cols["amount"][i],
                                    "run_id": run_id}}
-                        for s, d, e, w, m, t in zip(part["src"].tolist(), part["dst"].tolist(),
-                                                    part["edge_id"].tolist(),
-                                                    part["weight"].tolist(),
-                                                    part["amount"].tolist(),
-                                                    part["at"].tolist())]
+                        for i in idx]
                 writes.append(_Write(f"edges:{rtype}", match + pattern +
                                      "SET r = row.props, r.at = datetime(row.at)", rows))
 
@@ -1111,7 +1107,14 @@ def load_from_neo4j(target=None, *, database: str | None = None) -> Tables:
     enf_df = None
     if enf:
         enf_df = pd.DataFrame(enf, columns=["account_id", "action", "at", "reason"])
-        enf_df["reason"] = enf_df["reason"].fillna("")
+    # an optional column missing on every row was not in the input: leave it out
+    for name, df in (("identifiers", identifiers), ("edges", edge_df), ("enforcement", enf_df)):
+        if df is None:
+            continue
+        for col in TABLES[name]["optional"]:
+            if col in df.columns and (col != "weight") and df[col].map(
+                    lambda v: v is None or v == "" or (isinstance(v, float) and v != v)).all():
+                del df[col]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InputWarning)
         tables = load_tables(accounts, identifiers=identifiers, edges=edge_df,

@@ -475,11 +475,25 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     return df
 
 
+def _isin(values: pd.Series, known: pd.Index) -> np.ndarray:
+    """Membership test in Arrow's compiled hash set (pandas' isin on Arrow strings loops in Python)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values.array)
+    value_set = pa.array(known.to_numpy(dtype=object) if known.dtype == object else known.array)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.string())
+    if arr.type != value_set.type:
+        value_set = value_set.cast(arr.type)
+    return pc.is_in(arr, value_set=value_set).to_numpy(zero_copy_only=False)
+
+
 def _check_references(df: pd.DataFrame, cols: tuple[str, ...], known: pd.Index,
                       v: _Validator) -> None:
     for col in cols:
         s = df[col]
-        unknown = (~s.isin(known)).to_numpy() & (s != "").to_numpy()
+        unknown = ~_isin(s, known) & (s != "").to_numpy()
         if unknown.any():
             v.add(col, "references an account_id that is not in the accounts table",
                   df, unknown, list(cols) + ([c for c in ("kind",) if c in df.columns]))

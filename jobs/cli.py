@@ -203,7 +203,44 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from graph.config import ConfigError, load_config
+    from jobs.flag import run_flag, write_flag_outputs
+    from jobs.progress import Stages
+    from models.evaluate import evaluate_scores, format_report, time_split
+
+    try:
+        config = load_config(args.config, seed=args.seed)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    try:
+        cutoff = __import__("pandas").Timestamp(args.cutoff)
+    except ValueError:
+        raise UsageError(f"--cutoff: not a date: {args.cutoff!r}") from None
+    stages = Stages(stream=sys.stderr, quiet=args.quiet)
+    with stages.stage("load and validate"):
+        tables = _load(args)
+        tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
+    try:
+        before, outcome = time_split(tables, cutoff)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"known at {cutoff:%Y-%m-%d}: {len(before.accounts):,} accounts, "
+          f"{int((before.enforcement['action'] == 'ban').sum()):,} bans; "
+          f"banned afterwards: {int(outcome['banned'].sum()):,} accounts")
+    kwargs = _model_options(args)
+    result = run_flag(before, config=config, stages=stages, as_of=cutoff,
+                      review_capacity=args.review_capacity, **kwargs)
+    if args.out:
+        write_flag_outputs(result, args.out)
+    metrics = evaluate_scores(result.scores, outcome, label="banned")
+    print(f"scoring: {result.summary()['scoring']}")
+    print(format_report(metrics))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "backtest": cmd_backtest,
     "validate": cmd_validate,
     "synth": cmd_synth,
     "flag": cmd_flag,
@@ -267,6 +304,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="YAML file of graph settings")
     p.add_argument("--as-of", metavar="TIME", help="measure ages from this time")
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("backtest", help="time-aware evaluation: flag with what was known at a "
+                       "cut-off, measure against the bans that came after",
+                       epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_inputs(p, required=("accounts", "enforcement"))
+    p.add_argument("--cutoff", required=True, metavar="DATE", help="e.g. 2026-01-01")
+    p.add_argument("--review-capacity", type=int, metavar="K")
+    p.add_argument("--config", metavar="FILE", help="YAML file of graph settings")
+    p.add_argument("--model", metavar="PATH", help="score with a saved model")
+    p.add_argument("--no-model", action="store_true", help="score by propagation alone")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--out", metavar="DIR", help="also write the flag outputs here")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     p = sub.add_parser("evaluate", help="measure a flag run against ground truth or labels")

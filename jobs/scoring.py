@@ -19,7 +19,9 @@ from models.training import (MIN_LABELS, explanations_text, labelled_nodes, scor
 
 __all__ = ["model_scorer", "fit_from_graph"]
 
-EXPLAIN_LIMIT = 2000  # flagged accounts explained feature by feature (cost: n x features)
+# the top-ranked flags get feature contributions (cost: n x features predictions); the rest
+# keep their evidence paths
+EXPLAIN_LIMIT = 1000
 
 
 def fit_from_graph(tables: Tables, graph: AccountGraph, identities: Identities,

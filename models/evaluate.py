@@ -216,3 +216,54 @@ def format_report(metrics: dict[str, object]) -> str:
             lines.append(f"  {idx:<12} {int(row['accounts']):>8,}  {row['mean_predicted']:.3f}  "
                          f"{row['observed_rate']:.3f}")
     return "\n".join(lines)
+
+
+def time_split(tables, cutoff: str | pd.Timestamp):
+    """What was known at ``cutoff``, and what happened after.
+
+    Returns ``(before, outcome)``: ``before`` is a :class:`graph.tables.Tables`
+    holding only accounts created, identifiers seen, edges made and
+    enforcement actions taken at or before the cut-off (rows without a time
+    are kept as known); ``outcome`` has one row per account known at the
+    cut-off and not banned by then, with ``banned`` = 1 if it was banned
+    after the cut-off. Train and flag on ``before``, evaluate against
+    ``outcome`` with ``label="banned"``.
+    """
+    from graph.tables import Tables
+
+    cutoff = pd.Timestamp(cutoff)
+    cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+
+    def upto(df, col):
+        if df is None or col not in df.columns:
+            return df
+        return df[df[col].isna() | (df[col] <= cutoff)].reset_index(drop=True)
+
+    accounts = upto(tables.accounts, "created_at")
+    known = set(accounts["account_id"])
+
+    def known_only(df, cols):
+        if df is None:
+            return None
+        keep = np.ones(len(df), bool)
+        for c in cols:
+            keep &= df[c].isin(known).to_numpy()
+        return df[keep].reset_index(drop=True)
+
+    identifiers = known_only(upto(tables.identifiers, "seen_at"), ("account_id",))
+    edges = known_only(upto(tables.edges, "at"), ("src", "dst"))
+    enf = tables.enforcement
+    if enf is None or "at" not in enf.columns:
+        raise ValueError("a time split needs enforcement actions with an 'at' time")
+    enforcement = known_only(upto(enf, "at"), ("account_id",))
+    banned_before = set(enforcement.loc[enforcement["action"] == "ban", "account_id"])
+    later = enf[(enf["at"] > cutoff) & (enf["action"] == "ban")]
+    banned_after = set(later["account_id"])
+    ids = [a for a in accounts["account_id"] if a not in banned_before]
+    outcome = pd.DataFrame({"account_id": ids,
+                            "banned": [int(a in banned_after) for a in ids]})
+    before = Tables(accounts=accounts, identifiers=identifiers, edges=edges,
+                    enforcement=enforcement, sources={k: f"{v} (up to {cutoff:%Y-%m-%d})"
+                                                      for k, v in tables.sources.items()},
+                    notes=list(tables.notes))
+    return before, outcome

@@ -221,10 +221,24 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         n, f = X.shape
         if n == 0:
             return []
-        big = pd.concat([X] * f, ignore_index=True)
+        cols = {}
+        for c in X.columns:
+            tiled = np.tile(X[c].to_numpy(), f)
+            if c in self.categories_:
+                tiled = pd.Categorical(tiled, categories=self.categories_[c])
+            cols[c] = tiled
+        big = pd.DataFrame(cols)
         for j, c in enumerate(X.columns):
-            big.loc[j * n:(j + 1) * n - 1, c] = self.background_[c]
-        occluded = self.booster_.decision_function(self._check_X(big)).reshape(f, n).T
+            # block j: feature j set to its background value
+            if c in self.categories_:
+                codes = big[c].cat.codes.to_numpy().copy()
+                codes[j * n:(j + 1) * n] = self.categories_[c].index(self.background_[c])
+                big[c] = pd.Categorical.from_codes(codes, categories=self.categories_[c])
+            else:
+                col = big[c].to_numpy(dtype=float, copy=True)
+                col[j * n:(j + 1) * n] = self.background_[c]
+                big[c] = col
+        occluded = self.booster_.decision_function(big).reshape(f, n).T
         contrib = base[:, None] - occluded
         out = []
         for i in range(n):
