@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graph._arrow import codes, positions
 from graph.config import GraphConfig
 from graph.tables import Tables
 
@@ -197,7 +198,7 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
     enf = tables.enforcement
     if enf is None or len(enf) == 0:
         return status
-    node = index.get_indexer(enf["account_id"])
+    node = positions(enf["account_id"], index)
     at = enf["at"] if "at" in enf.columns else pd.Series(pd.NaT, index=enf.index,
                                                          dtype="datetime64[ns, UTC]")
     action = enf["action"].astype(str).to_numpy()
@@ -288,9 +289,11 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     if idf is not None and len(idf):
         kind_cat = idf["kind"].astype("category")
         kind_names = [str(k) for k in kind_cat.cat.categories]
-        ident_code = idf.groupby([kind_cat, idf["value"]], observed=True, sort=False).ngroup()
-        ident_code = ident_code.to_numpy(np.int64)
-        acc = index.get_indexer(idf["account_id"]).astype(np.int64)
+        # an identifier is a (kind, value) pair: combine the two codes, then renumber densely
+        kc = kind_cat.cat.codes.to_numpy().astype(np.int64)
+        pair = codes(idf["value"]) * max(len(kind_names), 1) + kc
+        ident_code = pd.factorize(pair)[0].astype(np.int64)
+        acc = positions(idf["account_id"], index)
         seen = idf["seen_at"] if "seen_at" in idf.columns else pd.Series(
             pd.NaT, index=idf.index, dtype="datetime64[ns, UTC]")
         n_ident = int(ident_code.max()) + 1
@@ -368,8 +371,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
                                                              dtype="datetime64[ns, UTC]")
         w = edf["weight"].to_numpy(float) * ew * decay(at, as_of, config.edge_half_life_days)
         amount = edf["amount"].to_numpy(float) if "amount" in edf.columns else np.zeros(len(edf))
-        ea = index.get_indexer(edf["src"]).astype(np.int64)
-        eb = index.get_indexer(edf["dst"]).astype(np.int64)
+        ea = positions(edf["src"], index)
+        eb = positions(edf["dst"], index)
         links_by_edge = _aggregate_pairs(
             ea, eb, n, {"top_kind": ekind.cat.codes.to_numpy()}, w,
             ekind.cat.codes.to_numpy())
@@ -417,10 +420,10 @@ def _activity_span(tables: Tables, index: pd.Index,
     edf = tables.edges
     if edf is not None and "at" in edf.columns:
         for col in ("src", "dst"):
-            add(index.get_indexer(edf[col]), edf["at"])
+            add(positions(edf[col], index), edf["at"])
     enf = tables.enforcement
     if enf is not None and "at" in enf.columns:
-        add(index.get_indexer(enf["account_id"]), enf["at"])
+        add(positions(enf["account_id"], index), enf["at"])
     frame = pd.concat(parts, ignore_index=True).dropna()
     g = frame.groupby("node")["t"]
     return g.min().reindex(range(n)).array, g.max().reindex(range(n)).array

@@ -306,7 +306,7 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax=None, *, seed:
         Seed of the layout.
     labels
         Label the nodes (default: all when there are at most 40 nodes, else
-        the centre, banned and flagged accounts only).
+        all but plain accounts and hubs).
     title
         Axes title (default: the centre and the node counts).
 
@@ -376,7 +376,8 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax=None, *, seed:
         shown = list(G.nodes)
     else:
         shown = [v for v in accounts if v == center or G.nodes[v].get("banned")
-                 or G.nodes[v].get("flagged")]
+                 or G.nodes[v].get("flagged") or G.nodes[v].get("cleared")]
+        shown += [v for v in idents if not G.nodes[v].get("hub")]
     text = {v: (f"{G.nodes[v].get('label', '?')} ({G.nodes[v].get('n_accounts', '?')})"
                 if G.nodes[v].get("kind") != "account" else str(v)) for v in shown}
     xy = np.array(list(pos.values()))

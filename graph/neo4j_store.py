@@ -1257,7 +1257,9 @@ def evidence_paths(driver, account_id: str, max_hops: int = 2, limit: int = 3, *
         f"MATCH p = (c)-[rs*1..{2 * max_hops}]-(b:Account) "
         "WHERE b.banned = true AND b <> c "
         "AND all(r IN rs WHERE NOT type(r) IN $not_links) "
-        "AND all(x IN nodes(p)[1..-1] WHERE x <> c AND ("
+        # not "x <> c": ArcadeDB drops every row when a list predicate over a variable-length
+        # path refers to another variable of the pattern; a parameter works on both
+        "AND all(x IN nodes(p)[1..-1] WHERE coalesce(x.account_id, '') <> $account_id AND ("
         f"({_any_label('x', IDENTIFIER_NODE_LABELS)} AND coalesce(x.weight, 1.0) > 0) OR "
         "(x:Account AND coalesce(x.cleared, false) = false "
         "AND coalesce(x.banned, false) = false))) "

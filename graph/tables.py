@@ -39,6 +39,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from graph._arrow import duplicated_rows, positions
+
 __all__ = [
     "TABLES",
     "ACTIONS",
@@ -300,7 +302,10 @@ def _as_str(col: pd.Series) -> pd.Series:
             col = col.astype("Int64")
     if not pd.api.types.is_string_dtype(col):
         col = col.astype("string")
-    return col.fillna("").astype("str").str.strip()
+    col = col.fillna("").astype("str")
+    # strip surrounding spaces (CSV exports pad cells); skip the pass when none has any
+    padded = col.str.startswith(" ") | col.str.endswith(" ")
+    return col.str.strip() if padded.any() else col
 
 
 def _parse_time(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -379,13 +384,13 @@ class _Validator:
 
 
 def _drop_exact_duplicates(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
-    dup = df.duplicated()
+    dup = duplicated_rows(df)
     n = int(dup.sum())
     if n:
         msg = f"{v.source}: dropped {n:,} exact duplicate row{'s' if n != 1 else ''}"
         warnings.warn(msg, InputWarning, stacklevel=3)
         v.notes.append(msg)
-        df = df.loc[~dup.to_numpy()].reset_index(drop=True)
+        df = df.loc[~dup].reset_index(drop=True)
     return df
 
 
@@ -426,8 +431,11 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     for col in id_cols:
         df[col] = _ids(df, col, v)
     if "kind" in df.columns:
-        df["kind"] = _as_str(df["kind"])
-        bad = ~df["kind"].str.fullmatch(_KIND_RE).to_numpy(dtype=bool)
+        kind = _as_str(df["kind"]).astype("category")
+        # check each distinct kind once, not every row
+        ok_cat = np.asarray(kind.cat.categories.str.fullmatch(_KIND_RE), dtype=bool)
+        bad = ~ok_cat[kind.cat.codes.to_numpy()] if len(ok_cat) else np.zeros(len(kind), bool)
+        df["kind"] = kind
         if bad.any():
             v.add("kind", "kind must be a lower-case token (letters, digits, _), e.g. 'device'",
                   df, bad, list(id_cols) + ["kind"])
@@ -477,16 +485,7 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
 
 def _isin(values: pd.Series, known: pd.Index) -> np.ndarray:
     """Membership test in Arrow's compiled hash set (pandas' isin on Arrow strings loops in Python)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values.array)
-    value_set = pa.array(known.to_numpy(dtype=object) if known.dtype == object else known.array)
-    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
-    if arr.type != value_set.type:
-        value_set = value_set.cast(arr.type)
-    return pc.is_in(arr, value_set=value_set).to_numpy(zero_copy_only=False)
+    return positions(values, known) >= 0
 
 
 def _check_references(df: pd.DataFrame, cols: tuple[str, ...], known: pd.Index,

@@ -206,8 +206,20 @@ def _group_sum(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+class _GraphOps:
+    """Label-independent matrices of a graph, computed once and shared by every fold."""
+
+    def __init__(self, adj: sp.csr_matrix, link_threshold: float):
+        self.p = _row_normalised(adj)
+        self.deg = np.asarray(adj.sum(axis=1)).ravel()
+        # probability of returning to self in two steps: subtracted so self never counts
+        self.back = np.asarray(self.p.multiply(self.p.T).sum(axis=1)).ravel()
+        self.strong = adj.multiply(adj >= link_threshold).tocsr() if adj.nnz else adj
+
+
 def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
-                   config: GraphConfig | None = None) -> pd.DataFrame:
+                   config: GraphConfig | None = None, ops: _GraphOps | None = None
+                   ) -> pd.DataFrame:
     """Enforcement-derived features, one row per account, from ``graph.status``.
 
     No feature of an account reads that account's own status: neighbour sums
@@ -222,17 +234,14 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     v = st["violations"].to_numpy(float)
     s = st["seed_weight"].to_numpy(float)
     adj = graph.adjacency
-    p = _row_normalised(adj)
-    deg = np.asarray(adj.sum(axis=1)).ravel()
-    # probability of returning to self in two steps: subtract it so self never counts
-    back = np.asarray(p.multiply(p.T).sum(axis=1)).ravel()
+    ops = ops or _GraphOps(adj, config.link_threshold)
+    p, deg, back, strong = ops.p, ops.deg, ops.back, ops.strong
     out = {}
     for name, x in (("banned", b), ("cleared", c), ("violations", v), ("ban_weight", s)):
         w1 = adj @ x
         out[f"{name}_nb1"] = w1
         out[f"{name}_share1"] = np.divide(w1, deg, out=np.zeros_like(w1), where=deg > 0)
         out[f"{name}_share2"] = p @ (p @ x) - back * x
-    strong = adj.multiply(adj >= config.link_threshold).tocsr() if adj.nnz else adj
     out["max_link_to_banned"] = np.asarray(strong.multiply(b[None, :]).max(axis=1).todense()
                                            ).ravel() if adj.nnz else np.zeros(len(b))
     out["banned_in_identity"] = _group_sum(identity, b) - np.where(identity >= 0, b, 0)
@@ -265,12 +274,14 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     erased (``fold`` gives each training node's fold, 0..k-1); every other row
     is computed once with all labels. Cost: (k + 1) times :func:`label_features`.
     """
-    full = label_features(graph, identity, membership, config)
+    config = config or graph.config
+    ops = _GraphOps(graph.adjacency, config.link_threshold)
+    full = label_features(graph, identity, membership, config, ops)
     train_nodes = np.asarray(train_nodes)
     for f in np.unique(fold):
         nodes = train_nodes[fold == f]
         hidden = np.zeros(graph.n_accounts, bool)
         hidden[nodes] = True
-        part = label_features(hide_labels(graph, hidden), identity, membership, config)
+        part = label_features(hide_labels(graph, hidden), identity, membership, config, ops)
         full.iloc[nodes] = part.iloc[nodes].to_numpy()
     return full

@@ -203,6 +203,25 @@ def test_wrong_password_is_one_line(bolt_server, settings):
         load_from_neo4j(bad)
 
 
+def test_password_never_in_logs_output_or_errors(db, settings, capsys, caplog):
+    tables = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
+                         identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
+                                                   "kind": "device", "value": "d"}),
+                         enforcement=pd.DataFrame({"account_id": ["a"], "action": ["ban"]}))
+    caplog.set_level(logging.DEBUG, logger="neo4j")
+    report = sync(settings, tables, flag(tables), progress=True)
+    load_from_neo4j(settings)
+    bad = Neo4jSettings(uri=settings.uri, user=settings.user, password=settings.password + "x")
+    with pytest.raises(Neo4jConnectionError) as exc:
+        connect(bad)
+    out = capsys.readouterr()
+    seen = "\n".join([out.out, out.err, caplog.text, str(report), repr(report.to_dict()),
+                      str(exc.value), repr(settings), str(settings), repr(bad)])
+    assert "neo4j sync: accounts 3/3 rows" in out.err
+    assert "HELLO" in caplog.text or "LOGON" in caplog.text   # the driver logged its handshake
+    assert settings.password not in seen
+
+
 def test_closed_port_is_one_line(settings, platform):
     closed = Neo4jSettings(uri=f"bolt://127.0.0.1:{free_port()}", user="neo4j",
                            password="not-used-pw", connection_timeout=3)
@@ -226,15 +245,12 @@ def test_unknown_database_is_one_line(settings):
 # --------------------------------------------------------------------------- sync and load
 
 
-def test_round_trip_and_what_is_written(db, settings, platform, capsys, caplog):
+def test_round_trip_and_what_is_written(db, settings, platform, capsys):
     tables, result = platform
-    caplog.set_level(logging.DEBUG, logger="neo4j")
     report = sync(settings, tables, result, progress=True)
     err = capsys.readouterr().err
     assert "neo4j sync: accounts 1,500/1,500 rows" in err and "rows/s" in err
-    # the password appears nowhere: progress, report, driver debug log
-    assert settings.password not in err + str(report) + caplog.text
-    assert caplog.text  # the driver did log (so the check above means something)
+    assert "neo4j sync: uses " in err and " done" in err
 
     graph = result.graph
     n_ident = len(graph.identifiers)
@@ -563,3 +579,45 @@ def test_sync_a_run_directory_and_write_the_tables(db, settings, tmp_path):
         sync_run_dir(settings, tmp_path / "flags-csv", progress=False)
     with pytest.raises(RunDirError, match="no run.json"):
         sync_run_dir(settings, tmp_path, progress=False)
+
+
+# --------------------------------------------------------------------------- server differences met
+# by the sync (docs/neo4j-testing.md, row 18): strict xfail on ArcadeDB, asserting Neo4j 5.
+
+
+@pytest.fixture(scope="module")
+def vendor(driver) -> str:
+    return "arcadedb" if "arcadedb" in driver.get_server_info().agent.lower() else "neo4j"
+
+
+def differs_on_arcadedb(request, vendor: str, reason: str) -> None:
+    if vendor == "arcadedb":
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
+                                              reason=f"ArcadeDB: {reason}"))
+
+
+@pytest.fixture
+def chain(db):
+    db("CREATE (:Account {account_id: 'c'})-[:T]->(:Account {account_id: 'm'})"
+       "-[:T]->(:Account {account_id: 'b'})")
+    return db
+
+
+def test_list_predicate_over_path_sees_other_pattern_variables(request, vendor, chain):
+    differs_on_arcadedb(request, vendor, "in the WHERE of a variable-length MATCH, a list "
+                        "predicate over nodes(p) that refers to another pattern variable "
+                        "drops every row")
+    n = chain("MATCH (c:Account {account_id: 'c'}) MATCH p = (c)-[*1..2]-(b:Account) "
+              "WHERE all(x IN nodes(p)[1..] WHERE x <> c) RETURN count(*)")[0][0]
+    assert n == 2
+
+
+def test_list_predicate_over_path_portable_forms(chain):
+    with_param = chain("MATCH (c:Account {account_id: 'c'}) MATCH p = (c)-[*1..2]-(b:Account) "
+                       "WHERE all(x IN nodes(p)[1..] WHERE x.account_id <> $id) "
+                       "RETURN count(*)", id="c")[0][0]
+    with_with = chain("MATCH (c:Account {account_id: 'c'}) MATCH p = (c)-[*1..2]-(b:Account) "
+                      "WITH c, p WHERE all(x IN nodes(p)[1..] WHERE x <> c) "
+                      "RETURN count(*)")[0][0]
+    assert with_param == with_with == 2
+
