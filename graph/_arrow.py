@@ -50,11 +50,34 @@ def duplicated_rows(df: pd.DataFrame) -> np.ndarray:
     for i, col in enumerate(df.columns):
         s = df[col]
         if pd.api.types.is_datetime64_any_dtype(s):
-            parts[i] = s.array.asi8 if hasattr(s.array, "asi8") else s.to_numpy().view("i8")
+            ns = s.array.asi8 if hasattr(s.array, "asi8") else s.to_numpy().view("i8")
+            nat = ns == np.iinfo(np.int64).min
+            # whole seconds (the usual case) span a narrow range: no hashing needed
+            if not (ns[~nat] % 10**9).any():
+                ns = np.where(nat, -1, ns // 10**9)
+            parts[i] = ns
         elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
             parts[i] = s.to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
         elif pd.api.types.is_float_dtype(s):
             parts[i] = np.nan_to_num(s.to_numpy(dtype=float), nan=np.inf).view(np.int64)
+        else:  # already dense codes: no factorize needed below
+            parts[i] = (codes(s.astype("str") if s.dtype == object else s) + 1, True)
+    # fold the columns into one dense int64 key (mixed radix), renumbering when it would
+    # overflow; one int64 hash table is far cheaper than pandas' multi-column duplicated
+    key = np.zeros(len(df), np.int64)
+    span = 1
+    for part in parts.values():
+        if isinstance(part, tuple):
+            c = part[0]
+        elif len(part) and 0 <= int(part.max()) - int(part.min()) < 2**32 \
+                and int(part.min()) > np.iinfo(np.int64).min:
+            c = part - part.min()  # a narrow integer range is its own code
         else:
-            parts[i] = codes(s.astype("str") if s.dtype == object else s)
-    return pd.DataFrame(parts).duplicated().to_numpy()
+            c = pd.factorize(part)[0].astype(np.int64)
+        k = int(c.max()) + 1 if len(c) else 1
+        if span > (2**62) // max(k, 1):
+            key = pd.factorize(key)[0].astype(np.int64)
+            span = int(key.max()) + 1 if len(key) else 1
+        key = key * k + c
+        span *= k
+    return pd.Series(key).duplicated().to_numpy()

@@ -42,11 +42,13 @@ _OTHER_KIND_COLOUR = "#c7c7c7"
 
 
 def _widest_paths(graph: AccountGraph, center: int, hops: int
-                  ) -> tuple[dict[int, float], dict[int, int]]:
-    """Strength (the weakest link of the strongest path, up to ``hops`` links) and the
-    hop count of that path, for every account reachable from ``center``."""
+                  ) -> tuple[dict[int, float], dict[int, int], dict[int, int]]:
+    """For every account within ``hops`` links of ``center``: its strength (the weakest
+    link of its strongest path of at most ``hops`` links), the length of that path, and
+    its fewest links from the centre."""
     adj = graph.adjacency
     strength: dict[int, float] = {center: np.inf}
+    length: dict[int, int] = {center: 0}
     hop: dict[int, int] = {center: 0}
     frontier = [center]
     for h in range(1, hops + 1):
@@ -62,11 +64,12 @@ def _widest_paths(graph: AccountGraph, center: int, hops: int
                     if v not in strength:
                         hop[v] = h
                     strength[v] = s
+                    length[v] = h
                     improved.add(v)
         frontier = sorted(improved)
         if not frontier:
             break
-    return strength, hop
+    return strength, length, hop
 
 
 def _kinds_text(mask: int, names: list[str]) -> str:
@@ -82,8 +85,9 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     Accounts are reached through the graph's links (shared identifiers that
     are not hubs, and direct edges). Each reached account gets a *strength*:
     the weakest link on its strongest path from the centre. When there are
-    more than ``max_nodes`` nodes, the weakest accounts are dropped first
-    (ties: farther first, then input order), so the strongest links stay.
+    more than ``max_nodes`` nodes, the weakest accounts are dropped first,
+    so the strongest links stay and every kept account stays connected to
+    the centre.
 
     Parameters
     ----------
@@ -117,7 +121,8 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     networkx.Graph
         ``G.graph`` holds ``center``, ``hops``, ``trimmed`` (nodes left out)
         and ``as_of``. Account nodes (key: account id): ``kind="account"``,
-        ``banned``, ``cleared``, ``violations``, ``hops``, ``strength``,
+        ``banned``, ``cleared``, ``violations``, ``hops`` (fewest links from
+        the centre), ``strength`` (weakest link of its strongest path),
         ``center``, with ``scores`` also ``score``, ``flagged`` and ``rank``
         (absent when the account is not ranked), and
         ``label`` (the account id). Identifier nodes (key:
@@ -157,11 +162,13 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     hops, max_nodes = int(hops), int(max_nodes)
     masker = masker or Masker()
     center = int(graph.nodes([account_id])[0])
-    strength, hop = _widest_paths(graph, center, hops)
+    strength, length, hop = _widest_paths(graph, center, hops)
     reached = np.fromiter(strength.keys(), np.int64, len(strength))
     st = np.array([strength[int(v)] for v in reached])
-    hp = np.array([hop[int(v)] for v in reached])
-    order = reached[np.lexsort((reached, hp, -st))]  # centre first (infinite strength)
+    ln = np.array([length[int(v)] for v in reached])
+    # strongest first; on a tie the shorter strongest path first, so an account always
+    # comes after the one before it on its strongest path (kept accounts stay connected)
+    order = reached[np.lexsort((reached, ln, -st))]  # centre first (infinite strength)
 
     # ---- keep the strongest accounts while they fit with the identifiers they come to
     # share; the first that does not fit ends the list (everything after it is weaker)
@@ -196,7 +203,8 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
         score_rows = s.reindex([str(graph.account_ids[v]) for v in kept_arr])
     for j, v in enumerate(kept_arr.tolist()):
         attrs: dict[str, Any] = {
-            "kind": "account", "label": str(graph.account_ids[v]), "banned": bool(banned[v]), "cleared": bool(cleared[v]),
+            "kind": "account", "label": str(graph.account_ids[v]),
+            "banned": bool(banned[v]), "cleared": bool(cleared[v]),
             "violations": int(violations[v]), "hops": int(hop[v]),
             "strength": float(strength[v]) if v != center else float("inf"),
             "center": v == center,

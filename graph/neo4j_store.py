@@ -286,7 +286,7 @@ class _Target:
 
 
 def _read(target: _Target, query: str, **params) -> list:
-    with target.session() as s:
+    with target.driver.session(database=target.database, fetch_size=10_000) as s:
         return s.execute_read(lambda tx: [r.values() for r in tx.run(query, params)])
 
 
@@ -540,7 +540,11 @@ def _identifier_frames(tables: Tables, graph) -> tuple[pd.DataFrame, pd.DataFram
     iso = _iso(obs["seen"])
     uses = obs.iloc[starts][["account_id", "kind", "value"]].reset_index(drop=True)
     uses["count"] = ends - starts
-    uses["seen_at"] = [iso[s:s + n] for s, n in zip(starts.tolist(), n_timed.tolist())]
+    # every timed observation, when there is more than one (else first_seen says it all:
+    # most pairs are seen once, and the list costs a third of the USES write rate)
+    uses["seen_at"] = [iso[s:s + n] if c > 1 else None
+                       for s, n, c in zip(starts.tolist(), n_timed.tolist(),
+                                          (ends - starts).tolist())]
     last_idx = np.maximum(starts + n_timed - 1, starts)
     uses["first_seen"] = obs["seen"].iloc[starts].reset_index(drop=True)
     uses["last_seen"] = obs["seen"].iloc[last_idx].reset_index(drop=True)
@@ -1015,8 +1019,9 @@ def sync_run_dir(target, run_dir: str | Path, **kwargs: Any) -> SyncReport:
 
 # --------------------------------------------------------------------------- reading back
 
+# attributes filtered on the server: no decoding of the run's long texts and timestamps
 ACCOUNTS_QUERY = ("MATCH (a:Account) RETURN a.account_id, toString(a.created_at), "
-                  "properties(a)")
+                  "[k IN keys(a) WHERE NOT k IN $skip | [k, a[k]]]")
 IDENTIFIERS_QUERY = (
     "MATCH (a:Account)-[u:USES]->(i) WHERE i.value IS NOT NULL "
     "RETURN a.account_id, coalesce(i.kind, toLower(head(labels(i)))), i.value, u.count, "
@@ -1053,7 +1058,7 @@ def load_from_neo4j(target=None, *, database: str | None = None) -> Tables:
     properties the sync derives (score, rank, flagged, ...) are not attributes.
     """
     with _Target(target, database) as t:
-        acc = _read(t, ACCOUNTS_QUERY)
+        acc = _read(t, ACCOUNTS_QUERY, skip=list(RESERVED_ACCOUNT_PROPS))
         ids = _read(t, IDENTIFIERS_QUERY)
         edges = _read(t, EDGES_QUERY)
         enf = _read(t, ENFORCEMENT_QUERY)
@@ -1063,9 +1068,7 @@ def load_from_neo4j(target=None, *, database: str | None = None) -> Tables:
     attrs: list[dict] = []
     for _, _, props in acc:
         row = {}
-        for k, v in props.items():
-            if k in skip:
-                continue
+        for k, v in props:
             if k.startswith(ATTR_PREFIX) and (k[len(ATTR_PREFIX):] in skip
                                               or k[len(ATTR_PREFIX):].startswith(ATTR_PREFIX)):
                 k = k[len(ATTR_PREFIX):]

@@ -219,3 +219,24 @@ def test_drawing(graph, tmp_path):
     empty = draw_neighbourhood(nx.Graph())
     assert isinstance(empty, matplotlib.axes.Axes)
     plt.close(empty.figure)
+
+
+def test_trimmed_neighbourhoods_stay_connected_on_a_platform():
+    from graph.synth import generate_platform
+
+    p = generate_platform(n_accounts=2000, seed=5)
+    g = build_graph(load_tables(p.accounts, identifiers=p.identifiers, edges=p.edges,
+                                enforcement=p.enforcement))
+    degree = np.diff(g.adjacency.indptr)
+    busy = g.account_ids[np.argsort(-degree, kind="stable")[:5]]
+    for account in busy:
+        full = neighbourhood(g, account, hops=2, masker=MASKER, max_nodes=10_000)
+        for max_nodes in (5, 17, 40):
+            G = neighbourhood(g, account, hops=2, max_nodes=max_nodes, masker=MASKER)
+            assert G.number_of_nodes() <= max_nodes
+            assert nx.is_connected(G), (account, max_nodes)
+            kept = accounts_of(G) - {account}
+            dropped = accounts_of(full) - accounts_of(G)
+            if kept and dropped:
+                weakest_kept = min(full.nodes[v]["strength"] for v in kept)
+                assert weakest_kept >= max(full.nodes[v]["strength"] for v in dropped)

@@ -4,8 +4,6 @@ write the report of the top account, open it in headless Chromium, look at the p
 from __future__ import annotations
 
 import html
-import io
-import os
 import re
 import shutil
 import stat
