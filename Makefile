@@ -8,7 +8,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test bench eval-reddit clean install
+.PHONY: demo test bench eval-reddit clean install browser
 
 install: $(STAMP)
 
@@ -31,7 +31,14 @@ demo: $(STAMP)
 eval-reddit: $(STAMP)
 	$(BIN)/python benchmarks/eval_reddit.py --seeds 0 1 2
 
-test: $(STAMP)
+# the case-report tests open the report in a real browser (Debian's chromium)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "note: chromium not found: the case-report browser tests will be skipped"; fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -54,6 +54,10 @@ class Masker:
     def __repr__(self) -> str:  # never show the key
         return f"Masker(persistent={self.persistent})"
 
+    def fingerprint(self) -> str:
+        """A short public digest of the key: two runs with equal fingerprints mask alike."""
+        return hmac.new(self._key, b"ringfence-mask-fingerprint", hashlib.sha256).hexdigest()[:12]
+
     def mask(self, kind: str, value: str, digits: int = 4) -> str:
         digest = hmac.new(self._key, f"{kind}\x1f{value}".encode(), hashlib.sha256).hexdigest()
         return f"{kind[:1] or '?'}:{digest[:digits]}"

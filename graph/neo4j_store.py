@@ -136,6 +136,9 @@ def relationship_type(kind: str) -> str:
 # --------------------------------------------------------------------------- connection
 
 
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
 class Neo4jConnectionError(RuntimeError):
     """Neo4j could not be reached or refused us; the message is one line, without secrets."""
 
@@ -186,11 +189,15 @@ class Neo4jSettings:
     __str__ = __repr__
 
 
-def _one_line(text: str, secret: str | None = None) -> str:
-    text = " ".join(str(text).split())
-    if secret:
-        text = text.replace(secret, "***")
-    return text
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _redact(text: str, secret: str | None) -> str:
+    """Driver text on one line, with the password (if it somehow appears) masked. Only
+    ever applied to the driver's text, never to our own words (a password may be a word)."""
+    text = _one_line(text)
+    return text.replace(secret, "***") if secret else text
 
 
 def _connection_error(exc: BaseException, settings: Neo4jSettings) -> Neo4jConnectionError:
@@ -202,17 +209,18 @@ def _connection_error(exc: BaseException, settings: Neo4jSettings) -> Neo4jConne
         msg = (f"{where} refused the credentials of user {settings.user!r} "
                f"(wrong user name or password; set NEO4J_USER / NEO4J_PASSWORD)")
     elif isinstance(exc, ServiceUnavailable):
-        reason = str(exc).strip().splitlines()
-        tail = reason[-1] if reason else type(exc).__name__
-        m = re.search(r"reason \[?([^\]]+?)\]?\)?$", tail) or re.search(r"\(reason (.+)\)", tail)
-        msg = f"cannot reach {where}: {m.group(1) if m else tail}"
+        lines = str(exc).strip().splitlines()
+        tail = lines[-1] if lines else type(exc).__name__
+        m = re.search(r"\(reason (.+)\)\s*$", tail)
+        msg = f"cannot reach {where}: {_redact(m.group(1) if m else tail, settings.password)}"
     elif isinstance(exc, ClientError) and exc.code == "Neo.ClientError.Database.DatabaseNotFound":
         msg = f"{where} has no database {settings.database!r} (check NEO4J_DATABASE)"
     elif isinstance(exc, (ConfigurationError, ValueError)):
-        msg = f"invalid Neo4j connection settings for {settings.uri!r}: {exc}"
+        msg = (f"invalid Neo4j connection settings for {settings.uri!r}: "
+               f"{_redact(str(exc), settings.password)}")
     else:
-        msg = f"{where}: {type(exc).__name__}: {exc}"
-    return Neo4jConnectionError(_one_line(msg, settings.password))
+        msg = f"{where}: {type(exc).__name__}: {_redact(str(exc), settings.password)}"
+    return Neo4jConnectionError(_one_line(msg))
 
 
 def connect(settings: Neo4jSettings | None = None, *, verify: bool = True):
@@ -225,6 +233,11 @@ def connect(settings: Neo4jSettings | None = None, *, verify: bool = True):
     import neo4j
 
     settings = settings or Neo4jSettings.from_env()
+    scheme = str(settings.uri).split("://", 1)[0].lower() if "://" in str(settings.uri) else ""
+    if scheme not in BOLT_SCHEMES:
+        raise Neo4jConnectionError(
+            f"unsupported Neo4j URI {settings.uri!r}: use bolt:// or neo4j:// "
+            "(+s or +ssc for TLS), e.g. bolt://localhost:7687")
     try:
         driver = neo4j.GraphDatabase.driver(settings.uri, auth=settings.auth,
                                             connection_timeout=settings.connection_timeout)
@@ -770,10 +783,11 @@ def _retrying(fn: Callable[[], Any], max_retries: int, on_retry: Callable[[], No
             if attempt == max_retries:
                 if isinstance(exc, (ServiceUnavailable, SessionExpired)):
                     where = target.uri
-                    raise Neo4jConnectionError(_one_line(
+                    detail = _redact(str(exc), target.settings.password
+                                     if getattr(target, "settings", None) else None)
+                    raise Neo4jConnectionError(
                         f"lost the connection to Neo4j at {where} after {attempt + 1} "
-                        f"attempts: {exc}; run the sync again (it is idempotent)",
-                        target.settings.password if target.settings else None)) from None
+                        f"attempts: {detail}; run the sync again (it is idempotent)") from None
                 raise
             on_retry()
             time.sleep(min(0.5 * 2 ** attempt, 8.0))

@@ -239,7 +239,25 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from jobs.report import ReportError, load_run, write_case_report
+
+    if args.hops < 0:
+        raise UsageError("--hops must be at least 0")
+    if args.max_nodes < 1:
+        raise UsageError("--max-nodes must be at least 1")
+    try:
+        result = load_run(args.run, account_id=args.account_id)
+        path = write_case_report(result, args.account_id, args.out, hops=args.hops,
+                                 max_nodes=args.max_nodes)
+    except ReportError as e:
+        raise UsageError(str(e)) from None
+    print(f"ringfence report: wrote {path}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "report": cmd_report,
     "backtest": cmd_backtest,
     "validate": cmd_validate,
     "synth": cmd_synth,
@@ -318,6 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--out", metavar="DIR", help="also write the flag outputs here")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("report", help="write a self-contained HTML case report for one account",
+                       description="Write one HTML page (it needs no network) on why an account "
+                       "scored as it did: score, rank, reasons, evidence paths, a picture of its "
+                       "neighbourhood, its identity, its cluster and the run. Reads a finished "
+                       "flag run (the tables it wrote) and rebuilds its graph from the input "
+                       "files recorded in run.json, after checking their sha256.")
+    p.add_argument("account_id", metavar="ACCOUNT_ID",
+                   help="the account to report on (put -- before an id that starts with -)")
+    p.add_argument("--run", required=True, metavar="DIR", help="a flag job's output directory")
+    p.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
+    p.add_argument("--hops", type=int, default=2, metavar="N",
+                   help="show accounts up to N links away (default 2)")
+    p.add_argument("--max-nodes", type=int, default=60, metavar="N",
+                   help="at most N nodes in the picture, the strongest links kept (default 60)")
 
     p = sub.add_parser("evaluate", help="measure a flag run against ground truth or labels")
     p.add_argument("--scores", required=True, metavar="DIR", help="a flag job's output directory")

@@ -284,7 +284,8 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
         "propagation": prop.attrs.get("propagation", {}),
         "propagation_warnings": prop_warnings,
         "model": model_info,
-        "masking": {"persistent_key": masker.persistent},
+        "masking": {"persistent_key": masker.persistent,
+                    "key_fingerprint": masker.fingerprint()},
         "input_notes": list(tables.notes),
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
@@ -319,6 +320,7 @@ def hash_inputs(run: dict[str, Any], tables: Tables) -> None:
     for name, src in tables.sources.items():
         p = Path(src)
         if p.is_file():
+            run["inputs"][name]["path"] = str(p.resolve())
             run["inputs"][name]["sha256"] = file_sha256(p)
             run["inputs"][name]["bytes"] = p.stat().st_size
 

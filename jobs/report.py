@@ -126,7 +126,8 @@ def load_run(out_dir: str | os.PathLike, *, account_id: str | None = None,
         paths: dict[str, Path] = {}
         for name, info in (run.get("inputs") or {}).items():
             source = str(info.get("source", ""))
-            p = _resolve_source(source, d)
+            p = _resolve_source(str(info["path"]), d) if info.get("path") else None
+            p = p or _resolve_source(source, d)
             if p is None:
                 if source.endswith("(DataFrame)"):
                     notes.append(f"{name} was a DataFrame: the graph cannot be rebuilt")
