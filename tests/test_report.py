@@ -227,6 +227,7 @@ def test_load_run_refuses_changed_or_missing_inputs(run_dir, tmp_path):
     df.loc[0, "country"] = "ZZ"
     df.to_csv(changed, index=False)
     run["inputs"]["accounts"]["source"] = str(changed)
+    run["inputs"]["accounts"]["path"] = str(changed)
     (copy / "run.json").write_text(json.dumps(run))
     with pytest.raises(ReportError, match="changed since the run"):
         load_run(copy)
