@@ -9,7 +9,8 @@ What the sync writes (``sync_to_neo4j``; docs/neo4j.md has the full schema)::
                last_seen, run_id})        one label per node; other kinds: (:Identifier {kind, ...})
     (:Account)-[:USES {count, first_seen, last_seen, seen_at, run_id}]->(identifier)
     (:Account)-[:TRANSFER|MESSAGE|<KIND> {edge_id, kind, weight, at, amount, run_id}]->(:Account)
-    (:Account)-[:SAME_ACTOR {weight, evidence, n_shared, kinds, identity_id, cut, run_id}]->(:Account)
+    (:Account)-[:SAME_ACTOR {weight, evidence, n_shared, kinds, top_identifier,
+               identity_id, cut, run_id}]->(:Account)
     (:Cluster {cluster_id, size, risk, banned, cleared, violations, ..., run_id})
     (:Account)-[:IN_CLUSTER {run_id}]->(:Cluster)
     (:Enforcement {enforcement_id, account_id, action, at, reason, run_id})
@@ -33,14 +34,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import re
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -837,20 +837,20 @@ def _prune(t: _Target, run_id: str, chunk: int, max_retries: int,
     deleted: dict[str, int] = {}
     jobs = [(label, f"MATCH (n:{_checked_name(label)}) "
                     "WHERE n.run_id IS NULL OR n.run_id <> $run_id "
-                    "WITH n LIMIT $chunk DETACH DELETE n RETURN count(*) AS n")
+                    "WITH n LIMIT $chunk DETACH DELETE n RETURN count(*) AS deleted")
             for label in OWN_LABELS]
     jobs.append(("relationships",
                  "MATCH (a:Account)-[r]->(x) "
                  f"WHERE {_any_label('x', OWN_LABELS)} "
                  "AND (r.run_id IS NULL OR r.run_id <> $run_id) "
-                 "WITH r LIMIT $chunk DELETE r RETURN count(*) AS n"))
+                 "WITH r LIMIT $chunk DELETE r RETURN count(*) AS deleted"))
     for name, query in jobs:
         total = 0
         while True:
             def run(query=query):
                 with t.session() as s:
                     return s.execute_write(lambda tx: tx.run(
-                        query, run_id=run_id, chunk=chunk).single()["n"])
+                        query, run_id=run_id, chunk=chunk).single()["deleted"])
             n = _retrying(run, max_retries, lambda: None, t)
             total += n
             if n < chunk:
@@ -999,7 +999,8 @@ def load_run_dir(run_dir: str | Path, *, check_hashes: bool = True):
     run = json.loads(run_path.read_text(encoding="utf-8"))
     paths: dict[str, str] = {}
     for name, info in (run.get("inputs") or {}).items():
-        src = info.get("source", "")
+        # "path" (absolute) when the flag job recorded it, else "source" as given
+        src = info.get("path") or info.get("source", "")
         p = Path(src)
         if not p.is_absolute() and not p.exists():
             p = run_dir / src if (run_dir / src).exists() else p
@@ -1216,9 +1217,10 @@ def neighbourhood(driver, account_id: str, hops: int = 2, limit: int = 500, *,
     limit = _check_int("limit", limit, 1, 1_000_000)
     query = (
         "MATCH (c:Account {account_id: $account_id}) "
-        f"OPTIONAL MATCH p = (c)-[rs*1..{hops}]-(n) "
-        "WHERE n <> c AND all(r IN rs WHERE NOT type(r) IN $not_links) "
-        f"AND ($hub IS NULL OR all(x IN nodes(p)[1..-1] WHERE NOT {_any_label('x', IDENTIFIER_NODE_LABELS)} "
+        f"OPTIONAL MATCH p = (c)-[*1..{hops}]-(n) "
+        "WHERE n <> c AND all(r IN relationships(p) WHERE NOT type(r) IN $not_links) "
+        "AND ($hub IS NULL OR all(x IN nodes(p)[1..-1] "
+        f"WHERE NOT {_any_label('x', IDENTIFIER_NODE_LABELS)} "
         "OR coalesce(x.n_accounts, 0) <= $hub)) "
         "WITH c, n, min(length(p)) AS dist "
         "ORDER BY dist, n.account_id, n.kind, n.value LIMIT $limit_plus "
@@ -1271,9 +1273,9 @@ def evidence_paths(driver, account_id: str, max_hops: int = 2, limit: int = 3, *
     limit = _check_int("limit", limit, 1, 10_000)
     query = (
         "MATCH (c:Account {account_id: $account_id}) "
-        f"MATCH p = (c)-[rs*1..{2 * max_hops}]-(b:Account) "
+        f"MATCH p = (c)-[*1..{2 * max_hops}]-(b:Account) "
         "WHERE b.banned = true AND b <> c "
-        "AND all(r IN rs WHERE NOT type(r) IN $not_links) "
+        "AND all(r IN relationships(p) WHERE NOT type(r) IN $not_links) "
         # not "x <> c": ArcadeDB drops every row when a list predicate over a variable-length
         # path refers to another variable of the pattern; a parameter works on both
         "AND all(x IN nodes(p)[1..-1] WHERE coalesce(x.account_id, '') <> $account_id AND ("

@@ -434,7 +434,8 @@ def test_outputs_of_another_run_are_refused(db, settings, platform):
 def test_load_from_a_graph_ringfence_did_not_write(db, settings):
     """A team's own graph: USES without seen_at, typed edges without a kind property."""
     db("CREATE (a:Account {account_id: 'a', tier: 'gold', logins: 3, "
-       "created_at: datetime('2025-01-01T00:00:00Z')}), (b:Account {account_id: 'b', tier: 'free'}), "
+       "created_at: datetime('2025-01-01T00:00:00Z')}), "
+       "(b:Account {account_id: 'b', tier: 'free'}), "
        "(c:Account {account_id: 'c'}), "
        "(d:Device {kind: 'device', value: 'D1'}), (x:Identifier {kind: 'wallet', value: 'W'}), "
        "(a)-[:USES {first_seen: datetime('2025-02-01T00:00:00Z'), "
