@@ -1314,7 +1314,8 @@ def evidence_paths(driver, account_id: str, max_hops: int = 2, limit: int = 3, *
                 r = rels[i]
                 steps.append({"via": "edge", "type": r.type,
                               **{k: _native(v) for k, v in dict(r).items()}})
-                words.append(f"{r.type.lower()} with {dict(nxt).get('account_id')}")
+                kind = dict(r).get("kind") or r.type.lower()
+                words.append(f"has a {kind} edge with {dict(nxt).get('account_id')}")
                 i += 1
         out.append({"account_id": account_id, "banned_account": banned, "hops": hops,
                     "strength": strength, "accounts": accounts, "steps": steps,

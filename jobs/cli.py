@@ -256,7 +256,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- neo4j
+
+
+def _neo4j_settings(args: argparse.Namespace):
+    from graph.neo4j_store import Neo4jSettings
+
+    # the password only ever comes from NEO4J_PASSWORD (never argv: ps, shell history)
+    return Neo4jSettings.from_env(uri=args.uri, user=args.user, database=args.database)
+
+
+def cmd_neo4j_sync(args: argparse.Namespace) -> int:
+    from graph.neo4j_store import Neo4jConnectionError, RunDirError, sync_run_dir
+
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    try:
+        report = sync_run_dir(_neo4j_settings(args), args.run, batch_size=args.batch_size,
+                              progress=not args.quiet, prune=not args.no_prune)
+    except (Neo4jConnectionError, RunDirError) as e:
+        raise UsageError(str(e)) from None
+    lines = report.lines()
+    print(f"ringfence neo4j sync: {lines[0]}")
+    print("\n".join(lines[1:]))
+    return 0
+
+
+def cmd_neo4j_load(args: argparse.Namespace) -> int:
+    from graph.neo4j_store import Neo4jConnectionError, load_from_neo4j, write_tables
+
+    try:
+        tables = load_from_neo4j(_neo4j_settings(args))
+    except Neo4jConnectionError as e:
+        raise UsageError(str(e)) from None
+    paths = write_tables(tables, args.out, args.format)
+    print(f"ringfence neo4j load: wrote {', '.join(p.name for p in paths.values())} "
+          f"to {args.out}")
+    _print_summary(tables.summary())
+    return 0
+
+
+def cmd_neo4j(args: argparse.Namespace) -> int:
+    return {"sync": cmd_neo4j_sync, "load": cmd_neo4j_load}[args.neo4j_command](args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "neo4j": cmd_neo4j,
     "report": cmd_report,
     "backtest": cmd_backtest,
     "validate": cmd_validate,
@@ -360,6 +405,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="evaluate only rows whose split column equals this, e.g. test")
     p.add_argument("--capacity", type=int, metavar="K",
                    help="review capacity for precision/recall at K (default: flagged count)")
+    p = sub.add_parser("neo4j", help="sync a flag run into Neo4j, or read the input tables "
+                       "out of it", description="Connection: --uri/--user/--database or "
+                       "NEO4J_URI, NEO4J_USER, NEO4J_DATABASE; the password only from "
+                       "NEO4J_PASSWORD. Schema and choices: docs/neo4j.md.")
+    nsub = p.add_subparsers(dest="neo4j_command", metavar="SUBCOMMAND")
+    nsub.required = True
+
+    def _connection(q: argparse.ArgumentParser) -> None:
+        g = q.add_argument_group("connection (password: NEO4J_PASSWORD only)")
+        g.add_argument("--uri", help="bolt:// or neo4j:// URI "
+                       "(default $NEO4J_URI, else bolt://localhost:7687)")
+        g.add_argument("--user", help="user name (default $NEO4J_USER, else neo4j)")
+        g.add_argument("--database", help="database (default $NEO4J_DATABASE, "
+                       "else the server's default)")
+
+    q = nsub.add_parser("sync", help="write a flag run (inputs and outputs) into Neo4j",
+                        description="Re-read the run's inputs (paths and sha256 from "
+                        "run.json), rebuild its graph, and write accounts, identifiers, "
+                        "edges, enforcement, scores, identity links and clusters into Neo4j "
+                        "with batched MERGEs. A second sync of the same run changes nothing; "
+                        "a newer run replaces what the older one wrote.")
+    q.add_argument("--run", required=True, metavar="DIR", help="a flag job's output directory")
+    q.add_argument("--batch-size", type=int, default=5000, metavar="N",
+                   help="rows per transaction (default 5,000)")
+    q.add_argument("--no-prune", action="store_true",
+                   help="keep nodes and relationships the run does not contain")
+    q.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _connection(q)
+
+    q = nsub.add_parser("load", help="read the four input tables out of Neo4j",
+                        description="Write accounts, identifiers, edges and enforcement "
+                        "(validated like any input) so the flag job can run on a graph that "
+                        "lives in Neo4j.")
+    q.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (replaced atomically)")
+    q.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="csv (gzip, the default) or parquet")
+    _connection(q)
     return parser
 
 

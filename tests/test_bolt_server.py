@@ -71,10 +71,7 @@ MERGE_TRANSFERS = (
 # fixtures
 
 
-@pytest.fixture(scope="session")
-def bolt_server(tmp_path_factory) -> BoltServer:
-    yield from session_server(tmp_path_factory)
-
+# the session fixture `bolt_server` comes from conftest.py (one server for the whole run)
 
 @pytest.fixture(scope="session")
 def driver(bolt_server):
