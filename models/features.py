@@ -5,7 +5,7 @@ Two families:
 * :func:`account_features`: label-free: the account's own attributes and
   age, its structure (identifiers per kind, edges per kind, hub exposure,
   identity and cluster size) and neighbourhood aggregates of its attributes
-  over 1 and 2 hops (mean, max, standard deviation). GADBench (NeurIPS 2023)
+  over 1 and 2 hops (mean, max, min). GADBench (NeurIPS 2023)
   found such aggregates with tree ensembles beat graph neural networks for
   supervised graph anomaly detection.
 * :func:`label_features`: derived from ``enforcement``: banned and cleared
