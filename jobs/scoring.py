@@ -22,6 +22,22 @@ __all__ = ["model_scorer", "fit_from_graph"]
 # the top-ranked flags get feature contributions (cost: n x features predictions); the rest
 # keep their evidence paths
 EXPLAIN_LIMIT = 1000
+# fitting cost grows with the labelled rows; beyond this many, a stratified sample is fitted
+# and the other labelled accounts are scored by the model that never saw them
+MAX_FIT_ROWS = 20_000
+
+
+def _fit_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Positions of at most ``limit`` rows, the class shares kept, deterministic for a seed."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for cls in (0, 1):
+        idx = np.flatnonzero(y == cls)
+        k = max(1, round(limit * len(idx) / len(y)))
+        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
 
 
 def fit_from_graph(tables: Tables, graph: AccountGraph, identities: Identities,
@@ -35,8 +51,11 @@ def fit_from_graph(tables: Tables, graph: AccountGraph, identities: Identities,
                           config=graph.config, seed=seed)
     with stages.stage("model"):
         model = RepeatOffenderModel(random_state=seed, **(params or {}))
-        model.fit(ts.X.iloc[ts.train_nodes].reset_index(drop=True), ts.y, folds=ts.folds)
-    return model, ts.X, {**ts.summary, "train_nodes": ts.train_nodes}
+        fit = _fit_sample(ts.y, MAX_FIT_ROWS, seed)
+        nodes = ts.train_nodes[fit]
+        model.fit(ts.X.iloc[nodes].reset_index(drop=True), ts.y[fit], folds=ts.folds[fit])
+    summary = {**ts.summary, "fitted_rows": int(len(fit)), "train_nodes": nodes}
+    return model, ts.X, summary
 
 
 def _explainer(model: RepeatOffenderModel, X: pd.DataFrame) -> Callable[[np.ndarray], dict]:
@@ -84,7 +103,9 @@ def model_scorer(model_path: str | Path | None = None, *, use_model: bool = True
                                            params=params, seed=seed, stages=stages)
         with stages.stage("score"):
             p = model.predict_proba(X)[:, 1]
-            p[summary["train_nodes"]] = model.oof_proba_  # honest scores for labelled accounts
+            # honest scores for labelled accounts: out of fold for the fitted rows; any others
+            # (beyond MAX_FIT_ROWS) were never seen by the model
+            p[summary["train_nodes"]] = model.oof_proba_
         summary.pop("train_nodes")
         return p, {"mode": "model (fitted in this run)", "training": summary,
                    "cv_metrics": model.cv_metrics_, "features": int(X.shape[1]),

@@ -192,3 +192,16 @@ def test_model_beats_propagation_alone_at_k(parts, platform):
     assert m_model["average_precision"] > m_prop["average_precision"]
     flagged = model.scores[model.scores["flagged"]]
     assert flagged["reasons"].str.contains("model, top contributions").any()
+
+
+def test_large_label_sets_fit_a_stratified_sample():
+    from jobs.scoring import _fit_sample
+    from models.training import default_folds
+
+    y = np.r_[np.ones(3000), np.zeros(27000)].astype(int)
+    idx = _fit_sample(y, 20000, seed=1)
+    assert len(idx) == 20000 and len(np.unique(idx)) == 20000
+    assert y[idx].mean() == pytest.approx(0.1, abs=1e-3)        # class shares kept
+    np.testing.assert_array_equal(idx, _fit_sample(y, 20000, seed=1))
+    assert len(_fit_sample(y[:500], 20000, seed=1)) == 500       # small sets untouched
+    assert (default_folds(20000), default_folds(20001)) == (5, 3)
