@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graph._matrix import checked_adjacency
 from graph.config import GraphConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,19 +45,9 @@ _METHODS = ("leiden", "louvain")
 
 def _as_symmetric_csr(adjacency) -> sp.csr_array:
     """Validated float64 CSR copy with sorted indices and summed duplicates."""
-    if not (sp.issparse(adjacency) or isinstance(adjacency, np.ndarray)):
-        raise TypeError(f"adjacency must be a scipy sparse matrix or numpy array, "
-                        f"got {type(adjacency).__name__}")
-    if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
-        raise ValueError(f"adjacency must be a square matrix, got shape {adjacency.shape}")
-    a = sp.csr_array(adjacency, dtype=np.float64, copy=True)
+    a = checked_adjacency(adjacency, copy=True)
     a.sum_duplicates()  # also sorts indices: the edge order (and the result) is canonical
     if a.nnz:
-        if not np.isfinite(a.data).all():
-            raise ValueError("adjacency has non-finite (nan or inf) weights")
-        if (a.data < 0).any():
-            raise ValueError(f"adjacency has negative weights ({int((a.data < 0).sum())} "
-                             f"entries); link weights must be >= 0")
         diff = abs(a - a.T)
         if diff.nnz and diff.max() > 1e-9 * max(float(a.data.max()), 1.0):
             raise ValueError("adjacency must be symmetric (an undirected graph); "

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graph._matrix import checked_adjacency
 from graph.config import GraphConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,22 +56,6 @@ class PageRankResult:
     iterations: int
     converged: bool
     error: float
-
-
-def _as_csr(adjacency) -> sp.csr_array:
-    if not (sp.issparse(adjacency) or isinstance(adjacency, np.ndarray)):
-        raise TypeError(f"adjacency must be a scipy sparse matrix or numpy array, "
-                        f"got {type(adjacency).__name__}")
-    if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
-        raise ValueError(f"adjacency must be a square matrix, got shape {adjacency.shape}")
-    a = sp.csr_array(adjacency, dtype=np.float64)  # shares data when already float CSR
-    if a.nnz:
-        if not np.isfinite(a.data).all():
-            raise ValueError("adjacency has non-finite (nan or inf) weights")
-        if (a.data < 0).any():
-            raise ValueError(f"adjacency has negative weights ({int((a.data < 0).sum())} "
-                             f"entries); edge weights must be >= 0")
-    return a
 
 
 def personalized_pagerank(adjacency: sp.spmatrix | sp.sparray | np.ndarray,
@@ -173,7 +158,7 @@ def personalized_pagerank(adjacency: sp.spmatrix | sp.sparray | np.ndarray,
     >>> r.scores.tolist()
     [0.5, 0.25, 0.0]
     """
-    a = _as_csr(adjacency)
+    a = checked_adjacency(adjacency)
     n = a.shape[0]
     p = np.asarray(personalization, dtype=np.float64)
     if p.shape != (n,):
@@ -318,7 +303,7 @@ def propagate_blacklist(graph: "AccountGraph", config: GraphConfig | None = None
     """
     config = config or getattr(graph, "config", None) or GraphConfig()
     status = graph.status
-    adjacency = _as_csr(graph.adjacency)
+    adjacency = checked_adjacency(graph.adjacency)
     n = adjacency.shape[0]
     if len(status) != n:
         raise ValueError(f"graph.status has {len(status)} rows but adjacency has {n} nodes")
