@@ -44,40 +44,82 @@ def positions(values: pd.Series | np.ndarray, index_values: pd.Index | np.ndarra
     return np.asarray(res, dtype=np.int64)
 
 
-def duplicated_rows(df: pd.DataFrame) -> np.ndarray:
-    """Boolean mask of rows that repeat an earlier row exactly (all columns)."""
-    parts = {}
-    for i, col in enumerate(df.columns):
+def column_key(s: pd.Series) -> tuple | None:
+    """What identifies a column's current contents: its array and, for Arrow data, the
+    immutable Arrow array behind it (a write into the column replaces that one).
+    ``None`` when the data could change in place (then nothing may be cached for it)."""
+    arr = s.array
+    data = getattr(arr, "_pa_array", None)
+    return None if data is None else (arr, data)
+
+
+def same_column(key: tuple | None, s: pd.Series) -> bool:
+    now = column_key(s)
+    return key is not None and now is not None and key[0] is now[0] and key[1] is now[1]
+
+
+def duplicated_rows(df: pd.DataFrame, known_codes: dict[str, np.ndarray] | None = None
+                    ) -> np.ndarray:
+    """Boolean mask of rows that repeat an earlier row exactly (all columns).
+
+    ``known_codes`` maps column names to dense non-negative integer codes
+    already computed for them (equal values, equal codes), saving a hash pass.
+    """
+    known_codes = known_codes or {}
+    cols = []  # one int64 array per column: equal values, equal integers
+    for col in df.columns:
         s = df[col]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            ns = s.array.asi8 if hasattr(s.array, "asi8") else s.to_numpy().view("i8")
-            nat = ns == np.iinfo(np.int64).min
-            # whole seconds (the usual case) span a narrow range: no hashing needed
-            if not (ns[~nat] % 10**9).any():
-                ns = np.where(nat, -1, ns // 10**9)
-            parts[i] = ns
+        if col in known_codes:
+            cols.append(np.asarray(known_codes[col], dtype=np.int64))
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            cols.append(s.array.asi8 if hasattr(s.array, "asi8") else s.to_numpy().view("i8"))
         elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
-            parts[i] = s.to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
+            cols.append(s.to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min))
         elif pd.api.types.is_float_dtype(s):
-            parts[i] = np.nan_to_num(s.to_numpy(dtype=float), nan=np.inf).view(np.int64)
-        else:  # already dense codes: no factorize needed below
-            parts[i] = (codes(s.astype("str") if s.dtype == object else s) + 1, True)
+            cols.append(np.nan_to_num(s.to_numpy(dtype=float), nan=np.inf).view(np.int64))
+        else:
+            cols.append(codes(s.astype("str") if s.dtype == object else s))
+    out = np.zeros(len(df), bool)
+    if len(df) < 2 or not cols:
+        return out
+    # rows with a unique 64-bit hash cannot repeat anything: only rows whose hash repeats
+    # go through the exact comparison (sorting hashes is far cheaper than a hash table)
+    h = _row_hashes(cols)
+    s = np.sort(h)
+    rep = np.unique(s[1:][s[1:] == s[:-1]])
+    if not len(rep):
+        return out
+    pos = np.minimum(np.searchsorted(rep, h), len(rep) - 1)
+    cand = np.flatnonzero(rep[pos] == h)
+    out[cand] = _exact_duplicated([c[cand] for c in cols])
+    return out
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    # splitmix64's finaliser: every input bit affects every output bit
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _row_hashes(cols: list[np.ndarray]) -> np.ndarray:
+    h = np.zeros(len(cols[0]), np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:
+            h = _mix(h * _GOLDEN + np.asarray(c, np.int64).view(np.uint64))
+    return h
+
+
+def _exact_duplicated(cols: list[np.ndarray]) -> np.ndarray:
+    """Rows equal to an earlier row in every column (columns of int64 codes)."""
     # fold the columns into one dense int64 key (mixed radix), renumbering when it would
     # overflow; one int64 hash table is far cheaper than pandas' multi-column duplicated
-    key = np.zeros(len(df), np.int64)
-    span = 1
-    for part in parts.values():
-        if isinstance(part, tuple):
-            c = part[0]
-        elif len(part) and 0 <= int(part.max()) - int(part.min()) < 2**32 \
-                and int(part.min()) > np.iinfo(np.int64).min:
-            c = part - part.min()  # a narrow integer range is its own code
-        else:
-            c = pd.factorize(part)[0].astype(np.int64)
-        k = int(c.max()) + 1 if len(c) else 1
-        if span > (2**62) // max(k, 1):
-            key = pd.factorize(key)[0].astype(np.int64)
-            span = int(key.max()) + 1 if len(key) else 1
-        key = key * k + c
-        span *= k
+    key = np.zeros(len(cols[0]), np.int64)
+    for part in cols:
+        c = pd.factorize(part)[0].astype(np.int64)
+        k = int(c.max()) + 1
+        key = pd.factorize(key * k + c)[0].astype(np.int64) if len(key) else key
     return pd.Series(key).duplicated().to_numpy()

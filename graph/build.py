@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph._arrow import codes, positions
 from graph.config import GraphConfig
 from graph.tables import Tables
 
@@ -27,6 +26,49 @@ def _utc(times) -> pd.DatetimeIndex:
     """A UTC DatetimeIndex from anything datetime-like (naive values are taken as UTC)."""
     t = pd.DatetimeIndex(times)
     return t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
+
+
+_NAT = np.iinfo(np.int64).min  # how numpy stores NaT in int64 nanoseconds
+
+
+def _ns(times) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) as int64; missing times are ``_NAT``."""
+    return _utc(times).asi8
+
+
+def _from_ns(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    return pd.DatetimeIndex(np.asarray(ns, np.int64).view("M8[ns]")).tz_localize("UTC").array
+
+
+def _run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start position of each run of equal values in a sorted array."""
+    if not len(sorted_keys):
+        return np.empty(0, np.int64)
+    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+
+
+def _min_max(ns: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Earliest and latest time per run (missing times ignored; all missing -> missing)."""
+    big = np.iinfo(np.int64).max
+    lo = np.minimum.reduceat(np.where(ns == _NAT, big, ns), starts)
+    lo[lo == big] = _NAT
+    return lo, np.maximum.reduceat(ns, starts)  # _NAT is the smallest int64: max skips it
+
+
+def _first_appearances(code: np.ndarray) -> np.ndarray:
+    """Position of the first row of each code, for codes numbered in order of first appearance."""
+    # such a code appears for the first time exactly where it exceeds every code before it
+    return np.flatnonzero(code > np.maximum.accumulate(np.r_[-1, code[:-1]]))
+
+
+def _identifier_codes(value_code: np.ndarray, kind_code: np.ndarray, n_kinds: int) -> np.ndarray:
+    """Dense number per (kind, value) pair, in order of first appearance."""
+    if len(value_code) and value_code.min() >= 0:
+        first = _first_appearances(value_code)
+        # the usual case, each value under one kind: the value codes already number the pairs
+        if len(first) == value_code.max() + 1 and (kind_code[first][value_code] == kind_code).all():
+            return value_code
+    return pd.factorize(value_code * max(n_kinds, 1) + kind_code)[0].astype(np.int64)
 
 
 def decay(times: pd.Series | np.ndarray, as_of: pd.Timestamp,
@@ -198,7 +240,7 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
     enf = tables.enforcement
     if enf is None or len(enf) == 0:
         return status
-    node = positions(enf["account_id"], index)
+    node = tables.account_positions("enforcement")
     at = enf["at"] if "at" in enf.columns else pd.Series(pd.NaT, index=enf.index,
                                                          dtype="datetime64[ns, UTC]")
     action = enf["action"].astype(str).to_numpy()
@@ -289,33 +331,31 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     if idf is not None and len(idf):
         kind_cat = idf["kind"].astype("category")
         kind_names = [str(k) for k in kind_cat.cat.categories]
-        # an identifier is a (kind, value) pair: combine the two codes, then renumber densely
         kc = kind_cat.cat.codes.to_numpy().astype(np.int64)
-        pair = codes(idf["value"]) * max(len(kind_names), 1) + kc
-        ident_code = pd.factorize(pair)[0].astype(np.int64)
-        acc = positions(idf["account_id"], index)
-        seen = idf["seen_at"] if "seen_at" in idf.columns else pd.Series(
-            pd.NaT, index=idf.index, dtype="datetime64[ns, UTC]")
+        ident_code = _identifier_codes(tables.value_codes("identifiers", "value"), kc,
+                                       len(kind_names))
+        acc = tables.account_positions("identifiers")
+        seen = _ns(idf["seen_at"]) if "seen_at" in idf.columns else np.full(len(idf), _NAT)
         n_ident = int(ident_code.max()) + 1
-        # .array keeps the tz-aware dtype; .to_numpy() would box every timestamp
-        obs = pd.DataFrame({"key": ident_code * n + acc, "seen": seen.array})
-        g = obs.groupby("key", sort=True)["seen"]
-        uses = pd.DataFrame({"count": g.size(), "first_seen": _utc(g.min()),
-                             "last_seen": _utc(g.max())}, index=g.size().index)
-        key = uses.index.to_numpy()
-        uses = uses.reset_index(drop=True)
-        uses.insert(0, "identifier", key // n)
-        uses.insert(0, "account", key % n)
-        first_obs = pd.Series(np.arange(len(idf))).groupby(ident_code).first().to_numpy()
+        # one use per (identifier, account): sort the observations by that key once
+        key = ident_code * n + acc
+        order = np.argsort(key)
+        key = key[order]
+        starts = _run_starts(key)
+        first_ns, last_ns = _min_max(seen[order], starts)
+        ukey = key[starts]
+        uses = pd.DataFrame({"account": ukey % n, "identifier": ukey // n,
+                             "count": np.diff(np.r_[starts, len(key)]),
+                             "first_seen": _from_ns(first_ns), "last_seen": _from_ns(last_ns)})
+        first_obs = _first_appearances(ident_code)
         ident = pd.DataFrame({
-            "kind": pd.Categorical.from_codes(kind_cat.cat.codes.to_numpy()[first_obs],
-                                              categories=kind_names),
-            "value": idf["value"].to_numpy()[first_obs],
+            "kind": pd.Categorical.from_codes(kc[first_obs], categories=kind_names),
+            "value": idf["value"].array.take(first_obs),
         })
-        ident["n_accounts"] = np.bincount(uses["identifier"].to_numpy(), minlength=n_ident)
-        ig = uses.groupby("identifier")
-        ident["first_seen"] = ig["first_seen"].min().reindex(range(n_ident)).array
-        ident["last_seen"] = ig["last_seen"].max().reindex(range(n_ident)).array
+        by_ident = _run_starts(uses["identifier"].to_numpy())  # every identifier has a use
+        ident["n_accounts"] = np.diff(np.r_[by_ident, len(uses)])
+        ident["first_seen"] = _from_ns(_min_max(first_ns, by_ident)[0])
+        ident["last_seen"] = _from_ns(_min_max(last_ns, by_ident)[1])
     else:
         kind_names = []
         ident = pd.DataFrame({"kind": pd.Categorical([]), "value": np.array([], dtype=object),
@@ -371,8 +411,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
                                                              dtype="datetime64[ns, UTC]")
         w = edf["weight"].to_numpy(float) * ew * decay(at, as_of, config.edge_half_life_days)
         amount = edf["amount"].to_numpy(float) if "amount" in edf.columns else np.zeros(len(edf))
-        ea = positions(edf["src"], index)
-        eb = positions(edf["dst"], index)
+        ea = tables.account_positions("edges", "src")
+        eb = tables.account_positions("edges", "dst")
         links_by_edge = _aggregate_pairs(
             ea, eb, n, {"top_kind": ekind.cat.codes.to_numpy()}, w,
             ekind.cat.codes.to_numpy())
@@ -407,26 +447,30 @@ def _activity_span(tables: Tables, index: pd.Index,
                    uses: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """First and last timestamp of anything an account did (opened, used, sent, was actioned)."""
     n = len(index)
-    parts: list[pd.DataFrame] = []
+    lo = np.full(n, np.iinfo(np.int64).max)
+    hi = np.full(n, _NAT)
 
-    def add(nodes, times) -> None:
-        parts.append(pd.DataFrame({"node": np.asarray(nodes), "t": _utc(times)}))
+    def add(nodes: np.ndarray, ns: np.ndarray) -> None:
+        ok = ns != _NAT
+        np.minimum.at(lo, nodes[ok], ns[ok])
+        np.maximum.at(hi, nodes[ok], ns[ok])
 
     acc = tables.accounts
     if "created_at" in acc.columns:
-        add(np.arange(n), acc["created_at"])
-    for col in ("first_seen", "last_seen"):
-        add(uses["account"], uses[col])
+        add(np.arange(n), _ns(acc["created_at"]))
+    u = uses["account"].to_numpy()
+    add(u, _ns(uses["first_seen"]))
+    add(u, _ns(uses["last_seen"]))
     edf = tables.edges
     if edf is not None and "at" in edf.columns:
+        at = _ns(edf["at"])
         for col in ("src", "dst"):
-            add(positions(edf[col], index), edf["at"])
+            add(tables.account_positions("edges", col), at)
     enf = tables.enforcement
     if enf is not None and "at" in enf.columns:
-        add(positions(enf["account_id"], index), enf["at"])
-    frame = pd.concat(parts, ignore_index=True).dropna()
-    g = frame.groupby("node")["t"]
-    return g.min().reindex(range(n)).array, g.max().reindex(range(n)).array
+        add(tables.account_positions("enforcement"), _ns(enf["at"]))
+    lo[lo == np.iinfo(np.int64).max] = _NAT
+    return _from_ns(lo), _from_ns(hi)
 
 
 def _symmetric(n: int, frames: list[pd.DataFrame]) -> sp.csr_matrix:

@@ -39,7 +39,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from graph._arrow import duplicated_rows, positions
+from graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 
 __all__ = [
     "TABLES",
@@ -119,6 +119,39 @@ class Tables:
     enforcement: pd.DataFrame | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # integer encodings of id columns computed while loading, reused by the graph build:
+    # (table, column, what) -> (key of the column they describe, key of accounts.account_id, array)
+    _encoded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def account_positions(self, table: str, column: str = "account_id") -> np.ndarray:
+        """Row position in ``accounts`` of the account named in each row (-1 if unknown).
+
+        Computed once while loading and reused while the columns are unchanged
+        (hashing 8.5 million id strings takes seconds).
+        """
+        col, ids = self[table][column], self.accounts["account_id"]  # type: ignore[index]
+        hit = self._encoded.get((table, column, "positions"))
+        if hit is not None and same_column(hit[0], col) and same_column(hit[1], ids):
+            return hit[2]
+        out = positions(col, pd.Index(ids))
+        self._remember(table, column, "positions", out)
+        return out
+
+    def value_codes(self, table: str, column: str) -> np.ndarray:
+        """Dense integer code of each row's value, numbered in order of first appearance."""
+        col = self[table][column]  # type: ignore[index]
+        hit = self._encoded.get((table, column, "codes"))
+        if hit is not None and same_column(hit[0], col):
+            return hit[2]
+        out = codes(col)
+        self._remember(table, column, "codes", out)
+        return out
+
+    def _remember(self, table: str, column: str, what: str, values: np.ndarray) -> None:
+        key = column_key(self[table][column])  # type: ignore[index]
+        if key is not None:
+            self._encoded[(table, column, what)] = (
+                key, column_key(self.accounts["account_id"]), values)
 
     def __getitem__(self, name: str) -> pd.DataFrame | None:
         if name not in TABLES:
@@ -213,7 +246,7 @@ def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataF
     files that are missing, empty, not what their extension says, or not UTF-8.
     """
     if isinstance(source, pd.DataFrame):
-        return source.copy()
+        return source.reset_index(drop=True)  # problems are reported by row position
     path = Path(source)
     label = str(path)
 
@@ -285,7 +318,8 @@ def _row_label(source_is_csv: bool, idx: np.ndarray) -> list[str]:
 
 def _examples(df: pd.DataFrame, mask: np.ndarray, cols: list[str], is_csv: bool) -> list[str]:
     idx = np.flatnonzero(mask)[:_MAX_EXAMPLES]
-    labels = _row_label(is_csv, idx)
+    # the index holds the row's position in the file (rows dropped as duplicates keep it)
+    labels = _row_label(is_csv, np.asarray(df.index)[idx])
     cols = [c for c in cols if c in df.columns]
     out = []
     for label, i in zip(labels, idx):
@@ -383,17 +417,6 @@ class _Validator:
         return ok
 
 
-def _drop_exact_duplicates(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
-    dup = duplicated_rows(df)
-    n = int(dup.sum())
-    if n:
-        msg = f"{v.source}: dropped {n:,} exact duplicate row{'s' if n != 1 else ''}"
-        warnings.warn(msg, InputWarning, stacklevel=3)
-        v.notes.append(msg)
-        df = df.loc[~dup].reset_index(drop=True)
-    return df
-
-
 def _ids(df: pd.DataFrame, col: str, v: _Validator) -> pd.Series:
     s = _as_str(df[col])
     empty = (s == "").to_numpy()
@@ -483,19 +506,34 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     return df
 
 
-def _isin(values: pd.Series, known: pd.Index) -> np.ndarray:
-    """Membership test in Arrow's compiled hash set (pandas' isin on Arrow strings loops in Python)."""
-    return positions(values, known) >= 0
+def _drop_duplicates(df: pd.DataFrame, enc: dict[tuple[str, str], np.ndarray],
+                     notes: list[str], source: str) -> tuple[pd.DataFrame, dict]:
+    """Drop exact duplicate rows (after typing: ' a' and 'a' are the same id)."""
+    # codes already computed for the id columns save hashing them again; positions of
+    # unknown accounts (-1) cannot tell two unknown ids apart, so those are hashed
+    known = {c: a for (c, what), a in enc.items() if what == "codes" or (a >= 0).all()}
+    dup = duplicated_rows(df, known)
+    n = int(dup.sum())
+    if n:
+        msg = f"{source}: dropped {n:,} exact duplicate row{'s' if n != 1 else ''}"
+        warnings.warn(msg, InputWarning, stacklevel=3)
+        notes.append(msg)
+        df = df.loc[~dup]
+        enc = {k: a[~dup] for k, a in enc.items()}
+    return df, enc
 
 
-def _check_references(df: pd.DataFrame, cols: tuple[str, ...], known: pd.Index,
-                      v: _Validator) -> None:
+def _check_references(df: pd.DataFrame, cols: tuple[str, ...],
+                      enc: dict[tuple[str, str], np.ndarray], v: _Validator) -> None:
     for col in cols:
-        s = df[col]
-        unknown = ~_isin(s, known) & (s != "").to_numpy()
+        unknown = (enc[(col, "positions")] < 0) & (df[col] != "").to_numpy()
         if unknown.any():
             v.add(col, "references an account_id that is not in the accounts table",
                   df, unknown, list(cols) + ([c for c in ("kind",) if c in df.columns]))
+
+
+_ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
+               "enforcement": ("account_id",)}
 
 
 def load_tables(accounts: str | os.PathLike | pd.DataFrame,
@@ -538,6 +576,7 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     notes: list[str] = []
     out: dict[str, pd.DataFrame | None] = {}
     sources: dict[str, str] = {}
+    validators: dict[str, _Validator] = {}
     for name, src in given.items():
         if src is None:
             out[name] = None
@@ -562,48 +601,58 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             problems.extend(v.problems)
             out[name] = None
             continue
-        if name == "accounts":
-            df = _validate_accounts(raw, v)
-        else:
-            df = _drop_exact_duplicates(raw, v)
-            df = _validate_generic(df, v)
+        validators[name] = v
+        df = _validate_accounts(raw, v) if name == "accounts" else _validate_generic(raw, v)
         problems.extend(v.problems)
         notes.extend(v.notes)
-        out[name] = df.reset_index(drop=True)
+        out[name] = df
 
+    # id columns are hashed once here: positions in accounts for the reference check, the
+    # duplicate check and the graph build; identifier values as codes
     acc = out["accounts"]
-    if acc is not None:
-        known = pd.Index(acc["account_id"])
-        for name, cols in (("identifiers", ("account_id",)), ("edges", ("src", "dst")),
-                           ("enforcement", ("account_id",))):
-            df = out[name]
-            if df is None:
-                continue
-            v = _Validator(name, sources[name],
-                           not isinstance(given[name], pd.DataFrame)
-                           and _kind_of_path(Path(given[name])).startswith("csv"))  # type: ignore[arg-type]
-            _check_references(df, cols, known, v)
+    known = pd.Index(acc["account_id"]) if acc is not None else None
+    encoded: dict[str, dict[tuple[str, str], np.ndarray]] = {}
+    for name, cols in _ID_COLUMNS.items():
+        df = out[name]
+        if df is None:
+            continue
+        enc = {(c, "positions"): positions(df[c], known) for c in cols} if known is not None \
+            else {}
+        if name == "identifiers":
+            enc[("value", "codes")] = codes(df["value"])
+        df, enc = _drop_duplicates(df, enc, notes, sources[name])
+        if known is not None:
+            v = _Validator(name, sources[name], validators[name].is_csv)
+            _check_references(df, cols, enc, v)
             problems.extend(v.problems)
+        out[name], encoded[name] = df, enc
     if problems:
         raise InputError(problems)
 
     edf = out["edges"]
     if edf is not None:
-        loops = (edf["src"] == edf["dst"]).to_numpy()
+        enc = encoded["edges"]
+        loops = enc[("src", "positions")] == enc[("dst", "positions")]
         if loops.any():
             msg = f"{sources['edges']}: dropped {int(loops.sum()):,} self-loop edge(s)"
             warnings.warn(msg, InputWarning, stacklevel=2)
             notes.append(msg)
-            out["edges"] = edf.loc[~loops].reset_index(drop=True)
+            out["edges"] = edf.loc[~loops]
+            encoded["edges"] = {k: a[~loops] for k, a in enc.items()}
     for name in ("identifiers", "edges", "enforcement"):
         df = out[name]
         if df is not None and "kind" in df.columns:
             df["kind"] = df["kind"].astype("category")
     if out["enforcement"] is not None:
         out["enforcement"]["action"] = out["enforcement"]["action"].astype("category")
-    return Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
-                  edges=out["edges"], enforcement=out["enforcement"], sources=sources,
-                  notes=notes)
+    out = {k: (df.reset_index(drop=True) if df is not None else None) for k, df in out.items()}
+    tables = Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
+                    edges=out["edges"], enforcement=out["enforcement"], sources=sources,
+                    notes=notes)
+    for name, enc in encoded.items():
+        for (col, what), values in enc.items():
+            tables._remember(name, col, what, values)
+    return tables
 
 
 def tables_from_mapping(paths: Mapping[str, str | os.PathLike | pd.DataFrame | None]) -> Tables:

@@ -20,11 +20,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import PredefinedSplit, StratifiedKFold, cross_val_predict
+from scipy.special import expit
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["RepeatOffenderModel", "FeatureMismatchError", "save_model", "load_model"]
 
 CARD_SUFFIX = ".card.json"
+# version 2: the booster is fitted on a float matrix with categories as codes
+FORMAT = 2
 
 
 class FeatureMismatchError(ValueError):
@@ -108,8 +112,29 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
             learning_rate=self.learning_rate, max_iter=self.max_iter,
             max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=leaf,
             l2_regularization=self.l2_regularization, max_features=self.max_features,
-            class_weight=self.class_weight, categorical_features="from_dtype",
+            class_weight=self.class_weight,
+            categorical_features=[c in self.categories_ for c in self.feature_names_in_],
             early_stopping=False, random_state=self.random_state)
+
+    def _decision(self, M: np.ndarray) -> np.ndarray:
+        """The booster's log-odds for the rows of ``M`` (from :meth:`_matrix`)."""
+        try:
+            return column_major_decision(self.booster_, M)
+        except (AttributeError, TypeError, ValueError):  # another scikit-learn: public path
+            return self.booster_.decision_function(M)
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's input: float64 in column-major order, categories as their codes."""
+        out = np.empty(X.shape, dtype=np.float64, order="F")
+        for j, c in enumerate(self.feature_names_in_):
+            col = X[c]
+            if c in self.categories_:
+                # positions in the fitted categories; unseen or missing -> NaN (missing)
+                idx = pd.Index(self.categories_[c]).get_indexer(col.astype(object))
+                out[:, j] = np.where(idx >= 0, idx, np.nan)
+            else:
+                out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
 
     def _check_params(self) -> None:
         if self.calibration not in ("sigmoid", "isotonic"):
@@ -145,18 +170,23 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.categories_ = {c: list(X[c].cat.categories) for c in X.columns
                             if isinstance(X[c].dtype, pd.CategoricalDtype)}
+        too_many = {c: len(v) for c, v in self.categories_.items() if len(v) > 255}
+        if too_many:
+            raise ValueError(f"categorical features with more than 255 categories: {too_many}; "
+                             "group the rare ones or drop the column")
+        M = self._matrix(X)
         if folds is not None:
             splitter = PredefinedSplit(np.asarray(folds))
         else:
             splitter = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        raw_oof = cross_val_predict(self._booster(), X, y, cv=splitter,
+        raw_oof = cross_val_predict(self._booster(), M, y, cv=splitter,
                                     method="predict_proba")[:, 1]
         if self.calibration == "sigmoid":
             cal = _SigmoidCalibration().fit(raw_oof, y)
         else:
             cal = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw_oof, y)
         self.calibrator_ = cal
-        self.booster_ = self._booster().fit(X, y)
+        self.booster_ = self._booster().fit(M, y)
         self.oof_proba_ = self._calibrate(raw_oof)
         self.cv_metrics_ = {
             "roc_auc": float(roc_auc_score(y, self.oof_proba_)),
@@ -189,16 +219,12 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
                     f"unexpected {extra[:10]}{' ...' if len(extra) > 10 else ''}. "
                     "Retrain the model on data of this shape (ringfence train).")
             X = X[expected]
-        for c, cats in self.categories_.items():
-            if not isinstance(X[c].dtype, pd.CategoricalDtype) or list(X[c].cat.categories) != cats:
-                X = X.copy()
-                X[c] = pd.Categorical(X[c].astype(object), categories=cats)
         return X
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2); column 1 is "banned"."""
         X = self._check_X(X)
-        p = self._calibrate(self.booster_.predict_proba(X)[:, 1])
+        p = self._calibrate(expit(self._decision(self._matrix(X))))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -217,28 +243,19 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         Cost: ``len(X) * n_features`` predictions.
         """
         X = self._check_X(X).reset_index(drop=True)
-        base = self.booster_.decision_function(X)
         n, f = X.shape
         if n == 0:
             return []
-        cols = {}
-        for c in X.columns:
-            tiled = np.tile(X[c].to_numpy(), f)
-            if c in self.categories_:
-                tiled = pd.Categorical(tiled, categories=self.categories_[c])
-            cols[c] = tiled
-        big = pd.DataFrame(cols)
+        M = self._matrix(X)
+        base = self._decision(M)
+        # block j of the stacked matrix: every row with feature j set to its background
+        big = np.asfortranarray(np.tile(M, (f, 1)))
         for j, c in enumerate(X.columns):
-            # block j: feature j set to its background value
+            b = self.background_[c]
             if c in self.categories_:
-                codes = big[c].cat.codes.to_numpy().copy()
-                codes[j * n:(j + 1) * n] = self.categories_[c].index(self.background_[c])
-                big[c] = pd.Categorical.from_codes(codes, categories=self.categories_[c])
-            else:
-                col = big[c].to_numpy(dtype=float, copy=True)
-                col[j * n:(j + 1) * n] = self.background_[c]
-                big[c] = col
-        occluded = self.booster_.decision_function(big).reshape(f, n).T
+                b = self.categories_[c].index(b) if b in self.categories_[c] else np.nan
+            big[j * n:(j + 1) * n, j] = b
+        occluded = self._decision(big).reshape(f, n).T
         contrib = base[:, None] - occluded
         out = []
         for i in range(n):
@@ -246,6 +263,24 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
             out.append([(str(X.columns[j]), X.iat[i, j], float(contrib[i, j]))
                         for j in order if contrib[i, j] > 1e-3])
         return out
+
+
+def column_major_decision(booster: HistGradientBoostingClassifier, M: np.ndarray) -> np.ndarray:
+    """``booster.decision_function(M)``, about three times faster on large inputs.
+
+    scikit-learn hands the trees a row-major copy of the input when some
+    features are categorical; each tree then sweeps every row's whole feature
+    block (1,000,000 rows x 83 features: 16 s). Column-major input lets a tree
+    read only its few columns (4.6 s). That needs two private booster methods:
+    :meth:`RepeatOffenderModel._decision` falls back to the public method when
+    they change, and ``tests/test_model.py`` checks that both agree exactly.
+    """
+    Z = np.asfortranarray(booster._preprocess_X(M, reset=False))
+    raw = np.zeros((len(Z), 1), dtype=booster._baseline_prediction.dtype, order="F")
+    raw += booster._baseline_prediction
+    booster._predict_iterations(Z, booster._predictors, raw, False,
+                                _openmp_effective_n_threads())
+    return raw[:, 0]
 
 
 def _versions() -> dict[str, str]:
@@ -271,6 +306,7 @@ def save_model(model: RepeatOffenderModel, path: str | os.PathLike,
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {
         "model": "RepeatOffenderModel",
+        "format": FORMAT,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameters": model.get_params(),
         "features": [str(c) for c in model.feature_names_in_],
@@ -312,6 +348,10 @@ def load_model(path: str | os.PathLike,
     if not isinstance(blob, dict) or not isinstance(blob.get("model"), RepeatOffenderModel):
         raise ValueError(f"{path}: not a ringfence model file")
     model, card = blob["model"], blob["card"]
+    if card.get("format", 1) != FORMAT:
+        raise ValueError(f"{path}: saved by another ringfence version (model format "
+                         f"{card.get('format', 1)}, this version reads {FORMAT}); "
+                         "retrain it (ringfence train)")
     if expected_features is not None and list(model.feature_names_in_) != list(expected_features):
         missing = [c for c in model.feature_names_in_ if c not in expected_features]
         extra = [c for c in expected_features if c not in model.feature_names_in_]

@@ -197,6 +197,42 @@ def test_duplicates_and_self_loops_dropped_with_counts(capsys, tmp_path, good):
     assert len(t.edges) == 1 and len(t.identifiers) == 1
 
 
+def test_problems_after_dropped_duplicates_name_the_right_line(capsys, tmp_path, good):
+    # lines 2 and 3 are the same observation once typed (padding and timestamp format differ);
+    # the bad timestamp and the unknown account further down keep their own line numbers
+    paths = dict(good, identifiers=write(
+        tmp_path, "i.csv", "account_id,kind,value,seen_at\na1,device,d1,2025-02-01T00:00:00Z\n"
+        " a1,device,d1,1738368000\na2,device,d2,yesterday\nzz,device,d3,\n"))
+    code, out, err = run(capsys, *args_for(paths))
+    assert code == 2
+    assert "column 'seen_at': unparseable timestamp" in err and "line 4: account_id='a2'" in err
+    assert "references an account_id" in err and "line 5: account_id='zz'" in err
+    fixed = dict(paths, identifiers=write(
+        tmp_path, "j.csv", "account_id,kind,value,seen_at\na1,device,d1,2025-02-01T00:00:00Z\n"
+        " a1,device,d1,1738368000\na2,device,d2,\n"))
+    with pytest.warns(InputWarning, match="dropped 1 exact duplicate row"):
+        t = load_tables(**fixed)
+    assert t.identifiers["value"].tolist() == ["d1", "d2"]
+
+
+def test_id_encodings_are_reused_and_follow_edits(good):
+    t = load_tables(**good)
+    first = t.account_positions("identifiers")
+    assert first.tolist() == [0, 1, 2]
+    assert t.account_positions("identifiers") is first          # computed once, while loading
+    assert t.value_codes("identifiers", "value").tolist() == [0, 0, 1]
+    assert t.account_positions("edges", "dst").tolist() == [1, 2]
+    # an investigator edits a table in place or replaces it: the encodings follow
+    t.identifiers.loc[0, "account_id"] = "a3"
+    t.identifiers.loc[2, "value"] = "d1"
+    assert t.account_positions("identifiers").tolist() == [2, 1, 2]
+    assert t.value_codes("identifiers", "value").tolist() == [0, 0, 0]
+    t.accounts = t.accounts.iloc[::-1].reset_index(drop=True)
+    assert t.account_positions("identifiers").tolist() == [0, 1, 0]
+    t.edges = t.edges.assign(dst=["a1", "zz"])
+    assert t.account_positions("edges", "dst").tolist() == [2, -1]
+
+
 def test_load_tables_raises_input_error(good):
     with pytest.raises(InputError) as e:
         load_tables(pd.DataFrame({"account_id": ["x", "x"]}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +19,8 @@ from graph.synth import generate_platform
 from jobs.flag import run_flag
 from models.evaluate import evaluate_scores
 from models.features import account_features, hide_labels, label_features
-from models.model import FeatureMismatchError, RepeatOffenderModel, load_model, save_model
+from models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
+                          load_model, save_model)
 from models.training import training_set
 
 
@@ -140,6 +142,20 @@ def test_estimator_contract():
         RepeatOffenderModel(calibration="magic").fit(X, y)
     with pytest.raises(ValueError, match="need at least 5 examples of each class"):
         RepeatOffenderModel().fit(X.head(20), np.r_[np.ones(2), np.zeros(18)])
+    # the fast column-major prediction path gives exactly scikit-learn's public answer
+    M = model._matrix(X)
+    np.testing.assert_array_equal(column_major_decision(model.booster_, M),
+                                  model.booster_.decision_function(M))
+    np.testing.assert_array_equal(p[:, 1], model._calibrate(model.booster_.predict_proba(M)[:, 1]))
+    # categories are matched by value, not by code: the same rows with the categories listed
+    # in another order, or as plain strings, score the same; an unseen value counts as missing
+    reordered = X.assign(c=X["c"].cat.reorder_categories(["b", "a"]))
+    np.testing.assert_array_equal(model.predict_proba(reordered), p)
+    np.testing.assert_array_equal(model.predict_proba(X.assign(c=X["c"].astype(str))), p)
+    unseen = model.predict_proba(X.assign(c=pd.Categorical(["zz"] * 500)))
+    missing = model.predict_proba(X.assign(c=pd.Categorical([None] * 500, categories=["a"])))
+    np.testing.assert_array_equal(unseen, missing)
+    assert not np.array_equal(unseen, p)
     # explanations name the features that pushed each score up
     top = model.explain(X[y == 1].head(40))
     firsts = [items[0][0] for items in top if items]
@@ -162,6 +178,11 @@ def test_save_load_round_trip(tmp_path):
     assert "scikit-learn" in on_disk["versions"] and on_disk["created_at"]
     with pytest.raises(FeatureMismatchError, match="different feature list"):
         load_model(path, expected_features=["a", "b", "c"])
+    blob = joblib.load(path)
+    blob["card"]["format"] = 1   # as written by a version whose booster read DataFrames
+    joblib.dump(blob, tmp_path / "old.joblib")
+    with pytest.raises(ValueError, match="model format 1.*retrain"):
+        load_model(tmp_path / "old.joblib")
     (tmp_path / "junk.joblib").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a ringfence model"):
         load_model(tmp_path / "junk.joblib")

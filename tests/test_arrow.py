@@ -1,0 +1,43 @@
+"""The hashing helpers behind the input checks agree with pandas, collisions included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import graph._arrow as arrow_helpers
+from graph._arrow import codes, duplicated_rows, positions
+
+
+def _random_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    df = pd.DataFrame({"a": pd.array(rng.choice(["x", "y", "z", None], n), dtype="str"),
+                       "b": rng.integers(0, 3, n), "c": rng.choice([0.5, np.nan, 1.0], n),
+                       "t": pd.to_datetime(rng.choice([0, 1, 2], n), unit="s", utc=True)})
+    df.loc[df.index[: n // 5], "t"] = pd.NaT
+    return df
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_duplicated_rows_matches_pandas(monkeypatch, collide):
+    if collide:  # every row gets the same hash: the exact comparison alone must decide
+        monkeypatch.setattr(arrow_helpers, "_row_hashes",
+                            lambda cols: np.zeros(len(cols[0]), np.uint64))
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        df = _random_frame(rng, int(rng.integers(0, 60)))
+        expected = df.astype(str).duplicated().to_numpy()
+        np.testing.assert_array_equal(duplicated_rows(df), expected)
+
+
+def test_known_codes_stand_in_for_a_column():
+    df = pd.DataFrame({"id": ["a", "b", "a", "a"], "v": [1, 1, 1, 2]})
+    assert duplicated_rows(df).tolist() == [False, False, True, False]
+    # codes that say "all ids differ" make every row unique
+    assert duplicated_rows(df, {"id": np.arange(4)}).tolist() == [False] * 4
+
+
+def test_codes_and_positions():
+    s = pd.Series(["b", "a", None, "b"], dtype="str")
+    assert codes(s).tolist() == [0, 1, -1, 0]
+    assert positions(s, pd.Index(["a", "b", "c"])).tolist() == [1, 0, -1, 1]
