@@ -165,9 +165,9 @@ def detect_communities(adjacency: sp.spmatrix | sp.sparray | np.ndarray, *,
     Notes
     -----
     Cost: O(nnz) to validate and extract the upper-triangle edge list, plus
-    building the igraph graph (about 1 us per edge for the Python lists it
-    requires), plus the algorithm: about linear in the number of edges per
-    pass for both methods on sparse graphs. Memory O(n + nnz). igraph draws its
+    building the igraph graph (about 0.4 us per edge), plus the algorithm:
+    about linear in the number of edges per pass for both methods on sparse
+    graphs. Memory O(n + nnz). igraph draws its
     random numbers through a Python callback (that is how the seed works),
     about 0.5 us per number, a few numbers per node and pass. Measured on
     1M nodes / 4.7M links (2 cores): about 25 s for Leiden with 2
@@ -221,8 +221,8 @@ def detect_communities(adjacency: sp.spmatrix | sp.sparray | np.ndarray, *,
     linked[dst] = True
     nodes = np.flatnonzero(linked)
     local = np.cumsum(linked) - 1  # node -> vertex id among linked nodes
-    edges = np.column_stack((local[src], local[dst]))
-    g = igraph.Graph(n=len(nodes), edges=edges.tolist(), directed=False)
+    g = igraph.Graph(n=len(nodes), directed=False)
+    g.add_edges(np.column_stack((local[src], local[dst])))  # twice as fast as Graph(edges=list)
     weights = w.tolist()
 
     igraph.set_random_number_generator(random.Random(int(seed)))
@@ -389,7 +389,8 @@ def find_clusters(graph: AccountGraph,
                   config: GraphConfig | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Offender clusters of an account graph: :func:`detect_communities` on
     ``graph.adjacency`` with the config's ``cluster_method``,
-    ``cluster_objective``, ``cluster_resolution`` and ``seed``, then
+    ``cluster_objective``, ``cluster_resolution``, ``cluster_iterations`` and
+    ``seed``, then
     :func:`cluster_table`.
 
     Parameters
@@ -424,5 +425,6 @@ def find_clusters(graph: AccountGraph,
     config = config or graph.config or GraphConfig()
     membership = detect_communities(graph.adjacency, method=config.cluster_method,
                                     objective=config.cluster_objective,
-                                    resolution=config.cluster_resolution, seed=config.seed)
+                                    resolution=config.cluster_resolution,
+                                    n_iterations=config.cluster_iterations, seed=config.seed)
     return membership, cluster_table(graph, membership)

@@ -107,6 +107,9 @@ class GraphConfig:
         rings come out the same size whatever the size of the platform
         (modularity merged small rings into clusters of hundreds at
         1,000,000 accounts).
+    cluster_iterations
+        Leiden iterations, each refining the previous partition (-1: until
+        stable). Ignored by Louvain.
     seed
         Seed of every randomised step (clustering).
     """
@@ -133,6 +136,7 @@ class GraphConfig:
     cluster_method: str = "leiden"
     cluster_objective: str = "cpm"
     cluster_resolution: float = 0.05
+    cluster_iterations: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -163,6 +167,10 @@ class GraphConfig:
                 self._positive(name)
         if not isinstance(self.restart, (int, float)) or not 0 < self.restart < 1:
             raise ConfigError(f"restart must be between 0 and 1 (exclusive), got {self.restart!r}")
+        it = self.cluster_iterations
+        if not isinstance(it, int) or isinstance(it, bool) or not (it >= 1 or it == -1):
+            raise ConfigError(f"cluster_iterations must be an integer >= 1, or -1 (until "
+                              f"stable), got {it!r}")
         if self.cluster_method not in ("leiden", "louvain"):
             raise ConfigError(f"cluster_method must be 'leiden' or 'louvain', "
                               f"got {self.cluster_method!r}")

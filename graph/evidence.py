@@ -59,7 +59,7 @@ class Masker:
         return hmac.new(self._key, b"ringfence-mask-fingerprint", hashlib.sha256).hexdigest()[:12]
 
     def mask(self, kind: str, value: str, digits: int = 4) -> str:
-        digest = hmac.new(self._key, f"{kind}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+        digest = hmac.digest(self._key, f"{kind}\x1f{value}".encode(), "sha256").hex()
         return f"{kind[:1] or '?'}:{digest[:digits]}"
 
     def mask_many(self, kinds: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -86,15 +86,29 @@ class _Lookup:
         self.edge_amount = edges["amount"].to_numpy()
         self.edge_weight = edges["weight"].to_numpy()
         self.edge_kind_names = graph.edge_kind_names
-        self.ident_kind = ident["kind"].astype(str).to_numpy(dtype=object)
-        self.ident_value = ident["value"].to_numpy(dtype=object)
+        # evidence cites a few thousand identifiers and banned accounts: read those on demand
+        # rather than converting millions of strings up front
+        self._kind_code = ident["kind"].cat.codes.to_numpy()
+        self._kind_names = [str(k) for k in ident["kind"].cat.categories]
+        self._values = ident["value"].array
+        self._ban_at = st["ban_at"].array
+        self._ban_reason = st["ban_reason"].array
         self.ident_n = ident["n_accounts"].to_numpy()
-        self.ban_day = st["ban_at"].dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
-        self.ban_iso = st["ban_at"].map(lambda t: t.isoformat(), na_action="ignore") \
-            .fillna("").to_numpy(dtype=object)
-        self.ban_reason = st["ban_reason"].astype(str).to_numpy(dtype=object)
+        self.banned_cache: dict[int, tuple[dict, str]] = {}
         self.violations = st["violations"].to_numpy()
         self.ids = graph.account_ids
+
+    def kind(self, identifier: int) -> str:
+        return self._kind_names[self._kind_code[identifier]]
+
+    def value(self, identifier: int) -> str:
+        return str(self._values[identifier])
+
+    def ban(self, node: int) -> tuple[pd.Timestamp | None, str]:
+        """When the account was banned (None if unknown) and the ban's reason."""
+        at = self._ban_at[node]
+        reason = self._ban_reason[node]
+        return (None if pd.isna(at) else at), ("" if pd.isna(reason) else str(reason))
 
     @staticmethod
     def _find(keys: np.ndarray, key: int) -> int:
@@ -114,9 +128,9 @@ def _step(lk: _Lookup, masker: Masker, u: int, v: int) -> dict:
     pi, ei = lk.step(u, v)
     if pi >= 0:
         top = int(lk.pair_top[pi])
-        kind = str(lk.ident_kind[top])
+        kind = lk.kind(top)
         step = {"via": "identifier", "kind": kind,
-                "mask": masker.mask(kind, str(lk.ident_value[top])),
+                "mask": masker.mask(kind, lk.value(top)),
                 "shared_by": int(lk.ident_n[top]), "n_shared": int(lk.pair_n_shared[pi]),
                 "weight": float(lk.pair_weight[pi])}
         text = f"shares {kind} {step['mask']} (used by {_plural(step['shared_by'], 'account')})"
@@ -138,13 +152,19 @@ def _step(lk: _Lookup, masker: Masker, u: int, v: int) -> dict:
 
 
 def _banned_text(lk: _Lookup, node: int) -> tuple[dict, str]:
-    info = {"account_id": str(lk.ids[node]), "ban_at": lk.ban_iso[node] or None,
-            "reason": str(lk.ban_reason[node] or ""), "violations": int(lk.violations[node])}
+    # a banned account is the end of many paths: describe it once
+    hit = lk.banned_cache.get(node)
+    if hit is not None:
+        return dict(hit[0]), hit[1]
+    at, reason = lk.ban(node)
+    info = {"account_id": str(lk.ids[node]), "ban_at": at.isoformat() if at is not None else None,
+            "reason": reason, "violations": int(lk.violations[node])}
     bits = [b for b in (info["reason"], _plural(info["violations"], "violation")
                         if info["violations"] else "") if b]
-    when = f" {lk.ban_day[node]}" if lk.ban_day[node] else ""
+    when = f" {at:%Y-%m-%d}" if at is not None else ""
     text = f"{info['account_id']}, banned{when}" + (f" ({', '.join(bits)})" if bits else "")
-    return info, text
+    lk.banned_cache[node] = (info, text)
+    return dict(info), text
 
 
 def evidence_paths(graph: AccountGraph, nodes: np.ndarray | list[int], *, max_paths: int = 3,

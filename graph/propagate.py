@@ -209,17 +209,26 @@ def personalized_pagerank(adjacency: sp.spmatrix | sp.sparray | np.ndarray,
         d = None
     at = a.T  # CSC view, no copy: at @ y == y @ a
     restart = (1.0 - alpha) * p
+    step = alpha * inv                          # damping folded into the transition weights
+    if d is not None:
+        d = alpha * d
+        spread_nodes = np.flatnonzero(spread)
 
     x = p.copy()
+    y = np.empty(n)
+    diff = np.empty(n)
     err = np.inf
     it = 0
     for it in range(1, max_iter + 1):
-        x_new = at @ (x * inv)
+        # in place where possible: the vector work was a third of the time at 10**6 nodes
+        np.multiply(x, step, out=y)
+        x_new = at @ y
         if d is not None:
-            x_new += x[spread].sum() * d
-        x_new *= alpha
+            x_new += x[spread_nodes].sum() * d
         x_new += restart
-        err = float(np.abs(x_new - x).sum())
+        np.subtract(x_new, x, out=diff)
+        np.abs(diff, out=diff)
+        err = float(diff.sum())
         x = x_new
         if err < tol:
             return PageRankResult(scores=x, iterations=it, converged=True, error=err)

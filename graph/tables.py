@@ -32,6 +32,7 @@ import io
 import os
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -611,15 +612,24 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     # duplicate check and the graph build; identifier values as codes
     acc = out["accounts"]
     known = pd.Index(acc["account_id"]) if acc is not None else None
+    jobs = {}
+    for name, cols in _ID_COLUMNS.items():
+        if out[name] is None:
+            continue
+        if known is not None:
+            jobs.update({(name, c, "positions"): (positions, out[name][c], known) for c in cols})
+        if name == "identifiers":
+            jobs[(name, "value", "codes")] = (codes, out[name]["value"])
+    # Arrow's hash kernels release the GIL: the columns are hashed side by side
+    with ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1) or 1) as pool:
+        futures = {k: pool.submit(f, *a) for k, (f, *a) in jobs.items()}
+        done = {k: f.result() for k, f in futures.items()}
     encoded: dict[str, dict[tuple[str, str], np.ndarray]] = {}
     for name, cols in _ID_COLUMNS.items():
         df = out[name]
         if df is None:
             continue
-        enc = {(c, "positions"): positions(df[c], known) for c in cols} if known is not None \
-            else {}
-        if name == "identifiers":
-            enc[("value", "codes")] = codes(df["value"])
+        enc = {(c, what): v for (t, c, what), v in done.items() if t == name}
         df, enc = _drop_duplicates(df, enc, notes, sources[name])
         if known is not None:
             v = _Validator(name, sources[name], validators[name].is_csv)

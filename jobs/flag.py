@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -79,14 +80,17 @@ def _links_table(graph: AccountGraph, ident: Identities, masker: Masker) -> pd.D
     ids = graph.account_ids
     top = links["top_identifier"].to_numpy()
     idf = graph.identifiers
-    kinds = idf["kind"].to_numpy()[top] if len(top) else np.array([], dtype=object)
-    values = idf["value"].to_numpy()[top] if len(top) else np.array([], dtype=object)
-    masks = masker.mask_many(kinds, values)
     kind_names = np.array(graph.kind_names, dtype=object)
-    kinds_text = [
-        "+".join(kind_names[[i for i in range(len(kind_names)) if m >> i & 1]])
-        for m in links["kinds"].to_numpy()
-    ]
+    # only the cited identifiers' strings, not all of them
+    kinds = kind_names[idf["kind"].cat.codes.to_numpy()[top]] if len(top) \
+        else np.array([], dtype=object)
+    values = np.asarray(idf["value"].array.take(top), dtype=object)
+    masks = masker.mask_many(kinds, values)
+    # "device+ip" per distinct bit mask (a handful), then spread to every link
+    bits, inverse = np.unique(links["kinds"].to_numpy(), return_inverse=True)
+    names = np.array(["+".join(kind_names[[i for i in range(len(kind_names)) if b >> i & 1]])
+                      for b in bits], dtype=object)
+    kinds_text = names[inverse.ravel()]
     return pd.DataFrame({
         "account_a": ids[links["a"].to_numpy()],
         "account_b": ids[links["b"].to_numpy()],
@@ -247,7 +251,7 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
             "cleared": cleared,
             "violations": status["violations"].to_numpy(),
             "propagation": prop["propagation_score"].to_numpy(),
-            "reasons": reasons.astype(str),
+            "reasons": reasons,
         })
         links = _links_table(graph, ident, masker)
         identities = ident.table.copy()
@@ -342,4 +346,13 @@ def load_and_flag(paths: dict[str, str | None], out_dir: str | Path, *, fmt: str
     result.run["stage_seconds"] = dict(stages.timings)
     result.run["stage_peak_rss_mib"] = dict(stages.peak_mib)
     result.run["summary"]["seconds"] = round(stages.elapsed, 2)
+    # the record written above could not know how long writing took: complete it
+    path = Path(out_dir) / "run.json"
+    run = json.loads(path.read_text())
+    for key in ("stage_seconds", "stage_peak_rss_mib"):
+        run[key] = result.run[key]
+    run["summary"]["seconds"] = result.run["summary"]["seconds"]
+    tmp = path.with_name(".run.json.tmp")
+    write_json(run, tmp)
+    os.replace(tmp, path)
     return result

@@ -143,10 +143,12 @@ def test_estimator_contract():
     with pytest.raises(ValueError, match="need at least 5 examples of each class"):
         RepeatOffenderModel().fit(X.head(20), np.r_[np.ones(2), np.zeros(18)])
     # the fast column-major prediction path gives exactly scikit-learn's public answer
-    M = model._matrix(X)
-    np.testing.assert_array_equal(column_major_decision(model.booster_, M),
-                                  model.booster_.decision_function(M))
-    np.testing.assert_array_equal(p[:, 1], model._calibrate(model.booster_.predict_proba(M)[:, 1]))
+    for rows in (X, X.assign(c=pd.Categorical(["zz", None, "a"] * 166 + ["b", "a"]))):
+        M = model._matrix(rows)
+        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
+                                      model.booster_.decision_function(M))
+    np.testing.assert_array_equal(
+        p[:, 1], model._calibrate(model.booster_.predict_proba(model._matrix(X))[:, 1]))
     # categories are matched by value, not by code: the same rows with the categories listed
     # in another order, or as plain strings, score the same; an unseen value counts as missing
     reordered = X.assign(c=X["c"].cat.reorder_categories(["b", "a"]))
@@ -226,3 +228,17 @@ def test_large_label_sets_fit_a_stratified_sample():
     np.testing.assert_array_equal(idx, _fit_sample(y, 20000, seed=1))
     assert len(_fit_sample(y[:500], 20000, seed=1)) == 500       # small sets untouched
     assert (default_folds(20000), default_folds(20001)) == (5, 3)
+
+
+def test_fast_prediction_matches_with_missing_categories_in_training():
+    rng = np.random.default_rng(3)
+    c = pd.Categorical(rng.choice(["a", "b", "c", None], 600), categories=["a", "b", "c", "d"])
+    X = pd.DataFrame({"x": rng.normal(size=600), "c": c,
+                      "k": pd.Categorical(rng.choice(["u", "v"], 600))})
+    y = ((X["x"] + (X["c"] == "b") * 1.5) > 1).astype(int)
+    model = RepeatOffenderModel(max_iter=40).fit(X, y)
+    rows = X.assign(c=pd.Categorical(rng.choice(["a", "d", "zz", None], 600)))
+    for frame in (X, rows):
+        M = model._matrix(frame)
+        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
+                                      model.booster_.decision_function(M))
