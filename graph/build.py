@@ -198,8 +198,13 @@ def _bitmask_by_key(keys: np.ndarray, bits: np.ndarray) -> np.ndarray:
 
 
 def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np.ndarray],
-                     weight: np.ndarray, kind_bits: np.ndarray) -> pd.DataFrame:
-    """Sum weights per unordered pair; keep count, kinds mask and the arg-max row."""
+                     weight: np.ndarray, kind_bits: np.ndarray,
+                     sums: dict[str, np.ndarray] | None = None,
+                     latest: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Sum weights per unordered pair; keep count, kinds mask and the arg-max row.
+
+    ``sums`` are summed per pair too; ``latest`` (int64 nanoseconds) keep their maximum.
+    """
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = lo.astype(np.int64) * n + hi
     order = np.lexsort((-weight, key))  # within a pair, the strongest contribution first
@@ -215,6 +220,10 @@ def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np
     })
     for name, values in columns.items():
         out[name] = values[order][first]
+    for name, values in (sums or {}).items():
+        out[name] = np.add.reduceat(values[order], first) if len(key) else values
+    for name, ns in (latest or {}).items():
+        out[name] = _from_ns(np.maximum.reduceat(ns[order], first) if len(key) else ns)
     return out
 
 
@@ -415,13 +424,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         eb = tables.account_positions("edges", "dst")
         links_by_edge = _aggregate_pairs(
             ea, eb, n, {"top_kind": ekind.cat.codes.to_numpy()}, w,
-            ekind.cat.codes.to_numpy())
-        lo, hi = np.minimum(ea, eb), np.maximum(ea, eb)
-        k = lo * n + hi
-        e = pd.DataFrame({"k": k, "amount": np.nan_to_num(amount), "at": at.array})
-        agg = e.groupby("k", sort=True).agg(amount=("amount", "sum"), last_at=("at", "max"))
-        links_by_edge["amount"] = agg["amount"].to_numpy()
-        links_by_edge["last_at"] = agg["last_at"].array
+            ekind.cat.codes.to_numpy(), sums={"amount": np.nan_to_num(amount)},
+            latest={"last_at": _ns(at)})
         links_by_edge = links_by_edge.rename(columns={"count": "n_edges"})
         links_by_edge = links_by_edge[links_by_edge["weight"] > 0].reset_index(drop=True)
     else:

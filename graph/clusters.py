@@ -86,6 +86,21 @@ def _renumber(labels: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
+def _starting_partition(initial: np.ndarray, n: int, nodes: np.ndarray,
+                        method: str) -> list[int]:
+    """Dense group ids of the linked ``nodes``; -1 (no group) becomes a group of its own."""
+    if method != "leiden":
+        raise ValueError("initial_membership needs method 'leiden'")
+    init = np.asarray(initial)
+    if init.shape != (n,) or not np.issubdtype(init.dtype, np.integer) or (init < -1).any():
+        raise ValueError(f"initial_membership must be integers >= -1, one per node ({n}), "
+                         f"got shape {init.shape} and dtype {init.dtype}")
+    sub = init[nodes].astype(np.int64)
+    alone = sub < 0
+    sub[alone] = sub.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    return pd.factorize(sub)[0].tolist()
+
+
 def _check_int(name: str, value, low: int) -> int:
     if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -97,7 +112,8 @@ def _check_int(name: str, value, low: int) -> int:
 def detect_communities(adjacency: sp.spmatrix | sp.sparray | np.ndarray, *,
                        method: str = "leiden", resolution: float = 1.0, seed: int = 0,
                        min_size: int = 2, n_iterations: int = 2,
-                       objective: str = "modularity") -> np.ndarray:
+                       objective: str = "modularity",
+                       initial_membership: np.ndarray | None = None) -> np.ndarray:
     """Communities of a weighted undirected graph by modularity or CPM maximisation.
 
     With ``objective="modularity"``, maximises the weighted modularity with
@@ -145,6 +161,12 @@ def detect_communities(adjacency: sp.spmatrix | sp.sparray | np.ndarray, *,
         modularity gains in the fifth digit (measured on 1M nodes and 4.7M
         links: 23 s for 2 iterations, 115 s for 10, 350 s for -1); 2 is
         igraph's and leidenalg's default.
+    initial_membership : numpy.ndarray of int, shape (n,), optional
+        Leiden only: a starting partition (equal ids start together, -1
+        starts alone), e.g. identities from :func:`graph.identity.link_identities`.
+        Leiden moves nodes from there; a starting group that should be split
+        may survive one iteration (a second splits it), so start only from
+        groups known to belong together.
 
     Returns
     -------
@@ -225,13 +247,18 @@ def detect_communities(adjacency: sp.spmatrix | sp.sparray | np.ndarray, *,
     g.add_edges(np.column_stack((local[src], local[dst])))  # twice as fast as Graph(edges=list)
     weights = w.tolist()
 
+    start = None
+    if initial_membership is not None:
+        start = _starting_partition(initial_membership, n, nodes, method)
+
     igraph.set_random_number_generator(random.Random(int(seed)))
     try:
         if method == "leiden":
             found = g.community_leiden(objective_function=objective.upper()
                                        if objective == "cpm" else "modularity", weights=weights,
                                        resolution=float(resolution),
-                                       n_iterations=int(n_iterations))
+                                       n_iterations=int(n_iterations),
+                                       initial_membership=start)
         else:
             found = g.community_multilevel(weights=weights, resolution=float(resolution))
     finally:
@@ -385,19 +412,28 @@ def cluster_table(graph: AccountGraph, membership: np.ndarray, *,
     return table
 
 
-def find_clusters(graph: AccountGraph,
-                  config: GraphConfig | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+def find_clusters(graph: AccountGraph, config: GraphConfig | None = None, *,
+                  identity: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Offender clusters of an account graph: :func:`detect_communities` on
     ``graph.adjacency`` with the config's ``cluster_method``,
     ``cluster_objective``, ``cluster_resolution``, ``cluster_iterations`` and
-    ``seed``, then
-    :func:`cluster_table`.
+    ``seed``, then :func:`cluster_table`.
+
+    Leiden starts from the identities (accounts of one actor start in one
+    cluster). Measured on the 1,000,000-account synthetic platform (308 planted
+    rings): one iteration from identities took 5.8 s and kept 0.899 of each
+    ring in its main cluster, 0.715 of that cluster's members from the ring;
+    two iterations from single accounts (igraph's default) took 10.1 s for
+    0.895 and 0.725; one from single accounts 5.7 s for 0.896 and 0.663.
 
     Parameters
     ----------
     graph : AccountGraph
     config : GraphConfig, optional
         Defaults to ``graph.config``.
+    identity : numpy.ndarray, optional
+        Identity id per node (``link_identities(graph, config).identity``),
+        computed when not given.
 
     Returns
     -------
@@ -423,8 +459,15 @@ def find_clusters(graph: AccountGraph,
     ([0, 0, -1], [2])
     """
     config = config or graph.config or GraphConfig()
+    start = None
+    if config.cluster_method == "leiden":
+        if identity is None:
+            from graph.identity import link_identities
+            identity = link_identities(graph, config).identity
+        start = identity
     membership = detect_communities(graph.adjacency, method=config.cluster_method,
                                     objective=config.cluster_objective,
                                     resolution=config.cluster_resolution,
-                                    n_iterations=config.cluster_iterations, seed=config.seed)
+                                    n_iterations=config.cluster_iterations, seed=config.seed,
+                                    initial_membership=start)
     return membership, cluster_table(graph, membership)

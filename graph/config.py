@@ -109,7 +109,7 @@ class GraphConfig:
         1,000,000 accounts).
     cluster_iterations
         Leiden iterations, each refining the previous partition (-1: until
-        stable). Ignored by Louvain.
+        stable); the first starts from the identities. Ignored by Louvain.
     seed
         Seed of every randomised step (clustering).
     """
@@ -136,7 +136,7 @@ class GraphConfig:
     cluster_method: str = "leiden"
     cluster_objective: str = "cpm"
     cluster_resolution: float = 0.05
-    cluster_iterations: int = 2
+    cluster_iterations: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:

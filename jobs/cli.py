@@ -160,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with stages.stage("link identities"):
         ident = link_identities(graph, config)
     with stages.stage("find clusters"):
-        membership, _ = find_clusters(graph, config)
+        membership, _ = find_clusters(graph, config, identity=ident.identity)
     try:
         model, X, summary = fit_from_graph(tables, graph, ident, membership,
                                            seed=config.seed, stages=stages)

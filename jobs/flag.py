@@ -191,7 +191,7 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
     with stages.stage("link identities"):
         ident = link_identities(graph, config)
     with stages.stage("find clusters"):
-        membership, clusters = find_clusters(graph, config)
+        membership, clusters = find_clusters(graph, config, identity=ident.identity)
     with stages.stage("propagate blacklist"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

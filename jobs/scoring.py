@@ -42,13 +42,17 @@ def _fit_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
 
 def fit_from_graph(tables: Tables, graph: AccountGraph, identities: Identities,
                    membership: np.ndarray, *, params: dict[str, Any] | None = None,
-                   seed: int = 0, stages: Stages | None = None
+                   seed: int = 0, stages: Stages | None = None,
+                   propagation: pd.DataFrame | None = None
                    ) -> tuple[RepeatOffenderModel, pd.DataFrame, dict[str, Any]]:
-    """Fit the model on the graph's labels; returns (model, features of all accounts, summary)."""
+    """Fit the model on the graph's labels; returns (model, features of all accounts, summary).
+
+    ``propagation`` is ``propagate_blacklist(graph, graph.config)`` if already computed.
+    """
     stages = stages or Stages(quiet=True)
     with stages.stage("features"):
         ts = training_set(graph, tables.accounts, identities.identity, membership,
-                          config=graph.config, seed=seed)
+                          config=graph.config, seed=seed, propagation=propagation)
     with stages.stage("model"):
         model = RepeatOffenderModel(random_state=seed, **(params or {}))
         fit = _fit_sample(ts.y, MAX_FIT_ROWS, seed)
@@ -83,7 +87,8 @@ def model_scorer(model_path: str | Path | None = None, *, use_model: bool = True
         prop = propagation["propagation_score"].to_numpy(float)
         if model_path is not None:
             with stages.stage("features"):
-                X = scoring_features(graph, tables.accounts, identities.identity, membership)
+                X = scoring_features(graph, tables.accounts, identities.identity, membership,
+                                     propagation=propagation)
             with stages.stage("model"):
                 model, card = load_model(model_path, expected_features=list(X.columns))
                 p = model.predict_proba(X)[:, 1]
@@ -100,7 +105,8 @@ def model_scorer(model_path: str | Path | None = None, *, use_model: bool = True
                           "reason": f"too few labels to fit a model: {n_pos} banned and "
                                     f"{n_neg} cleared accounts (need {min_labels} of each)"}
         model, X, summary = fit_from_graph(tables, graph, identities, membership,
-                                           params=params, seed=seed, stages=stages)
+                                           params=params, seed=seed, stages=stages,
+                                           propagation=propagation)
         with stages.stage("score"):
             p = model.predict_proba(X)[:, 1]
             # honest scores for labelled accounts: out of fold for the fitted rows; any others

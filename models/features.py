@@ -230,9 +230,12 @@ class _GraphOps:
 
 
 def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
-                   config: GraphConfig | None = None, ops: _GraphOps | None = None
-                   ) -> pd.DataFrame:
+                   config: GraphConfig | None = None, ops: _GraphOps | None = None,
+                   propagation: pd.DataFrame | None = None) -> pd.DataFrame:
     """Enforcement-derived features, one row per account, from ``graph.status``.
+
+    ``propagation`` is ``propagate_blacklist(graph, config)`` when the caller
+    has it already (the flag job does); it is computed otherwise.
 
     No feature of an account reads that account's own status: neighbour sums
     use the adjacency (no self-loops), two-hop sums subtract the walks that
@@ -264,10 +267,12 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     out["cluster_banned_share"] = np.divide(cb, csz - 1, out=np.zeros_like(cb), where=csz > 1)
     out["violations_in_cluster"] = cv
     if b.any():
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prop = propagate_blacklist(graph, config)
+        prop = propagation
+        if prop is None:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                prop = propagate_blacklist(graph, config)
         out["propagation"] = prop["propagation_score"].to_numpy()
         out["propagation_raw_log"] = np.log10(prop["propagation_raw"].to_numpy() + 1e-12)
     else:
@@ -285,7 +290,8 @@ def _workers(n_jobs: int, tasks: int) -> int:
 def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
                                train_nodes: np.ndarray, fold: np.ndarray,
                                config: GraphConfig | None = None, *,
-                               n_jobs: int = -1) -> pd.DataFrame:
+                               n_jobs: int = -1, propagation: pd.DataFrame | None = None
+                               ) -> pd.DataFrame:
     """Label features where each training account's fold is hidden while its row is computed.
 
     Rows of ``train_nodes`` come from a graph with the labels of their own fold
@@ -293,7 +299,8 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     is computed once with all labels. Cost: (k + 1) times :func:`label_features`,
     run on ``n_jobs`` threads (-1: one per core; the sparse products release
     the GIL, so two cores finish in about 0.6 of the time). The result does
-    not depend on ``n_jobs``.
+    not depend on ``n_jobs``. ``propagation``: ``propagate_blacklist(graph,
+    config)`` if already computed, reused for the rows that see all labels.
     """
     config = config or graph.config
     ops = _GraphOps(graph.adjacency, config.link_threshold)
@@ -302,7 +309,7 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
 
     def one(hidden_nodes: np.ndarray | None) -> pd.DataFrame:
         if hidden_nodes is None:
-            return label_features(graph, identity, membership, config, ops)
+            return label_features(graph, identity, membership, config, ops, propagation)
         hidden = np.zeros(graph.n_accounts, bool)
         hidden[hidden_nodes] = True
         return label_features(hide_labels(graph, hidden), identity, membership, config, ops)

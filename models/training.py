@@ -66,26 +66,27 @@ def assign_folds(account_ids: np.ndarray, n_folds: int, seed: int = 0) -> np.nda
 
 def _all_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
                   membership: np.ndarray, nodes: np.ndarray, folds: np.ndarray,
-                  config: GraphConfig | None, n_jobs: int) -> pd.DataFrame:
+                  config: GraphConfig | None, n_jobs: int,
+                  propagation: pd.DataFrame | None) -> pd.DataFrame:
     if n_jobs == 1:
         base = account_features(graph, accounts, identity, membership)
         lab = out_of_fold_label_features(graph, identity, membership, nodes, folds, config,
-                                         n_jobs=1)
+                                         n_jobs=1, propagation=propagation)
     else:
         # the label-free features are computed beside the label passes (numpy and scipy
         # release the GIL); the result is the same as one after the other
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(account_features, graph, accounts, identity, membership)
             lab = out_of_fold_label_features(graph, identity, membership, nodes, folds,
-                                             config, n_jobs=n_jobs)
+                                             config, n_jobs=n_jobs, propagation=propagation)
             base = pending.result()
     return pd.concat([base, lab], axis=1)
 
 
 def scoring_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
                      membership: np.ndarray, config: GraphConfig | None = None, *,
-                     n_folds: int | None = None, seed: int = 0, n_jobs: int = -1
-                     ) -> pd.DataFrame:
+                     n_folds: int | None = None, seed: int = 0, n_jobs: int = -1,
+                     propagation: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features of every account for scoring with a fitted model.
 
     Unlabelled accounts see all labels; labelled accounts get out-of-fold label
@@ -93,18 +94,21 @@ def scoring_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.n
     """
     nodes, _ = labelled_nodes(graph)
     folds = assign_folds(graph.account_ids[nodes], n_folds or default_folds(len(nodes)), seed)
-    return _all_features(graph, accounts, identity, membership, nodes, folds, config, n_jobs)
+    return _all_features(graph, accounts, identity, membership, nodes, folds, config, n_jobs,
+                         propagation)
 
 
 def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
                  membership: np.ndarray, *, config: GraphConfig | None = None,
-                 n_folds: int | None = None, seed: int = 0, n_jobs: int = -1) -> TrainingSet:
+                 n_folds: int | None = None, seed: int = 0, n_jobs: int = -1,
+                 propagation: pd.DataFrame | None = None) -> TrainingSet:
     """Features for fitting and scoring in one pass.
 
     Every account gets label-free features; labelled accounts get label
     features with their own fold's labels hidden, unlabelled accounts with all
     labels visible. ``n_jobs`` threads compute the label features (-1: one
-    per core); the result does not depend on it.
+    per core); the result does not depend on it. ``propagation``:
+    ``propagate_blacklist(graph, config)`` when already computed.
     """
     nodes, y = labelled_nodes(graph)
     n_folds = n_folds or default_folds(len(nodes))
@@ -115,7 +119,8 @@ def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarr
     for f in range(n_folds):
         if len(np.unique(y[folds != f])) < 2:
             raise ValueError(f"fold {f} leaves only one class to train on: too few labels")
-    X = _all_features(graph, accounts, identity, membership, nodes, folds, config, n_jobs)
+    X = _all_features(graph, accounts, identity, membership, nodes, folds, config, n_jobs,
+                         propagation)
     summary = {"accounts": int(graph.n_accounts), "positives": int(y.sum()),
                "negatives": int(len(y) - y.sum()), "folds": n_folds,
                "features": int(X.shape[1]), "as_of": graph.as_of.isoformat()}

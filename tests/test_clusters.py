@@ -435,3 +435,41 @@ def test_cpm_finds_small_dense_groups_whatever_the_graph_size():
     assert len(np.unique(modularity)) < k   # merged: the limit the default avoids
     with pytest.raises(ValueError, match="objective 'cpm' needs method 'leiden'"):
         detect_communities(adj, method="louvain", objective="cpm")
+
+
+def test_starting_partition_is_where_leiden_starts():
+    adj, truth = planted(n_groups=5, size=20, n_between=15, n_isolated=7)
+    n = adj.shape[0]
+    # a wrong start (two planted groups fused, everyone else alone) survives one iteration,
+    # which is why the flag job starts only from identities (one actor's accounts);
+    # a second iteration splits it
+    fused = np.where(np.isin(truth, [0, 1]), 0, -1)
+    once = detect_communities(adj, objective="cpm", resolution=0.05, n_iterations=1,
+                              initial_membership=fused)
+    assert np.bincount(once[once >= 0]).max() == 40
+    twice = detect_communities(adj, objective="cpm", resolution=0.05, n_iterations=2,
+                               initial_membership=fused)
+    assert same_partition(twice, truth)
+    # a right start is kept
+    start = np.where(truth >= 0, truth, -1)
+    assert same_partition(detect_communities(adj, objective="cpm", resolution=0.05,
+                                             n_iterations=1, initial_membership=start), truth)
+    with pytest.raises(ValueError, match="one per node"):
+        detect_communities(adj, initial_membership=np.zeros(n - 1, int))
+    with pytest.raises(ValueError, match="integers >= -1"):
+        detect_communities(adj, initial_membership=np.full(n, -2))
+    with pytest.raises(ValueError, match="needs method 'leiden'"):
+        detect_communities(adj, method="louvain", initial_membership=start)
+
+
+def test_find_clusters_starts_from_identities():
+    g = ring_graph()
+    from graph.identity import link_identities
+    ident = link_identities(g).identity
+    m_given, t_given = find_clusters(g, identity=ident)
+    m_own, t_own = find_clusters(g)
+    assert np.array_equal(m_given, m_own)
+    pd.testing.assert_frame_equal(t_given, t_own)
+    # accounts of one identity end up in one cluster here (the identity is a dense clique)
+    for i in np.unique(ident[ident >= 0]):
+        assert len(set(m_given[ident == i])) == 1

@@ -87,6 +87,19 @@ def test_own_label_cannot_change_own_features(platform, parts):
                                ts2.X.iloc[nb][num].to_numpy(float))
 
 
+def test_a_given_propagation_is_reused_not_changed(parts):
+    t, g, ident, membership = parts
+    import warnings
+    from graph.propagate import propagate_blacklist
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prop = propagate_blacklist(g)
+    own = training_set(g, t.accounts, ident.identity, membership, seed=0, n_jobs=1).X
+    given = training_set(g, t.accounts, ident.identity, membership, seed=0,
+                         propagation=prop).X
+    pd.testing.assert_frame_equal(own, given)   # also: threads (n_jobs=-1) change nothing
+
+
 def test_training_rows_features_do_not_see_own_fold(parts):
     t, g, ident, membership = parts
     ts = training_set(g, t.accounts, ident.identity, membership, n_folds=5, seed=0)
