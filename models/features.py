@@ -307,12 +307,13 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     train_nodes = np.asarray(train_nodes)
     folds = [train_nodes[fold == f] for f in np.unique(fold)]
 
-    def one(hidden_nodes: np.ndarray | None) -> pd.DataFrame:
+    def one(hidden_nodes: np.ndarray | None) -> pd.DataFrame | np.ndarray:
         if hidden_nodes is None:
             return label_features(graph, identity, membership, config, ops, propagation)
         hidden = np.zeros(graph.n_accounts, bool)
         hidden[hidden_nodes] = True
-        return label_features(hide_labels(graph, hidden), identity, membership, config, ops)
+        part = label_features(hide_labels(graph, hidden), identity, membership, config, ops)
+        return part.iloc[hidden_nodes].to_numpy()  # only the fold's rows are kept
 
     tasks = [None, *folds]
     workers = _workers(n_jobs, len(tasks))
@@ -322,6 +323,6 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(one, tasks))
     full = parts[0]
-    for nodes, part in zip(folds, parts[1:]):
-        full.iloc[nodes] = part.iloc[nodes].to_numpy()
+    for nodes, rows in zip(folds, parts[1:]):
+        full.iloc[nodes] = rows
     return full

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["RepeatOffenderModel", "FeatureMismatchError", "save_model", "load_model"]
 
 CARD_SUFFIX = ".card.json"
+PREDICT_BLOCK = 100_000  # rows predicted at a time
 # version 2: the booster is fitted on a float matrix with categories as codes
 FORMAT = 2
 
@@ -224,7 +225,12 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2); column 1 is "banned"."""
         X = self._check_X(X)
-        p = self._calibrate(expit(self._decision(self._matrix(X))))
+        raw = np.empty(len(X))
+        # in blocks of rows: the float matrices of a million rows would cost 0.7 GB each
+        for start in range(0, len(X), PREDICT_BLOCK):
+            block = X.iloc[start:start + PREDICT_BLOCK]
+            raw[start:start + len(block)] = self._decision(self._matrix(block))
+        p = self._calibrate(expit(raw))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

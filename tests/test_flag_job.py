@@ -100,6 +100,19 @@ def test_deterministic_for_a_seed(tables, monkeypatch):
     pd.testing.assert_frame_equal(a.links, b.links)
 
 
+def test_freeing_inputs_changes_nothing_but_the_tables(platform, monkeypatch):
+    monkeypatch.setenv("RINGFENCE_MASK_KEY", "fixed-key-for-test")
+    p = platform
+    kept = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    freed = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    a = run_flag(kept, review_capacity=40, scorer=None)
+    b = run_flag(freed, review_capacity=40, scorer=None, free_inputs=True)
+    assert kept.identifiers is not None and freed.identifiers is None and freed.edges is None
+    pd.testing.assert_frame_equal(a.scores, b.scores)
+    assert a.run["row_counts"] == b.run["row_counts"]
+    assert b.run["row_counts"]["identifiers"] == len(kept.identifiers)
+
+
 def test_outputs_written_atomically(propagation_result, tmp_path, monkeypatch):
     out = tmp_path / "run"
     write_flag_outputs(propagation_result, out, "csv")

@@ -243,6 +243,16 @@ def test_large_label_sets_fit_a_stratified_sample():
     assert (default_folds(20000), default_folds(20001)) == (5, 3)
 
 
+def test_prediction_in_blocks_is_the_same(monkeypatch):
+    import models.model as model_module
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"x": rng.normal(size=300), "c": pd.Categorical(rng.choice(["a", "b"], 300))})
+    model = RepeatOffenderModel(max_iter=20).fit(X, (X["x"] > 0.3).astype(int))
+    whole = model.predict_proba(X)
+    monkeypatch.setattr(model_module, "PREDICT_BLOCK", 7)
+    np.testing.assert_array_equal(model.predict_proba(X), whole)
+
+
 def test_fast_prediction_matches_with_missing_categories_in_training():
     rng = np.random.default_rng(3)
     c = pd.Categorical(rng.choice(["a", "b", "c", None], 600), categories=["a", "b", "c", "d"])
