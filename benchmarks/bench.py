@@ -67,7 +67,9 @@ def run_flag_process(d: Path, out: Path, extra: list[str]) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"flag job failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        why = " (killed: out of memory?)" if proc.returncode in (-9, 137) else ""
+        raise RuntimeError(f"flag job failed with exit status {proc.returncode}{why} after "
+                           f"{wall:.0f} s:\n{proc.stderr[-3000:]}")
     run = json.loads((out / "run.json").read_text())
     return {"wall_seconds": round(wall, 2), "peak_rss_mib": run["peak_rss_mib"],
             "stage_seconds": run["stage_seconds"], "stage_peak_rss_mib": run["stage_peak_rss_mib"],
@@ -136,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         d, synth_s = ensure_platform(n, args.seed)
         out = CACHE / f"out-{n}"
         print(f"[bench] {n:,} accounts: flag job ...", file=sys.stderr, flush=True)
-        r = run_flag_process(d, out, [])
+        try:
+            r = run_flag_process(d, out, [])
+        except RuntimeError as e:  # e.g. 10M beyond this machine's memory: keep the others
+            print(f"[bench] {n:,} accounts: {e}", file=sys.stderr, flush=True)
+            results["runs"].append({"accounts": n, "failed": str(e)[:2000]})
+            continue
         r["accounts"] = n
         r["synth_seconds"] = None if np.isnan(synth_s) else round(synth_s, 2)
         graph_s = sum(r["stage_seconds"].get(s, 0) for s in GRAPH_STAGES)
@@ -151,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
 
     print()
+    if not rows:
+        print("no size finished")
+        return 1
     stages = list(rows[0]["stage_seconds"])
     header = f"{'stage':<22}" + "".join(f"{r['accounts']:>14,}" for r in rows)
     print(header)
@@ -181,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         exp = np.log(b["wall_seconds"] / a["wall_seconds"]) / np.log(b["accounts"] / a["accounts"])
         print(f"\ncost grows as accounts^{exp:.2f} between {a['accounts']:,} and {b['accounts']:,}")
         results["scaling_exponent"] = round(float(exp), 3)
+    for r in results["runs"]:
+        if "failed" in r:
+            print(f"\n{r['accounts']:,} accounts: {r['failed'].splitlines()[0]}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -393,10 +393,11 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     # ---- pairs of accounts sharing linking identifiers
     w_ident = ident["weight"].to_numpy()
     linking = (w_ident > 0) & (n_acc >= 2)
-    u = uses[linking[uses["identifier"].to_numpy()]] if len(uses) else uses
-    u_ident = u["identifier"].to_numpy()
-    u_acc = u["account"].to_numpy()
-    u_rec = u["recency"].to_numpy()
+    keep = linking[uses["identifier"].to_numpy()] if len(uses) else np.zeros(0, bool)
+    # three columns, not a copy of the whole table (times included)
+    u_ident = uses["identifier"].to_numpy()[keep]
+    u_acc = uses["account"].to_numpy()[keep]
+    u_rec = uses["recency"].to_numpy()[keep]
     order = np.argsort(u_ident, kind="stable")
     u_ident, u_acc, u_rec = u_ident[order], u_acc[order], u_rec[order]
     starts = np.flatnonzero(np.r_[True, u_ident[1:] != u_ident[:-1]]) if len(u_ident) \
