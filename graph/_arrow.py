@@ -14,34 +14,47 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def _arrow(values: pd.Series | pd.Index | np.ndarray) -> pa.Array:
+def _arrow(values: pd.Series | pd.Index | np.ndarray) -> pa.Array | pa.ChunkedArray:
+    # the chunks as they are: combining them would copy every string once more
     arr = values.array if isinstance(values, (pd.Series, pd.Index)) else values
     if isinstance(arr, pd.arrays.ArrowStringArray) or hasattr(arr, "_pa_array"):
-        out = arr._pa_array  # zero-copy view of the Arrow data
-        return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+        return arr._pa_array  # zero-copy view of the Arrow data
     if isinstance(arr, pd.Categorical):
         arr = np.asarray(arr)
     return pa.array(np.asarray(arr, dtype=object), type=pa.string(), from_pandas=True)
+
+
+def _int64(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Integers with nulls as -1."""
+    parts = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = [np.asarray(pc.fill_null(c, -1).to_numpy(zero_copy_only=False), np.int64)
+           for c in parts]
+    return np.concatenate(out) if out else np.empty(0, np.int64)
 
 
 def codes(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """Integer code per value (first-seen order); missing values get -1."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy().astype(np.int64)
-    enc = pc.dictionary_encode(_arrow(values))
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    if enc.null_count:
-        idx = np.where(np.isnan(idx), -1, idx)
-    return np.asarray(idx, dtype=np.int64)
+    data = _arrow(values)
+    enc = pc.dictionary_encode(data)
+    if isinstance(enc, pa.ChunkedArray) and enc.num_chunks > 1:
+        # Arrow encodes the chunks with one growing dictionary: the codes agree across
+        # chunks when every chunk carries the final one (same length = same content)
+        final = len(enc.chunks[-1].dictionary)
+        if any(len(c.dictionary) != final for c in enc.chunks):
+            enc = pc.dictionary_encode(data.combine_chunks())
+    if isinstance(enc, pa.ChunkedArray):
+        return _int64(pa.chunked_array([c.indices for c in enc.chunks], type=enc.type.index_type))
+    return _int64(enc.indices)
 
 
 def positions(values: pd.Series | np.ndarray, index_values: pd.Index | np.ndarray) -> np.ndarray:
     """Position of each value in ``index_values`` (-1 where absent), like ``Index.get_indexer``."""
-    out = pc.index_in(_arrow(values), value_set=_arrow(index_values))
-    res = out.to_numpy(zero_copy_only=False)
-    if out.null_count:
-        res = np.where(np.isnan(res), -1, res)
-    return np.asarray(res, dtype=np.int64)
+    index = _arrow(index_values)
+    if isinstance(index, pa.ChunkedArray):
+        index = index.combine_chunks()  # the value set must be one array
+    return _int64(pc.index_in(_arrow(values), value_set=index))
 
 
 def column_key(s: pd.Series) -> tuple | None:

@@ -49,13 +49,13 @@ def _row_normalised(adj: sp.csr_matrix) -> sp.csr_matrix:
 def _row_max(adj: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
     """Max of ``values`` (n x f) over each row's neighbours; NaN where a row has none."""
     n = adj.shape[0]
+    out = np.full((n, values.shape[1]), np.nan)
+    has = np.diff(adj.indptr) > 0
     if adj.nnz == 0:
-        return np.full((n, values.shape[1]), np.nan)
-    gathered = values[adj.indices]
-    starts = np.minimum(adj.indptr[:-1], adj.nnz - 1)
-    out = np.maximum.reduceat(gathered, starts, axis=0)
-    empty = np.diff(adj.indptr) == 0
-    out[empty] = np.nan
+        return out
+    starts = adj.indptr[:-1][has]  # consecutive starts of non-empty rows delimit their entries
+    for j in range(values.shape[1]):  # one column at a time: nnz values, not nnz x f
+        out[has, j] = np.maximum.reduceat(np.ascontiguousarray(values[:, j])[adj.indices], starts)
     return out
 
 
@@ -81,13 +81,16 @@ def neighbour_aggregates(adj: sp.csr_matrix, values: np.ndarray, names: list[str
     p = _row_normalised(adj)
     has = (np.diff(adj.indptr) > 0)[:, None]
     mean1 = np.where(has, p @ values, np.nan)
-    sq1 = p @ (values ** 2)
-    std1 = np.where(has, np.sqrt(np.maximum(sq1 - np.nan_to_num(mean1) ** 2, 0)), np.nan)
-    max1 = _row_max(adj, values)
     mean2 = np.where(has, p @ np.where(np.isnan(mean1), values, mean1), np.nan)
-    max2 = _row_max(adj, np.where(np.isnan(max1), values, max1))
+    arrays = {"mean": (mean1, mean2)}
+    if "std" in aggregators:
+        sq1 = p @ (values ** 2)
+        std1 = np.where(has, np.sqrt(np.maximum(sq1 - np.nan_to_num(mean1) ** 2, 0)), np.nan)
+        arrays["std"] = (std1, None)
+    if "max" in aggregators:
+        max1 = _row_max(adj, values)
+        arrays["max"] = (max1, _row_max(adj, np.where(np.isnan(max1), values, max1)))
     out = {}
-    arrays = {"mean": (mean1, mean2), "max": (max1, max2), "std": (std1, None)}
     if "min" in aggregators:
         min1 = -_row_max(adj, -values)
         arrays["min"] = (min1, -_row_max(adj, -np.where(np.isnan(min1), values, min1)))

@@ -41,3 +41,13 @@ def test_codes_and_positions():
     s = pd.Series(["b", "a", None, "b"], dtype="str")
     assert codes(s).tolist() == [0, 1, -1, 0]
     assert positions(s, pd.Index(["a", "b", "c"])).tolist() == [1, 0, -1, 1]
+
+
+def test_chunked_columns_get_one_numbering():
+    import pyarrow as pa
+    chunks = pa.chunked_array([["b", "a"], [None, "c", "b"], ["a"]], type=pa.large_string())
+    s = pd.Series(pd.arrays.ArrowStringArray(chunks))
+    assert codes(s).tolist() == [0, 1, -1, 2, 0, 1]
+    assert positions(s, pd.Index(["a", "b"])).tolist() == [1, 0, -1, -1, 1, 0]
+    empty = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([], type=pa.large_string())))
+    assert codes(empty).tolist() == [] and positions(empty, pd.Index(["a"])).tolist() == []
