@@ -353,10 +353,13 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         starts = _run_starts(key)
         first_ns, last_ns = _min_max(seen[order], starts)
         ukey = key[starts]
-        uses = pd.DataFrame({"account": ukey % n, "identifier": ukey // n,
-                             "count": np.diff(np.r_[starts, len(key)]),
-                             "first_seen": _from_ns(first_ns), "last_seen": _from_ns(last_ns)})
+        n_uses = np.diff(np.r_[starts, len(key)])
         first_obs = _first_appearances(ident_code)
+        # per-observation arrays (8.5 million rows at 1,000,000 accounts) are done with
+        del key, order, seen, starts, ident_code, acc
+        uses = pd.DataFrame({"account": ukey % n, "identifier": ukey // n, "count": n_uses,
+                             "first_seen": _from_ns(first_ns), "last_seen": _from_ns(last_ns)})
+        del ukey, n_uses
         ident = pd.DataFrame({
             "kind": pd.Categorical.from_codes(kc[first_obs], categories=kind_names),
             "value": idf["value"].array.take(first_obs),
