@@ -23,12 +23,12 @@ accounts with their fold's labels hidden.
 from __future__ import annotations
 
 import dataclasses
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from joblib import effective_n_jobs
 
 from graph.build import AccountGraph
 from graph.config import GraphConfig
@@ -284,12 +284,6 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     return pd.DataFrame(out)
 
 
-def _workers(n_jobs: int, tasks: int) -> int:
-    cpus = os.cpu_count() or 1
-    n = cpus + 1 + n_jobs if n_jobs < 0 else n_jobs  # -1: all cores, -2: all but one
-    return max(1, min(n, tasks))
-
-
 def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
                                train_nodes: np.ndarray, fold: np.ndarray,
                                config: GraphConfig | None = None, *,
@@ -319,7 +313,8 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
         return part.iloc[hidden_nodes].to_numpy()  # only the fold's rows are kept
 
     tasks = [None, *folds]
-    workers = _workers(n_jobs, len(tasks))
+    # joblib's reading of n_jobs, as in scikit-learn (-1: all cores, counting CPU quotas)
+    workers = max(1, min(effective_n_jobs(n_jobs), len(tasks)))
     if workers == 1:
         parts = [one(t) for t in tasks]
     else:
