@@ -29,7 +29,7 @@ from graph.config import GraphConfig
 from graph.evidence import Masker, describe_paths, evidence_paths
 from graph.identity import Identities, link_identities
 from graph.propagate import propagate_blacklist
-from graph.tables import Tables, load_tables, release_arrow_memory
+from graph.tables import Tables, load_tables
 from jobs.output import atomic_directory, file_sha256, write_json, write_table
 from jobs.progress import Stages, peak_rss_mib
 
@@ -159,10 +159,11 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
     max_paths
         Evidence paths kept per flagged account.
     free_inputs
-        Once the graph is built, drop ``tables.identifiers`` and
-        ``tables.edges`` (and their cached encodings): the graph holds what
-        the job needs, and at 1,000,000 accounts they are about 0.8 GB. The
-        command line does this; from a notebook the default keeps your tables.
+        Drop ``tables.identifiers`` and ``tables.edges`` (and their cached
+        encodings) as soon as the graph build has read them: the graph holds
+        what the job needs, and at 1,000,000 accounts they are about 0.8 GB.
+        The command line does this; from a notebook the default keeps your
+        tables.
 
     Returns
     -------
@@ -193,14 +194,10 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
         from jobs.scoring import model_scorer
         scorer = model_scorer(seed=config.seed)
 
-    with stages.stage("build graph"):
-        graph = build_graph(tables, config, as_of=as_of)
     row_counts = {name: (len(df) if (df := tables[name]) is not None else None)
                   for name in ("accounts", "identifiers", "edges", "enforcement")}
-    if free_inputs:
-        tables.identifiers = tables.edges = None
-        tables._encoded.clear()
-        release_arrow_memory()
+    with stages.stage("build graph"):
+        graph = build_graph(tables, config, as_of=as_of, release_inputs=free_inputs)
     with stages.stage("link identities"):
         ident = link_identities(graph, config)
     with stages.stage("find clusters"):

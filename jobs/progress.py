@@ -8,6 +8,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 
+from graph.tables import release_freed_memory
+
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
@@ -48,6 +50,9 @@ class Stages:
                 print(" failed", file=self.stream, flush=True)
             raise
         dt = time.perf_counter() - t
+        # what the stage freed goes back to the system before the next one allocates (at
+        # 1,000,000 accounts the allocators kept 0.3-0.8 GB after build and features)
+        release_freed_memory()
         self.timings[name] = round(dt, 3)
         self.peak_mib[name] = round(peak_rss_mib(), 1)
         if not self.quiet:

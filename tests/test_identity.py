@@ -223,3 +223,40 @@ def test_config_file_merges_kind_mappings(tmp_path):
     (tmp_path / "bad.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_build_that_releases_its_inputs_builds_the_same_graph():
+    from graph.synth import generate_platform
+    p = generate_platform(n_accounts=3000, seed=5)
+    kept = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    freed = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    a = build_graph(kept)
+    b = build_graph(freed, release_inputs=True)
+    assert freed.identifiers is None and freed.edges is None and freed.enforcement is not None
+    assert not any(k[0] in ("identifiers", "edges") for k in freed._encoded)
+    assert kept.identifiers is not None
+    for name in ("identifiers", "uses", "pairs", "links_by_edge", "status"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert (a.adjacency != b.adjacency).nnz == 0
+    # activity spans read the edges' times, which the released build kept aside
+    assert b.status["last_activity"].notna().all()
+
+
+def test_usage_matrix_is_made_from_uses_on_demand():
+    t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
+                    identifiers=pd.DataFrame({"account_id": ["a", "b", "c", "a"],
+                                              "kind": "device",
+                                              "value": ["d1", "d1", "d2", "d3"]}))
+    g = build_graph(t)
+    u = g.usage
+    assert u.shape == (3, 3) and u.nnz == len(g.uses) == 4
+    assert u is g.usage  # made once
+    a = g.nodes(["a"])[0]
+    d3 = int(np.flatnonzero(g.identifiers["value"].to_numpy() == "d3")[0])
+    assert u[a, d3] == 1.0  # recency of an undated use
+
+
+def test_tables_drop_refuses_accounts():
+    t = load_tables(pd.DataFrame({"account_id": ["a"]}))
+    with pytest.raises(ValueError, match="cannot drop 'accounts'"):
+        t.drop("accounts")
