@@ -265,3 +265,33 @@ def test_fast_prediction_matches_with_missing_categories_in_training():
         M = model._matrix(frame)
         np.testing.assert_array_equal(column_major_decision(model.booster_, M),
                                       model.booster_.decision_function(M))
+
+
+def test_label_passes_run_one_at_a_time_when_memory_is_short(monkeypatch):
+    from models import features as F
+    n = 1_000_000
+    per_pass = F.PASS_BYTES_PER_ACCOUNT * n
+    monkeypatch.setattr(F, "_available_memory", lambda: 2 * per_pass)
+    assert F._passes_that_fit(n) == 1          # a second pass would leave too little
+    monkeypatch.setattr(F, "_available_memory", lambda: 6 * per_pass)
+    assert F._passes_that_fit(n) == 3
+    monkeypatch.setattr(F, "_available_memory", lambda: None)  # not Linux: cores decide
+    assert F._passes_that_fit(n) > 64
+
+
+def test_one_pass_at_a_time_gives_the_same_features(parts, monkeypatch):
+    from models import features as F
+    t, g, ident, membership = parts
+    both = training_set(g, t.accounts, ident.identity, membership, seed=0, n_jobs=2).X
+    monkeypatch.setattr(F, "_available_memory", lambda: 0)
+    one = training_set(g, t.accounts, ident.identity, membership, seed=0, n_jobs=2).X
+    pd.testing.assert_frame_equal(both, one, check_exact=True)
+
+
+def test_features_are_stored_as_float32_and_categories_stay(parts):
+    from models.features import FEATURE_DTYPE
+    t, g, ident, membership = parts
+    X = training_set(g, t.accounts, ident.identity, membership, seed=0).X
+    kinds = {str(d) for d in X.dtypes}
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    assert cats and kinds == {np.dtype(FEATURE_DTYPE).name, "category"}
