@@ -32,11 +32,22 @@ def _int64(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty(0, np.int64)
 
 
+# above this many values, codes() encodes them in parts (see _codes_in_parts)
+PART_ROWS = 4_000_000
+
+
 def codes(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """Integer code per value (first-seen order); missing values get -1."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy().astype(np.int64)
     data = _arrow(values)
+    if len(data) > PART_ROWS and (pa.types.is_string(data.type)
+                                  or pa.types.is_large_string(data.type)):
+        return _codes_in_parts(data, -(-len(data) // PART_ROWS))
+    return _codes_one_table(data)
+
+
+def _codes_one_table(data: pa.Array | pa.ChunkedArray) -> np.ndarray:
     enc = pc.dictionary_encode(data)
     if isinstance(enc, pa.ChunkedArray) and enc.num_chunks > 1:
         # Arrow encodes the chunks with one growing dictionary: the codes agree across
@@ -47,6 +58,62 @@ def codes(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     if isinstance(enc, pa.ChunkedArray):
         return _int64(pa.chunked_array([c.indices for c in enc.chunks], type=enc.type.index_type))
     return _int64(enc.indices)
+
+
+def _part_keys(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarray:
+    """A number in ``[0, n_parts)`` per string from its length and a few of its bytes (last
+    two, middle two), read straight from Arrow's buffers: equal strings, equal numbers."""
+    chunks = data.chunks if isinstance(data, pa.ChunkedArray) else [data]
+    out = []
+    for c in chunks:
+        _, off_buf, data_buf = c.buffers()
+        wide = pa.types.is_large_string(c.type)
+        off = np.frombuffer(off_buf, np.int64 if wide else np.int32)[c.offset:c.offset + len(c) + 1]
+        raw = np.frombuffer(data_buf, np.uint8) if data_buf is not None and data_buf.size \
+            else np.zeros(1, np.uint8)
+        start, end = off[:-1].astype(np.int64), off[1:].astype(np.int64)
+        length = end - start
+        key = length.copy()
+        for pos in (end - 1, end - 2, start + length // 2, start + length // 2 + 1):
+            inside = (pos >= start) & (pos < end)
+            byte = raw[np.where(inside, pos, 0)].astype(np.int64)
+            key = key * 257 + np.where(inside, byte + 1, 0)
+        out.append(key % n_parts)
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+def _codes_in_parts(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarray:
+    """:func:`codes` for many strings: the values are split into parts that cannot share a
+    value (:func:`_part_keys`) and each part is encoded with a hash table of its own
+    distinct values. One table for all of 85 million identifier values held 9 GB; a part's
+    holds a fraction. Codes are then renumbered to first-seen order, as one table gives."""
+    n = len(data)
+    key = _part_keys(data, n_parts).astype(np.int16 if n_parts < 2**15 else np.int64)
+    order = np.argsort(key, kind="stable")  # rows of a part stay in their order
+    bounds = np.searchsorted(key[order], np.arange(n_parts + 1))
+    del key
+    out = np.empty(n, np.int64)
+    first = []  # per part: row of each code's first appearance
+    offset = 0
+    for p in range(n_parts):
+        rows = order[bounds[p]:bounds[p + 1]]
+        if not len(rows):
+            continue
+        part = _codes_one_table(data.take(pa.array(rows)))
+        valid = part >= 0
+        # a part's codes are numbered in order of first appearance within the part
+        seen = np.flatnonzero(part > np.maximum.accumulate(np.r_[-1, part[:-1]]))
+        first.append(rows[seen])
+        out[rows] = np.where(valid, part + offset, -1)
+        offset += len(seen)
+        del part, valid
+        pa.default_memory_pool().release_unused()
+    first_row = np.concatenate(first) if first else np.empty(0, np.int64)
+    # rank of each code's first row among all first rows, without sorting them
+    mark = np.zeros(n, bool)
+    mark[first_row] = True
+    rank = (np.cumsum(mark) - 1)[first_row]
+    return np.where(out >= 0, rank[np.maximum(out, 0)], -1)
 
 
 def positions(values: pd.Series | np.ndarray, index_values: pd.Index | np.ndarray) -> np.ndarray:

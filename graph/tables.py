@@ -626,20 +626,19 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     # duplicate check and the graph build; identifier values as codes
     acc = out["accounts"]
     known = pd.Index(acc["account_id"]) if acc is not None else None
-    jobs = {}
-    for name, cols in _ID_COLUMNS.items():
-        if out[name] is None:
-            continue
-        if known is not None:
-            jobs.update({(name, c, "positions"): (positions, out[name][c], known) for c in cols})
-        if name == "identifiers":
-            jobs[(name, "value", "codes")] = (codes, out[name]["value"])
-    # Arrow's hash kernels release the GIL: the columns are hashed side by side
+    done = {}
+    if out["identifiers"] is not None:
+        # alone: its hash table holds every distinct value (3 GB at 3,000,000 accounts), and
+        # Arrow's allocator keeps it after use, so it is handed back before anything else
+        done["identifiers", "value", "codes"] = codes(out["identifiers"]["value"])
+        release_freed_memory()
+    jobs = {(name, c, "positions"): (out[name][c], known)
+            for name, cols in _ID_COLUMNS.items() if out[name] is not None and known is not None
+            for c in cols}
+    # Arrow's hash kernels release the GIL: the columns are looked up side by side
     with ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1) or 1) as pool:
-        futures = {k: pool.submit(f, *a) for k, (f, *a) in jobs.items()}
-        done = {k: f.result() for k, f in futures.items()}
-    # the hash tables behind those codes are garbage now, but Arrow's allocator keeps them
-    # (0.8 GB at 1,000,000 accounts): hand them back before the duplicate check allocates
+        futures = {k: pool.submit(positions, *a) for k, a in jobs.items()}
+        done.update({k: f.result() for k, f in futures.items()})
     release_freed_memory()
     encoded: dict[str, dict[tuple[str, str], np.ndarray]] = {}
     for name, cols in _ID_COLUMNS.items():

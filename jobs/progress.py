@@ -11,15 +11,38 @@ from typing import Iterator, TextIO
 from graph.tables import release_freed_memory
 
 
+_peak_before_reset = 0.0  # the process's peak from before the last reset of the mark
+
+
+def _current_mark_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far, in MiB."""
+    return max(_peak_before_reset, _current_mark_mib())
+
+
+def _reset_peak_mark() -> bool:
+    """Restart the kernel's high-water mark of resident memory, so that the next reading is
+    the peak of what runs from now on (Linux >= 4.0; False where that is not possible)."""
+    global _peak_before_reset
+    peak = peak_rss_mib()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    _peak_before_reset = peak
+    return True
 
 
 class Stages:
     """Times named stages and prints one progress line per stage to ``stream``.
 
-    ``timings`` maps each stage to its wall time in seconds, for ``run.json``.
+    ``timings`` maps each stage to its wall time in seconds and ``peak_mib``
+    to the peak resident memory while it ran (on Linux; elsewhere the
+    process's peak so far), for ``run.json``.
     """
 
     def __init__(self, total: int | None = None, stream: TextIO | None = None,
@@ -30,6 +53,7 @@ class Stages:
         self.timings: dict[str, float] = {}
         self.peak_mib: dict[str, float] = {}
         self._n = 0
+        self._depth = 0
         self._t0 = time.perf_counter()
 
     def log(self, message: str) -> None:
@@ -42,6 +66,9 @@ class Stages:
         count = f"[{self._n}/{self.total}] " if self.total else f"[{self._n}] "
         if not self.quiet:
             print(f"{count}{name} ...", end="", file=self.stream, flush=True)
+        # a stage inside another keeps the outer stage's mark (its peak then covers both)
+        own_peak = self._depth == 0 and _reset_peak_mark()
+        self._depth += 1
         t = time.perf_counter()
         try:
             yield
@@ -49,12 +76,15 @@ class Stages:
             if not self.quiet:
                 print(" failed", file=self.stream, flush=True)
             raise
+        finally:
+            self._depth -= 1
         dt = time.perf_counter() - t
         # what the stage freed goes back to the system before the next one allocates (at
         # 1,000,000 accounts the allocators kept 0.3-0.8 GB after build and features)
         release_freed_memory()
         self.timings[name] = round(dt, 3)
-        self.peak_mib[name] = round(peak_rss_mib(), 1)
+        # the stage's own peak where the mark could be reset, else the process's so far
+        self.peak_mib[name] = round(_current_mark_mib() if own_peak else peak_rss_mib(), 1)
         if not self.quiet:
             print(f" {dt:.1f} s", file=self.stream, flush=True)
 

@@ -51,3 +51,34 @@ def test_chunked_columns_get_one_numbering():
     assert positions(s, pd.Index(["a", "b"])).tolist() == [1, 0, -1, -1, 1, 0]
     empty = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([], type=pa.large_string())))
     assert codes(empty).tolist() == [] and positions(empty, pd.Index(["a"])).tolist() == []
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 7, 64])
+@pytest.mark.parametrize("large", [False, True])
+def test_codes_in_parts_equal_one_hash_table(n_parts, large):
+    import pyarrow as pa
+    from graph._arrow import _codes_in_parts, _codes_one_table
+    rng = np.random.default_rng(3)
+    vals = np.array([f"v{x}" for x in rng.integers(0, 3000, 30000)]
+                    + ["", "a", "ab", "é", "x" * 40, "alice@mail.com", "bob@mail.com"], dtype=object)
+    rng.shuffle(vals)
+    vals[rng.random(len(vals)) < 0.01] = None
+    arr = pa.array(vals, type=pa.large_string() if large else pa.string())
+    chunked = pa.chunked_array([arr.slice(0, 1000), arr.slice(1000, 20000), arr.slice(21000)])
+    for data in (arr, chunked, arr.slice(7, 25000)):
+        got = _codes_in_parts(data, n_parts)
+        np.testing.assert_array_equal(got, _codes_one_table(data))
+        # first-seen order: code k first appears before code k + 1
+        first = np.flatnonzero(got > np.maximum.accumulate(np.r_[-1, got[:-1]]))
+        assert np.array_equal(got[first], np.arange(len(first)))
+
+
+def test_many_values_are_coded_in_parts(monkeypatch):
+    from graph import _arrow
+    calls = []
+    real = _arrow._codes_in_parts
+    monkeypatch.setattr(_arrow, "PART_ROWS", 100)
+    monkeypatch.setattr(_arrow, "_codes_in_parts", lambda d, k: calls.append(k) or real(d, k))
+    s = pd.Series([f"id{i % 170}" for i in range(1000)], dtype="str")
+    c = _arrow.codes(s)
+    assert calls == [10] and c.max() == 169 and c[170] == 0

@@ -4,6 +4,7 @@ determinism, and the command line."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +194,18 @@ def test_cli_evaluate_reports_quality(files, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "ROC-AUC" in text and "precision at K" in text and "identity pairs" in text
     assert "full rotators" in text
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="needs Linux's resettable memory high-water mark")
+def test_stage_peaks_are_each_stages_own():
+    from jobs.progress import Stages, peak_rss_mib
+    st = Stages(quiet=True)
+    with st.stage("big"):
+        block = np.ones(40_000_000)  # 305 MiB, touched
+        del block
+    with st.stage("small"):
+        np.ones(1000)
+    assert st.peak_mib["big"] > st.peak_mib["small"] + 250
+    assert peak_rss_mib() >= st.peak_mib["big"] - 0.05  # the process's peak survives resets
+                                                       # (stage peaks are rounded to 0.1)
