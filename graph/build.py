@@ -97,9 +97,9 @@ class AccountGraph:
         ``account_id`` -> node number (``index.get_indexer(ids)``).
     identifiers : pandas.DataFrame
         One row per identifier (a ``(kind, value)`` pair), row number = its
-        column in ``usage``: ``kind``, ``value``, ``n_accounts``,
-        ``kind_weight``, ``weight`` (0 for hubs above the share limit),
-        ``first_seen``, ``last_seen``.
+        column in ``usage``: ``kind``, ``value``, ``n_accounts``, ``weight``
+        (the kind's weight times the hub factor; 0 for hubs above the share
+        limit), ``first_seen``, ``last_seen``.
     uses : pandas.DataFrame
         One row per (account, identifier) pair: ``account``, ``identifier``
         (node and identifier numbers), ``count``, ``first_seen``,
@@ -389,13 +389,13 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
                              "first_seen": _from_ns(first_ns), "last_seen": _from_ns(last_ns)})
         del ukey, n_uses
         by_ident = _run_starts(uses["identifier"].to_numpy())  # every identifier has a use
-        ident["n_accounts"] = np.diff(np.r_[by_ident, len(uses)])
+        ident["n_accounts"] = np.diff(np.r_[by_ident, len(uses)]).astype(np.int32)
         ident["first_seen"] = _from_ns(_min_max(first_ns, by_ident)[0])
         ident["last_seen"] = _from_ns(_min_max(last_ns, by_ident)[1])
     else:
         kind_names = []
         ident = pd.DataFrame({"kind": pd.Categorical([]), "value": np.array([], dtype=object),
-                              "n_accounts": np.array([], np.int64),
+                              "n_accounts": np.array([], np.int32),
                               "first_seen": pd.Series([], dtype="datetime64[ns, UTC]"),
                               "last_seen": pd.Series([], dtype="datetime64[ns, UTC]")})
         uses = pd.DataFrame({"account": np.array([], np.int32),
@@ -407,10 +407,10 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     kw = np.array([config.kind_weight(k) for k in kind_names])
     limits = np.array([config.share_limit(k) for k in kind_names])
     n_acc = ident["n_accounts"].to_numpy()
-    ident["kind_weight"] = kw[kind_code] if len(kind_names) else np.array([])
+    kind_w = kw[kind_code] if len(kind_names) else np.array([])
     hub = np.minimum(1.0, (config.hub_free_size / np.maximum(n_acc, 1)) ** config.hub_exponent)
     over = n_acc > (limits[kind_code] if len(kind_names) else n_acc)
-    ident["weight"] = np.where(over, 0.0, ident["kind_weight"].to_numpy() * hub)
+    ident["weight"] = np.where(over, 0.0, kind_w * hub)
     uses["recency"] = decay(uses["last_seen"], as_of, config.identifier_half_life_days)
 
 

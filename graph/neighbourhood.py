@@ -225,8 +225,9 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     if include_identifiers and shared:
         idf = graph.identifiers
         sh = np.array(shared, np.int64)
-        kinds = idf["kind"].astype(str).to_numpy()[sh]
-        masks = masker.mask_many(kinds, idf["value"].to_numpy()[sh])
+        # only the shown identifiers' strings (there are millions in a large graph)
+        kinds = idf["kind"].iloc[sh].astype(str).to_numpy()
+        masks = masker.mask_many(kinds, idf["value"].iloc[sh].to_numpy())
         if known_masks:
             masks = np.array([known_masks.get(i, m) for i, m in zip(sh.tolist(), masks)],
                              dtype=object)

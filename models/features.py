@@ -32,7 +32,7 @@ from joblib import effective_n_jobs
 
 from graph.build import AccountGraph
 from graph.config import GraphConfig
-from graph.propagate import propagate_blacklist
+from graph.propagate import propagation_columns
 from graph.tables import release_freed_memory
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
@@ -108,7 +108,7 @@ def neighbour_aggregates(adj: sp.csr_matrix, values: np.ndarray, names: list[str
             out[f"nb_{agg}{hops}_{name}"] = arr.astype(FEATURE_DTYPE)
     order = [f"nb_{agg}{hops}_{name}" for agg in aggregators for hops in (1, 2)
              for name in names if f"nb_{agg}{hops}_{name}" in out]
-    return pd.DataFrame({k: out[k] for k in order}, index=pd.RangeIndex(adj.shape[0]))
+    return pd.DataFrame({k: out[k] for k in order}, index=pd.RangeIndex(adj.shape[0]), copy=False)
 
 
 def _attributes(accounts: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
@@ -198,15 +198,35 @@ def account_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.n
     return pd.concat([feats, agg], axis=1) if aggregate and numeric else feats
 
 
-def hide_labels(graph: AccountGraph, hidden: np.ndarray) -> AccountGraph:
-    """A copy of ``graph`` whose enforcement status is erased for ``hidden`` nodes."""
-    st = graph.status.copy()
-    st.loc[hidden, "banned"] = False
-    st.loc[hidden, "cleared"] = False
-    st.loc[hidden, "violations"] = 0
-    st.loc[hidden, "seed_weight"] = 0.0
-    st.loc[hidden, "ban_at"] = pd.NaT
+# the status columns that label_features and propagation read
+LABEL_COLUMNS = ("banned", "cleared", "violations", "seed_weight")
+
+
+def hide_labels(graph: AccountGraph, hidden: np.ndarray,
+                columns: tuple[str, ...] | None = None) -> AccountGraph:
+    """A copy of ``graph`` whose enforcement status is erased for ``hidden`` nodes.
+
+    ``columns``: keep only these status columns in the copy (the label passes
+    keep ``LABEL_COLUMNS``: the other columns cost 0.7 GB at 10,000,000 accounts).
+    """
+    st = (graph.status[list(columns)] if columns is not None else graph.status).copy()
+    erased = {"banned": False, "cleared": False, "violations": 0, "seed_weight": 0.0,
+              "ban_at": pd.NaT}
+    for col, value in erased.items():
+        if col in st.columns:
+            st.loc[hidden, col] = value
     return dataclasses.replace(graph, status=st)
+
+
+class _Columns(dict):
+    """Feature columns, each stored as ``FEATURE_DTYPE`` as soon as it is made."""
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        super().__setitem__(key, np.asarray(value, dtype=FEATURE_DTYPE))
+
+    def frame(self) -> pd.DataFrame:
+        # no consolidating copy: at 10,000,000 accounts it would double the columns' 0.8 GB
+        return pd.DataFrame(self, copy=False)
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -262,7 +282,7 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     adj = graph.adjacency
     ops = ops or _GraphOps(adj, config.link_threshold)
     p, deg, back, strong = ops.p, ops.deg, ops.back, ops.strong
-    out = {}
+    out = _Columns()
     for name, x in (("banned", b), ("cleared", c), ("violations", v), ("ban_weight", s)):
         w1 = adj @ x
         out[f"{name}_nb1"] = w1
@@ -278,18 +298,20 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     out["cluster_banned_share"] = np.divide(cb, csz - 1, out=np.zeros_like(cb), where=csz > 1)
     out["violations_in_cluster"] = cv
     if b.any():
-        prop = propagation
-        if prop is None:
+        if propagation is None:
             import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prop = propagate_blacklist(graph, config)
-        out["propagation"] = prop["propagation_score"].to_numpy()
-        out["propagation_raw_log"] = np.log10(prop["propagation_raw"].to_numpy() + 1e-12)
+                prop, _ = propagation_columns(graph, config)  # the columns, without a frame of ids
+        else:
+            prop = {k: propagation[k].to_numpy() for k in ("propagation_score",
+                                                             "propagation_raw")}
+        out["propagation"] = prop["propagation_score"]
+        out["propagation_raw_log"] = np.log10(prop["propagation_raw"] + 1e-12)
     else:
         out["propagation"] = np.zeros(len(b))
         out["propagation_raw_log"] = np.full(len(b), -12.0)
-    return pd.DataFrame({k: v.astype(FEATURE_DTYPE) for k, v in out.items()})
+    return out.frame()
 
 
 # working memory of one label pass, measured at 1,000,000 accounts (0.35 GB)
@@ -344,7 +366,8 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
             return label_features(graph, identity, membership, config, ops, propagation)
         hidden = np.zeros(graph.n_accounts, bool)
         hidden[hidden_nodes] = True
-        part = label_features(hide_labels(graph, hidden), identity, membership, config, ops)
+        part = label_features(hide_labels(graph, hidden, LABEL_COLUMNS), identity, membership,
+                              config, ops)
         rows = part.iloc[hidden_nodes].to_numpy()  # only the fold's rows are kept
         del part, hidden
         release_freed_memory()  # a pass's garbage is the next pass's room

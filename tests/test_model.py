@@ -295,3 +295,17 @@ def test_features_are_stored_as_float32_and_categories_stay(parts):
     kinds = {str(d) for d in X.dtypes}
     cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     assert cats and kinds == {np.dtype(FEATURE_DTYPE).name, "category"}
+
+
+def test_hide_labels_can_keep_only_the_label_columns(parts):
+    from models.features import LABEL_COLUMNS
+    _, g, _, _ = parts
+    banned = np.flatnonzero(g.status["banned"].to_numpy())[:5]
+    hidden = np.zeros(g.n_accounts, bool)
+    hidden[banned] = True
+    slim = hide_labels(g, hidden, LABEL_COLUMNS)
+    full = hide_labels(g, hidden)
+    assert list(slim.status.columns) == list(LABEL_COLUMNS)
+    pd.testing.assert_frame_equal(slim.status, full.status[list(LABEL_COLUMNS)])
+    assert not slim.status["banned"].to_numpy()[banned].any()
+    assert g.status["banned"].to_numpy()[banned].all()  # the original is untouched

@@ -321,3 +321,16 @@ def test_non_convergence_warns():
         ok = propagate_blacklist(hub_graph(GraphConfig()))
     assert ok.attrs["propagation"]["converged"] and ok.attrs["propagation"]["error"] < 1e-8
     assert 1 < ok.attrs["propagation"]["iterations"] <= 200
+
+
+def test_propagation_columns_are_the_table_without_ids():
+    from graph.propagate import propagation_columns
+    accounts = ["s", "x", "c", "y"]
+    g = make_graph(accounts, [("s", "x"), ("x", "c"), ("c", "y"), ("s", "y")],
+                   [("s", "ban", T0), ("c", "cleared", T0)])
+    df = propagate_blacklist(g)
+    cols, meta = propagation_columns(g)
+    assert list(cols) == [c for c in df.columns if c != "account_id"]
+    for name, values in cols.items():
+        np.testing.assert_array_equal(values, df[name].to_numpy())
+    assert meta == df.attrs["propagation"]
