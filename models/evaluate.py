@@ -240,7 +240,7 @@ def time_split(tables, cutoff: str | pd.Timestamp):
         return df[df[col].isna() | (df[col] <= cutoff)].reset_index(drop=True)
 
     accounts = upto(tables.accounts, "created_at")
-    known = set(accounts["account_id"])
+    known = accounts["account_id"]
 
     def known_only(df, cols):
         if df is None:
@@ -256,12 +256,11 @@ def time_split(tables, cutoff: str | pd.Timestamp):
     if enf is None or "at" not in enf.columns:
         raise ValueError("a time split needs enforcement actions with an 'at' time")
     enforcement = known_only(upto(enf, "at"), ("account_id",))
-    banned_before = set(enforcement.loc[enforcement["action"] == "ban", "account_id"])
-    later = enf[(enf["at"] > cutoff) & (enf["action"] == "ban")]
-    banned_after = set(later["account_id"])
-    ids = [a for a in accounts["account_id"] if a not in banned_before]
+    banned_before = enforcement.loc[enforcement["action"] == "ban", "account_id"].unique()
+    banned_after = enf.loc[(enf["at"] > cutoff) & (enf["action"] == "ban"), "account_id"].unique()
+    ids = known[~known.isin(banned_before)].reset_index(drop=True)
     outcome = pd.DataFrame({"account_id": ids,
-                            "banned": [int(a in banned_after) for a in ids]})
+                            "banned": ids.isin(banned_after).astype(int)})
     before = Tables(accounts=accounts, identifiers=identifiers, edges=edges,
                     enforcement=enforcement, sources={k: f"{v} (up to {cutoff:%Y-%m-%d})"
                                                       for k, v in tables.sources.items()},
