@@ -14,13 +14,27 @@ from graph.tables import release_freed_memory
 _peak_before_reset = 0.0  # the process's peak from before the last reset of the mark
 
 
-def _current_mark_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def _current_mark_mib() -> float | None:
+    """The kernel's high-water mark of resident memory (VmHWM), the one a reset restarts."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB."""
-    return max(_peak_before_reset, _current_mark_mib())
+    mark = _current_mark_mib()
+    if mark is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    # not ru_maxrss where the kernel's own mark can be read: exec keeps in it the memory
+    # the parent had when it started this process (a benchmark that had just generated
+    # a 1,000,000-account platform made every stage of its flag job "peak" at 2.6 GiB)
+    return max(_peak_before_reset, mark)
 
 
 def _reset_peak_mark() -> bool:
@@ -67,7 +81,7 @@ class Stages:
         if not self.quiet:
             print(f"{count}{name} ...", end="", file=self.stream, flush=True)
         # a stage inside another keeps the outer stage's mark (its peak then covers both)
-        own_peak = self._depth == 0 and _reset_peak_mark()
+        own_peak = self._depth == 0 and _current_mark_mib() is not None and _reset_peak_mark()
         self._depth += 1
         t = time.perf_counter()
         try:
@@ -84,7 +98,8 @@ class Stages:
         release_freed_memory()
         self.timings[name] = round(dt, 3)
         # the stage's own peak where the mark could be reset, else the process's so far
-        self.peak_mib[name] = round(_current_mark_mib() if own_peak else peak_rss_mib(), 1)
+        mark = _current_mark_mib() if own_peak else None
+        self.peak_mib[name] = round(mark if mark is not None else peak_rss_mib(), 1)
         if not self.quiet:
             print(f" {dt:.1f} s", file=self.stream, flush=True)
 

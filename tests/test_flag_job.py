@@ -209,3 +209,19 @@ def test_stage_peaks_are_each_stages_own():
     assert st.peak_mib["big"] > st.peak_mib["small"] + 250
     assert peak_rss_mib() >= st.peak_mib["big"] - 0.05  # the process's peak survives resets
                                                        # (stage peaks are rounded to 0.1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's VmHWM")
+def test_a_job_started_by_a_big_process_reports_its_own_peak():
+    import subprocess
+    import sys
+    ballast = np.ones(60_000_000)  # 458 MiB held by this process while it starts the child
+    code = ("from jobs.progress import Stages, peak_rss_mib\n"
+            "st = Stages(quiet=True)\n"
+            "with st.stage('nothing'):\n    pass\n"
+            "print(peak_rss_mib(), st.peak_mib['nothing'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(__file__))).stdout
+    peak, stage = map(float, out.split())
+    assert ballast.sum() == 60_000_000
+    assert peak < 300 and stage < 300  # the child's own imports, not the parent's 458 MiB
