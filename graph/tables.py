@@ -628,8 +628,9 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     known = pd.Index(acc["account_id"]) if acc is not None else None
     done = {}
     if out["identifiers"] is not None:
-        # alone: its hash table holds every distinct value (3 GB at 3,000,000 accounts), and
-        # Arrow's allocator keeps it after use, so it is handed back before anything else
+        # alone, then handed back: coding the values is the largest transient of loading
+        # (hash tables of distinct values, see graph._arrow.codes) and Arrow's allocator
+        # would keep it after use
         done["identifiers", "value", "codes"] = codes(out["identifiers"]["value"])
         release_freed_memory()
     jobs = {(name, c, "positions"): (out[name][c], known)
