@@ -85,8 +85,9 @@ def _part_keys(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarray:
 def _codes_in_parts(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarray:
     """:func:`codes` for many strings: the values are split into parts that cannot share a
     value (:func:`_part_keys`) and each part is encoded with a hash table of its own
-    distinct values. One table for all of 85 million identifier values held 9 GB; a part's
-    holds a fraction. Codes are then renumbered to first-seen order, as one table gives."""
+    distinct values. One table for the 25.6 million identifier values of a 3,000,000-account
+    platform added 2.65 GiB while loading; in parts the load peaked at 3.74 GiB instead of
+    5.88. Codes are then renumbered to first-seen order, as one table gives."""
     n = len(data)
     key = _part_keys(data, n_parts).astype(np.int16 if n_parts < 2**15 else np.int64)
     order = np.argsort(key, kind="stable")  # rows of a part stay in their order
