@@ -51,14 +51,14 @@ def ensure_platform(n: int, seed: int = 0) -> tuple[Path, float]:
     d = CACHE / f"platform-{n}-{seed}"
     if all((d / f"{t}.parquet").exists() for t in TABLES):
         return d, float("nan")
-    from graph.synth import generate_platform, write_platform
+    from ringfence.graph.synth import generate_platform, write_platform
     t = time.perf_counter()
     write_platform(generate_platform(n_accounts=n, seed=seed), d, format="parquet")
     return d, time.perf_counter() - t
 
 
 def run_flag_process(d: Path, out: Path, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "jobs.cli", "flag", "--quiet", "--top", "0", "--out", str(out)]
+    cmd = [sys.executable, "-m", "ringfence.jobs.cli", "flag", "--quiet", "--top", "0", "--out", str(out)]
     for t in TABLES:
         cmd += [f"--{t}", str(d / f"{t}.parquet")]
     cmd += extra
@@ -81,11 +81,11 @@ def compare_with_reference(d: Path, out: Path) -> dict:
     from scipy.stats import spearmanr
 
     from benchmarks.reference_networkx import reference_pipeline
-    from graph import load_tables
-    from graph.build import build_graph
-    from graph.identity import link_identities
-    from graph.propagate import personalized_pagerank
-    from jobs.output import read_output
+    from ringfence.graph import load_tables
+    from ringfence.graph.build import build_graph
+    from ringfence.graph.identity import link_identities
+    from ringfence.graph.propagate import personalized_pagerank
+    from ringfence.jobs.output import read_output
 
     tables = load_tables(*(d / f"{t}.parquet" for t in TABLES))
     t = time.perf_counter()

@@ -32,11 +32,11 @@ def enforcement_from_train(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from graph import load_tables
-    from graph.config import GraphConfig
-    from jobs.flag import run_flag
-    from jobs.scoring import model_scorer
-    from models.evaluate import evaluate_scores
+    from ringfence.graph import load_tables
+    from ringfence.graph.config import GraphConfig
+    from ringfence.jobs.flag import run_flag
+    from ringfence.jobs.scoring import model_scorer
+    from ringfence.models.evaluate import evaluate_scores
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)

@@ -15,9 +15,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.build import decay
-from graph.config import GraphConfig
-from graph.tables import Tables
+from ringfence.graph.build import decay
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.tables import Tables
 
 
 def reference_pipeline(tables: Tables, config: GraphConfig | None = None,

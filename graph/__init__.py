@@ -4,6 +4,6 @@ linking, offender clusters, blacklist propagation and stores (Neo4j).
 This package never imports :mod:`models`.
 """
 
-from graph.tables import InputError, InputWarning, Problem, Tables, load_tables
+from ringfence.graph.tables import InputError, InputWarning, Problem, Tables, load_tables
 
 __all__ = ["InputError", "InputWarning", "Problem", "Tables", "load_tables"]

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.config import GraphConfig
-from graph.tables import Tables, release_freed_memory
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.tables import Tables, release_freed_memory
 
 __all__ = ["AccountGraph", "build_graph", "account_status", "decay"]
 
@@ -331,8 +331,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
-    >>> from graph.build import build_graph
+    >>> from ringfence.graph import load_tables
+    >>> from ringfence.graph.build import build_graph
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
     ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
     ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))

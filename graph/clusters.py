@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph._matrix import checked_adjacency
-from graph.config import GraphConfig
+from ringfence.graph._matrix import checked_adjacency
+from ringfence.graph.config import GraphConfig
 
 if TYPE_CHECKING:  # pragma: no cover
-    from graph.build import AccountGraph
+    from ringfence.graph.build import AccountGraph
 
 __all__ = ["detect_communities", "cluster_table", "find_clusters", "account_offence_score"]
 
@@ -334,8 +334,8 @@ def cluster_table(graph: AccountGraph, membership: np.ndarray, *,
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
-    >>> from graph.build import build_graph
+    >>> from ringfence.graph import load_tables
+    >>> from ringfence.graph.build import build_graph
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
     ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
     ...                                           "kind": "device", "value": "d1"}),
@@ -449,8 +449,8 @@ def find_clusters(graph: AccountGraph, config: GraphConfig | None = None, *,
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
-    >>> from graph.build import build_graph
+    >>> from ringfence.graph import load_tables
+    >>> from ringfence.graph.build import build_graph
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
     ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
     ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))
@@ -462,7 +462,7 @@ def find_clusters(graph: AccountGraph, config: GraphConfig | None = None, *,
     start = None
     if config.cluster_method == "leiden":
         if identity is None:
-            from graph.identity import link_identities
+            from ringfence.graph.identity import link_identities
             identity = link_identities(graph, config).identity
         start = identity
     membership = detect_communities(graph.adjacency, method=config.cluster_method,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graph.build import AccountGraph
+from ringfence.graph.build import AccountGraph
 
 __all__ = ["Masker", "evidence_paths", "describe_paths"]
 

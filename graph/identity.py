@@ -17,8 +17,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from graph.build import AccountGraph
-from graph.config import GraphConfig
+from ringfence.graph.build import AccountGraph
+from ringfence.graph.config import GraphConfig
 
 __all__ = ["Identities", "link_identities", "split_components"]
 
@@ -127,8 +127,8 @@ def link_identities(graph: AccountGraph, config: GraphConfig | None = None) -> I
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
-    >>> from graph.build import build_graph
+    >>> from ringfence.graph import load_tables
+    >>> from ringfence.graph.build import build_graph
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
     ...     identifiers=pd.DataFrame({"account_id": ["a", "b", "b", "c"],
     ...                               "kind": ["device", "device", "ip", "ip"],

@@ -22,8 +22,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.build import AccountGraph
-from graph.evidence import Masker
+from ringfence.graph.build import AccountGraph
+from ringfence.graph.evidence import Masker
 
 __all__ = ["neighbourhood", "draw_neighbourhood", "IDENTIFIER", "KIND_COLOURS"]
 
@@ -146,8 +146,8 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
-    >>> from graph.build import build_graph
+    >>> from ringfence.graph import load_tables
+    >>> from ringfence.graph.build import build_graph
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
     ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
     ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))

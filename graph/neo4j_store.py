@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from graph.tables import TABLES, InputWarning, Tables, load_tables
+from ringfence.graph.tables import TABLES, InputWarning, Tables, load_tables
 
 __all__ = [
     "IDENTIFIER_LABELS",
@@ -915,7 +915,7 @@ def sync_to_neo4j(target, tables: Tables, result: Any, *, database: str | None =
     if graph is None:
         graph = getattr(result, "graph", None)
     if graph is None and config is not None:
-        from graph.build import build_graph
+        from ringfence.graph.build import build_graph
 
         as_of = getattr(result, "run", {}).get("as_of") if not isinstance(result, Mapping) \
             else None
@@ -961,7 +961,7 @@ class RunDirError(ValueError):
 
 
 def _read_output_table(run_dir: Path, name: str) -> pd.DataFrame:
-    from jobs.output import read_output
+    from ringfence.jobs.output import read_output
 
     if (run_dir / f"{name}.parquet").exists():
         return read_output(run_dir, name)
@@ -989,8 +989,8 @@ def load_run_dir(run_dir: str | Path, *, check_hashes: bool = True):
     recorded sha256), the graph is rebuilt with the run's config and as-of time, and
     the outputs are read from the directory.
     """
-    from graph.build import build_graph
-    from graph.config import load_config
+    from ringfence.graph.build import build_graph
+    from ringfence.graph.config import load_config
 
     run_dir = Path(run_dir)
     run_path = run_dir / "run.json"
@@ -1009,7 +1009,7 @@ def load_run_dir(run_dir: str | Path, *, check_hashes: bool = True):
                               "any more (or the run was made from DataFrames)")
         want = info.get("sha256")
         if check_hashes and want:
-            from jobs.output import file_sha256
+            from ringfence.jobs.output import file_sha256
 
             if file_sha256(p) != want:
                 raise RunDirError(f"{p}: the {name} input changed since the run "
@@ -1144,7 +1144,7 @@ def load_from_neo4j(target=None, *, database: str | None = None) -> Tables:
 def write_tables(tables: Tables, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
     """Write the four tables in the input contract, atomically: ``csv`` (gzip,
     ``<name>.csv.gz``, ISO 8601 UTC timestamps) or ``parquet``."""
-    from jobs.output import atomic_directory
+    from ringfence.jobs.output import atomic_directory
 
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be csv or parquet, got {fmt!r}")

@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph._matrix import checked_adjacency
-from graph.config import GraphConfig
+from ringfence.graph._matrix import checked_adjacency
+from ringfence.graph.config import GraphConfig
 
 if TYPE_CHECKING:  # pragma: no cover
-    from graph.build import AccountGraph
+    from ringfence.graph.build import AccountGraph
 
 __all__ = ["PageRankResult", "personalized_pagerank", "propagate_blacklist", "propagation_columns"]
 
@@ -300,8 +300,8 @@ def propagate_blacklist(graph: "AccountGraph", config: GraphConfig | None = None
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
-    >>> from graph.build import build_graph
+    >>> from ringfence.graph import load_tables
+    >>> from ringfence.graph.build import build_graph
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c", "d"]}),
     ...                 edges=pd.DataFrame({"src": ["a", "b"], "dst": ["b", "c"],
     ...                                     "kind": "transfer"}),

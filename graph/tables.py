@@ -40,7 +40,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from graph._arrow import codes, column_key, duplicated_rows, positions, same_column
+from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 
 __all__ = [
     "TABLES",
@@ -578,7 +578,7 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     Examples
     --------
     >>> import pandas as pd
-    >>> from graph import load_tables
+    >>> from ringfence.graph import load_tables
     >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b"]}),
     ...                 identifiers=pd.DataFrame({"account_id": ["a", "b"],
     ...                                           "kind": "device", "value": "d1"}))

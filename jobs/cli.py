@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
-from graph.tables import InputError, InputWarning, load_tables
+from ringfence.graph.tables import InputError, InputWarning, load_tables
 
 CONTRACT_HELP = """\
 input contract (each table a .csv, .csv.gz or .parquet file, chosen by extension):
@@ -75,7 +75,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from graph.synth import generate_platform, write_platform
+    from ringfence.graph.synth import generate_platform, write_platform
 
     if args.accounts < 100:
         raise UsageError("--accounts must be at least 100")
@@ -100,9 +100,9 @@ def _print_top(result, n: int) -> None:
 
 
 def cmd_flag(args: argparse.Namespace) -> int:
-    from graph.config import ConfigError, load_config
-    from jobs.flag import load_and_flag
-    from jobs.progress import Stages
+    from ringfence.graph.config import ConfigError, load_config
+    from ringfence.jobs.flag import load_and_flag
+    from ringfence.jobs.progress import Stages
 
     if args.review_capacity is not None and args.review_capacity < 1:
         raise UsageError("--review-capacity must be at least 1")
@@ -128,7 +128,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
 
 
 def _model_options(args: argparse.Namespace) -> dict:
-    from jobs.scoring import model_scorer
+    from ringfence.jobs.scoring import model_scorer
 
     if args.model is not None and args.no_model:
         raise UsageError("--model and --no-model exclude each other")
@@ -139,13 +139,13 @@ def _model_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from graph.build import build_graph
-    from graph.clusters import find_clusters
-    from graph.config import ConfigError, load_config
-    from graph.identity import link_identities
-    from jobs.progress import Stages
-    from jobs.scoring import fit_from_graph
-    from models.model import save_model
+    from ringfence.graph.build import build_graph
+    from ringfence.graph.clusters import find_clusters
+    from ringfence.graph.config import ConfigError, load_config
+    from ringfence.graph.identity import link_identities
+    from ringfence.jobs.progress import Stages
+    from ringfence.jobs.scoring import fit_from_graph
+    from ringfence.models.model import save_model
 
     try:
         config = load_config(args.config, seed=args.seed)
@@ -182,8 +182,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from jobs.output import read_output
-    from models.evaluate import evaluate_scores, format_report
+    from ringfence.jobs.output import read_output
+    from ringfence.models.evaluate import evaluate_scores, format_report
 
     try:
         scores = read_output(args.scores, "scores")
@@ -204,10 +204,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from graph.config import ConfigError, load_config
-    from jobs.flag import run_flag, write_flag_outputs
-    from jobs.progress import Stages
-    from models.evaluate import evaluate_scores, format_report, time_split
+    from ringfence.graph.config import ConfigError, load_config
+    from ringfence.jobs.flag import run_flag, write_flag_outputs
+    from ringfence.jobs.progress import Stages
+    from ringfence.models.evaluate import evaluate_scores, format_report, time_split
 
     try:
         config = load_config(args.config, seed=args.seed)
@@ -240,7 +240,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from jobs.report import ReportError, load_run, write_case_report
+    from ringfence.jobs.report import ReportError, load_run, write_case_report
 
     if args.hops < 0:
         raise UsageError("--hops must be at least 0")
@@ -260,14 +260,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _neo4j_settings(args: argparse.Namespace):
-    from graph.neo4j_store import Neo4jSettings
+    from ringfence.graph.neo4j_store import Neo4jSettings
 
     # the password only ever comes from NEO4J_PASSWORD (never argv: ps, shell history)
     return Neo4jSettings.from_env(uri=args.uri, user=args.user, database=args.database)
 
 
 def cmd_neo4j_sync(args: argparse.Namespace) -> int:
-    from graph.neo4j_store import Neo4jConnectionError, RunDirError, sync_run_dir
+    from ringfence.graph.neo4j_store import Neo4jConnectionError, RunDirError, sync_run_dir
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -283,7 +283,7 @@ def cmd_neo4j_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_neo4j_load(args: argparse.Namespace) -> int:
-    from graph.neo4j_store import Neo4jConnectionError, load_from_neo4j, write_tables
+    from ringfence.graph.neo4j_store import Neo4jConnectionError, load_from_neo4j, write_tables
 
     try:
         tables = load_from_neo4j(_neo4j_settings(args))

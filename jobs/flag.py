@@ -23,15 +23,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from graph.build import AccountGraph, build_graph
-from graph.clusters import find_clusters
-from graph.config import GraphConfig
-from graph.evidence import Masker, describe_paths, evidence_paths
-from graph.identity import Identities, link_identities
-from graph.propagate import propagate_blacklist
-from graph.tables import Tables, load_tables
-from jobs.output import atomic_directory, file_sha256, write_json, write_table
-from jobs.progress import Stages, peak_rss_mib
+from ringfence.graph.build import AccountGraph, build_graph
+from ringfence.graph.clusters import find_clusters
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.evidence import Masker, describe_paths, evidence_paths
+from ringfence.graph.identity import Identities, link_identities
+from ringfence.graph.propagate import propagate_blacklist
+from ringfence.graph.tables import Tables, load_tables
+from ringfence.jobs.output import atomic_directory, file_sha256, write_json, write_table
+from ringfence.jobs.progress import Stages, peak_rss_mib
 
 __all__ = ["FlagResult", "run_flag", "write_flag_outputs", "default_review_capacity"]
 
@@ -171,8 +171,8 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
 
     Examples
     --------
-    >>> from graph.synth import generate_platform
-    >>> from graph import load_tables
+    >>> from ringfence.graph.synth import generate_platform
+    >>> from ringfence.graph import load_tables
     >>> p = generate_platform(n_accounts=2000, seed=1)
     >>> t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
     >>> result = run_flag(t, review_capacity=20)
@@ -191,7 +191,7 @@ def run_flag(tables: Tables, *, config: GraphConfig | None = None,
     stages = stages or Stages(quiet=True)
     t0 = time.perf_counter()
     if scorer == "auto":
-        from jobs.scoring import model_scorer
+        from ringfence.jobs.scoring import model_scorer
         scorer = model_scorer(seed=config.seed)
 
     row_counts = {name: (len(df) if (df := tables[name]) is not None else None)

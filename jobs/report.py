@@ -13,7 +13,7 @@ ranks and reasons the run recorded -- and rebuilds the account graph (not the
 model) from the input files named in ``run.json``, after checking their
 sha256, for the neighbourhood picture::
 
-    from jobs.report import load_run, write_case_report
+    from ringfence.jobs.report import load_run, write_case_report
     result = load_run("demo/flags")
     write_case_report(result, "acct_0001750", "case.html")
 """
@@ -33,9 +33,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from graph.evidence import Masker, evidence_paths
-from graph.neighbourhood import draw_neighbourhood, neighbourhood
-from jobs.flag import FlagResult
+from ringfence.graph.evidence import Masker, evidence_paths
+from ringfence.graph.neighbourhood import draw_neighbourhood, neighbourhood
+from ringfence.jobs.flag import FlagResult
 
 __all__ = ["ReportError", "case_report_html", "write_case_report", "load_run"]
 
@@ -92,11 +92,11 @@ def load_run(out_dir: str | os.PathLike, *, account_id: str | None = None,
     Runs made from Python with DataFrames as input record no files: their
     graph cannot be rebuilt and ``graph`` is None.
     """
-    from graph import load_tables
-    from graph.build import build_graph
-    from graph.config import ConfigError, load_config
-    from graph.identity import link_identities
-    from jobs.output import file_sha256, read_output
+    from ringfence.graph import load_tables
+    from ringfence.graph.build import build_graph
+    from ringfence.graph.config import ConfigError, load_config
+    from ringfence.graph.identity import link_identities
+    from ringfence.jobs.output import file_sha256, read_output
 
     d = Path(out_dir)
     run_path = d / "run.json"

@@ -9,12 +9,12 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from graph.build import AccountGraph
-from graph.identity import Identities
-from graph.tables import Tables
-from jobs.progress import Stages
-from models.model import RepeatOffenderModel, load_model
-from models.training import (MIN_LABELS, explanations_text, labelled_nodes, scoring_features,
+from ringfence.graph.build import AccountGraph
+from ringfence.graph.identity import Identities
+from ringfence.graph.tables import Tables
+from ringfence.jobs.progress import Stages
+from ringfence.models.model import RepeatOffenderModel, load_model
+from ringfence.models.training import (MIN_LABELS, explanations_text, labelled_nodes, scoring_features,
                              training_set)
 
 __all__ = ["model_scorer", "fit_from_graph"]

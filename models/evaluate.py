@@ -229,7 +229,7 @@ def time_split(tables, cutoff: str | pd.Timestamp):
     after the cut-off. Train and flag on ``before``, evaluate against
     ``outcome`` with ``label="banned"``.
     """
-    from graph.tables import Tables
+    from ringfence.graph.tables import Tables
 
     cutoff = pd.Timestamp(cutoff)
     cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")

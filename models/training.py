@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graph.build import AccountGraph
-from graph.config import GraphConfig
-from models.features import account_features, label_features, out_of_fold_label_features
-from models.model import RepeatOffenderModel
+from ringfence.graph.build import AccountGraph
+from ringfence.graph.config import GraphConfig
+from ringfence.models.features import account_features, label_features, out_of_fold_label_features
+from ringfence.models.model import RepeatOffenderModel
 
 __all__ = ["MIN_LABELS", "TrainingSet", "labelled_nodes", "training_set", "scoring_features",
            "explanations_text", "FEATURE_DESCRIPTIONS"]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import graph._arrow as arrow_helpers
-from graph._arrow import codes, duplicated_rows, positions
+import ringfence.graph._arrow as arrow_helpers
+from ringfence.graph._arrow import codes, duplicated_rows, positions
 
 
 def _random_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def test_chunked_columns_get_one_numbering():
 @pytest.mark.parametrize("large", [False, True])
 def test_codes_in_parts_equal_one_hash_table(n_parts, large):
     import pyarrow as pa
-    from graph._arrow import _codes_in_parts, _codes_one_table
+    from ringfence.graph._arrow import _codes_in_parts, _codes_one_table
     rng = np.random.default_rng(3)
     vals = np.array([f"v{x}" for x in rng.integers(0, 3000, 30000)]
                     + ["", "a", "ab", "é", "x" * 40, "alice@mail.com", "bob@mail.com"], dtype=object)
@@ -74,7 +74,7 @@ def test_codes_in_parts_equal_one_hash_table(n_parts, large):
 
 
 def test_many_values_are_coded_in_parts(monkeypatch):
-    from graph import _arrow
+    from ringfence.graph import _arrow
     calls = []
     real = _arrow._codes_in_parts
     monkeypatch.setattr(_arrow, "PART_ROWS", 100)

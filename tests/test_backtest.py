@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from graph import load_tables
-from jobs.cli import main
-from models.evaluate import time_split
+from ringfence.graph import load_tables
+from ringfence.jobs.cli import main
+from ringfence.models.evaluate import time_split
 
 
 def test_time_split_keeps_only_what_was_known():
@@ -27,7 +27,7 @@ def test_time_split_keeps_only_what_was_known():
 
 
 def test_backtest_command(tmp_path, capsys):
-    from graph.synth import generate_platform, write_platform
+    from ringfence.graph.synth import generate_platform, write_platform
     write_platform(generate_platform(n_accounts=4000, seed=5), tmp_path, format="csv")
     args = ["backtest", "--cutoff", "2026-01-01", "--no-model", "--quiet"]
     for t in ("accounts", "identifiers", "edges", "enforcement"):

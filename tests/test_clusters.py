@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from graph import load_tables
-from graph.build import build_graph
-from graph.clusters import (account_offence_score, cluster_table, detect_communities,
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+from ringfence.graph.clusters import (account_offence_score, cluster_table, detect_communities,
                             find_clusters)
-from graph.config import GraphConfig
+from ringfence.graph.config import GraphConfig
 
 METHODS = ["leiden", "louvain"]
 
@@ -464,7 +464,7 @@ def test_starting_partition_is_where_leiden_starts():
 
 def test_find_clusters_starts_from_identities():
     g = ring_graph()
-    from graph.identity import link_identities
+    from ringfence.graph.identity import link_identities
     ident = link_identities(g).identity
     m_given, t_given = find_clusters(g, identity=ident)
     m_own, t_own = find_clusters(g)

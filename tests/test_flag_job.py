@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph import load_tables
-from graph.synth import generate_platform, write_platform
-from jobs import output
-from jobs.cli import main
-from jobs.flag import run_flag, write_flag_outputs
-from jobs.output import read_output
+from ringfence.graph import load_tables
+from ringfence.graph.synth import generate_platform, write_platform
+from ringfence.jobs import output
+from ringfence.jobs.cli import main
+from ringfence.jobs.flag import run_flag, write_flag_outputs
+from ringfence.jobs.output import read_output
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_outputs_written_atomically(propagation_result, tmp_path, monkeypatch):
             raise OSError("disk full")
         return real(df, directory, name, fmt)
 
-    monkeypatch.setattr("jobs.flag.write_table", failing)
+    monkeypatch.setattr("ringfence.jobs.flag.write_table", failing)
     with pytest.raises(OSError, match="disk full"):
         write_flag_outputs(propagation_result, out, "parquet")
     after = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -199,7 +199,7 @@ def test_cli_evaluate_reports_quality(files, tmp_path, capsys):
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
                     reason="needs Linux's resettable memory high-water mark")
 def test_stage_peaks_are_each_stages_own():
-    from jobs.progress import Stages, peak_rss_mib
+    from ringfence.jobs.progress import Stages, peak_rss_mib
     st = Stages(quiet=True)
     with st.stage("big"):
         block = np.ones(40_000_000)  # 305 MiB, touched
@@ -216,7 +216,7 @@ def test_a_job_started_by_a_big_process_reports_its_own_peak():
     import subprocess
     import sys
     ballast = np.ones(60_000_000)  # 458 MiB held by this process while it starts the child
-    code = ("from jobs.progress import Stages, peak_rss_mib\n"
+    code = ("from ringfence.jobs.progress import Stages, peak_rss_mib\n"
             "st = Stages(quiet=True)\n"
             "with st.stage('nothing'):\n    pass\n"
             "print(peak_rss_mib(), st.peak_mib['nothing'])")

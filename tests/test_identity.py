@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph import load_tables
-from graph.build import build_graph
-from graph.config import ConfigError, GraphConfig, load_config
-from graph.evidence import Masker, evidence_paths
-from graph.identity import link_identities, split_components
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+from ringfence.graph.config import ConfigError, GraphConfig, load_config
+from ringfence.graph.evidence import Masker, evidence_paths
+from ringfence.graph.identity import link_identities, split_components
 
 
 def tables(accounts, identifiers=None, edges=None, enforcement=None):
@@ -226,7 +226,7 @@ def test_config_file_merges_kind_mappings(tmp_path):
 
 
 def test_build_that_releases_its_inputs_builds_the_same_graph():
-    from graph.synth import generate_platform
+    from ringfence.graph.synth import generate_platform
     p = generate_platform(n_accounts=3000, seed=5)
     kept = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
     freed = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graph import InputError, InputWarning, load_tables
-from jobs.cli import main
+from ringfence.graph import InputError, InputWarning, load_tables
+from ringfence.jobs.cli import main
 
 ACCOUNTS = "account_id,created_at,country,logins\na1,2025-01-01T00:00:00Z,de,3\na2,1735689600,fr,5\na3,,de,\n"
 IDENTIFIERS = "account_id,kind,value,seen_at\na1,device,d1,2025-02-01\na2,device,d1,2025-02-02\na3,ip,1.2.3.4,\n"

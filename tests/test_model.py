@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from graph import load_tables
-from graph.build import build_graph
-from graph.clusters import find_clusters
-from graph.identity import link_identities
-from graph.synth import generate_platform
-from jobs.flag import run_flag
-from models.evaluate import evaluate_scores
-from models.features import account_features, hide_labels, label_features
-from models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+from ringfence.graph.clusters import find_clusters
+from ringfence.graph.identity import link_identities
+from ringfence.graph.synth import generate_platform
+from ringfence.jobs.flag import run_flag
+from ringfence.models.evaluate import evaluate_scores
+from ringfence.models.features import account_features, hide_labels, label_features
+from ringfence.models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
                           load_model, save_model)
-from models.training import training_set
+from ringfence.models.training import training_set
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_own_label_cannot_change_own_features(platform, parts):
 def test_a_given_propagation_is_reused_not_changed(parts):
     t, g, ident, membership = parts
     import warnings
-    from graph.propagate import propagate_blacklist
+    from ringfence.graph.propagate import propagate_blacklist
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prop = propagate_blacklist(g)
@@ -231,8 +231,8 @@ def test_model_beats_propagation_alone_at_k(parts, platform):
 
 
 def test_large_label_sets_fit_a_stratified_sample():
-    from jobs.scoring import _fit_sample
-    from models.training import default_folds
+    from ringfence.jobs.scoring import _fit_sample
+    from ringfence.models.training import default_folds
 
     y = np.r_[np.ones(3000), np.zeros(27000)].astype(int)
     idx = _fit_sample(y, 20000, seed=1)
@@ -244,7 +244,7 @@ def test_large_label_sets_fit_a_stratified_sample():
 
 
 def test_prediction_in_blocks_is_the_same(monkeypatch):
-    import models.model as model_module
+    import ringfence.models.model as model_module
     rng = np.random.default_rng(5)
     X = pd.DataFrame({"x": rng.normal(size=300), "c": pd.Categorical(rng.choice(["a", "b"], 300))})
     model = RepeatOffenderModel(max_iter=20).fit(X, (X["x"] > 0.3).astype(int))
@@ -268,7 +268,7 @@ def test_fast_prediction_matches_with_missing_categories_in_training():
 
 
 def test_label_passes_run_one_at_a_time_when_memory_is_short(monkeypatch):
-    from models import features as F
+    from ringfence.models import features as F
     n = 1_000_000
     per_pass = F.PASS_BYTES_PER_ACCOUNT * n
     monkeypatch.setattr(F, "_available_memory", lambda: 2 * per_pass)
@@ -280,7 +280,7 @@ def test_label_passes_run_one_at_a_time_when_memory_is_short(monkeypatch):
 
 
 def test_one_pass_at_a_time_gives_the_same_features(parts, monkeypatch):
-    from models import features as F
+    from ringfence.models import features as F
     t, g, ident, membership = parts
     both = training_set(g, t.accounts, ident.identity, membership, seed=0, n_jobs=2).X
     monkeypatch.setattr(F, "_available_memory", lambda: 0)
@@ -289,7 +289,7 @@ def test_one_pass_at_a_time_gives_the_same_features(parts, monkeypatch):
 
 
 def test_features_are_stored_as_float32_and_categories_stay(parts):
-    from models.features import FEATURE_DTYPE
+    from ringfence.models.features import FEATURE_DTYPE
     t, g, ident, membership = parts
     X = training_set(g, t.accounts, ident.identity, membership, seed=0).X
     kinds = {str(d) for d in X.dtypes}
@@ -298,7 +298,7 @@ def test_features_are_stored_as_float32_and_categories_stay(parts):
 
 
 def test_hide_labels_can_keep_only_the_label_columns(parts):
-    from models.features import LABEL_COLUMNS
+    from ringfence.models.features import LABEL_COLUMNS
     _, g, _, _ = parts
     banned = np.flatnonzero(g.status["banned"].to_numpy())[:5]
     hidden = np.zeros(g.n_accounts, bool)

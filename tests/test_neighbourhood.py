@@ -12,10 +12,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from graph import load_tables  # noqa: E402
-from graph.build import build_graph  # noqa: E402
-from graph.evidence import Masker  # noqa: E402
-from graph.neighbourhood import IDENTIFIER, draw_neighbourhood, neighbourhood  # noqa: E402
+from ringfence.graph import load_tables  # noqa: E402
+from ringfence.graph.build import build_graph  # noqa: E402
+from ringfence.graph.evidence import Masker  # noqa: E402
+from ringfence.graph.neighbourhood import IDENTIFIER, draw_neighbourhood, neighbourhood  # noqa: E402
 
 MASKER = Masker(b"test-key")
 HUB_USERS = [f"h{i:02d}" for i in range(60)]  # more than the ip share limit (50)
@@ -222,7 +222,7 @@ def test_drawing(graph, tmp_path):
 
 
 def test_trimmed_neighbourhoods_stay_connected_on_a_platform():
-    from graph.synth import generate_platform
+    from ringfence.graph.synth import generate_platform
 
     p = generate_platform(n_accounts=2000, seed=5)
     g = build_graph(load_tables(p.accounts, identifiers=p.identifiers, edges=p.edges,

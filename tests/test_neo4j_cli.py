@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from graph.synth import generate_platform, write_platform
-from jobs.cli import main
+from ringfence.graph.synth import generate_platform, write_platform
+from ringfence.jobs.cli import main
 
 
 def test_sync_then_load_through_the_cli(bolt_server, tmp_path, monkeypatch, capsys):

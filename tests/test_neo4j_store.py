@@ -17,17 +17,17 @@ import pytest
 neo4j = pytest.importorskip("neo4j")
 from neo4j.exceptions import ServiceUnavailable, TransientError  # noqa: E402
 
-from graph import load_tables  # noqa: E402
-from graph.config import GraphConfig  # noqa: E402
-from graph.evidence import Masker  # noqa: E402
-from graph.neo4j_store import (  # noqa: E402
+from ringfence.graph import load_tables  # noqa: E402
+from ringfence.graph.config import GraphConfig  # noqa: E402
+from ringfence.graph.evidence import Masker  # noqa: E402
+from ringfence.graph.neo4j_store import (  # noqa: E402
     Neo4jConnectionError, Neo4jSettings, RunDirError, _retrying, connect, default_run_id,
     evidence_paths, load_from_neo4j, load_run_dir, neighbourhood, relationship_type,
     sync_run_dir, sync_to_neo4j, write_tables,
 )
-from graph.synth import generate_platform, write_platform  # noqa: E402
-from graph.tables import Tables  # noqa: E402
-from jobs.flag import load_and_flag, run_flag  # noqa: E402
+from ringfence.graph.synth import generate_platform, write_platform  # noqa: E402
+from ringfence.graph.tables import Tables  # noqa: E402
+from ringfence.jobs.flag import load_and_flag, run_flag  # noqa: E402
 
 try:
     from tests.bolt_server import free_port

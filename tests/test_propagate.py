@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from graph import load_tables
-from graph.build import build_graph
-from graph.config import GraphConfig
-from graph.propagate import PageRankResult, personalized_pagerank, propagate_blacklist
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.propagate import PageRankResult, personalized_pagerank, propagate_blacklist
 
 T0 = "2026-01-01T00:00:00Z"
 
@@ -324,7 +324,7 @@ def test_non_convergence_warns():
 
 
 def test_propagation_columns_are_the_table_without_ids():
-    from graph.propagate import propagation_columns
+    from ringfence.graph.propagate import propagation_columns
     accounts = ["s", "x", "c", "y"]
     g = make_graph(accounts, [("s", "x"), ("x", "c"), ("c", "y"), ("s", "y")],
                    [("s", "ban", T0), ("c", "cleared", T0)])

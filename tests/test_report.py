@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph import load_tables
-from graph.evidence import Masker
-from graph.synth import generate_platform, write_platform
-from jobs.flag import load_and_flag, run_flag
-from jobs.report import ReportError, case_report_html, load_run, write_case_report
+from ringfence.graph import load_tables
+from ringfence.graph.evidence import Masker
+from ringfence.graph.synth import generate_platform, write_platform
+from ringfence.jobs.flag import load_and_flag, run_flag
+from ringfence.jobs.report import ReportError, case_report_html, load_run, write_case_report
 
 # node colours of the neighbourhood picture (graph/neighbourhood.py); the page's CSS uses
 # none of them, so finding them in a screenshot finds the picture
@@ -138,7 +138,7 @@ def test_in_memory_result_and_masks(tmp_path):
     assert "masking key differs" in other                    # and the page says when not
     # with another key, the identifiers the run named keep the run's masks: the masks
     # recovered from its links and evidence are those of the right identifiers
-    from jobs.report import _recorded_masks
+    from ringfence.jobs.report import _recorded_masks
 
     known = _recorded_masks(result)
     assert len(known) >= 10
@@ -192,7 +192,7 @@ def test_hostile_account_id_is_escaped(tmp_path):
 
 
 def test_load_run_reads_what_the_run_wrote(run_dir, loaded):
-    from jobs.output import read_output
+    from ringfence.jobs.output import read_output
 
     written = read_output(run_dir, "scores")
     assert loaded.scores["account_id"].tolist() == written["account_id"].astype(str).tolist()
@@ -237,7 +237,7 @@ def test_load_run_refuses_changed_or_missing_inputs(run_dir, tmp_path):
 
 
 def test_command_line(run_dir, loaded, tmp_path, capsys):
-    from jobs import cli
+    from ringfence.jobs import cli
 
     if "report" not in cli.COMMANDS:
         pytest.skip("the report command is not wired into jobs/cli.py yet")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.synth import (IDENTIFIER_KINDS, ROLES, STRONG_KINDS, Platform, SynthConfig,
+from ringfence.graph.synth import (IDENTIFIER_KINDS, ROLES, STRONG_KINDS, Platform, SynthConfig,
                          generate_platform, write_platform)
 
 N = 10_000
@@ -406,7 +406,7 @@ def test_written_parquet_has_utc_timestamps(tmp_path, plat):
 
 
 def test_output_passes_the_input_contract(tmp_path):
-    from graph.tables import InputWarning, load_tables
+    from ringfence.graph.tables import InputWarning, load_tables
     p = generate_platform(2_000, seed=9)
     paths = write_platform(p, tmp_path)
     with warnings.catch_warnings():
