@@ -85,7 +85,7 @@ def compare_with_reference(d: Path, out: Path) -> dict:
     from ringfence.graph.build import build_graph
     from ringfence.graph.identity import link_identities
     from ringfence.graph.propagate import personalized_pagerank
-    from ringfence.jobs.output import read_output
+    from ringfence.jobs.runs import read_table
 
     tables = load_tables(*(d / f"{t}.parquet" for t in TABLES))
     t = time.perf_counter()
@@ -101,13 +101,13 @@ def compare_with_reference(d: Path, out: Path) -> dict:
     theirs = {frozenset(c) for c in ref["components"] if len(c) >= 2}
     same_identities = ours == theirs
 
-    scores = read_output(out, "scores").set_index("account_id")
+    scores = read_table(out, "scores").set_index("account_id")
     pr = ref["pagerank"].reindex(scores.index)
     # like for like: the same walk, banned seeds, no clearances, no degree normalisation
     seeds = g.status["banned"].to_numpy(float)
     plain = personalized_pagerank(g.adjacency, seeds, alpha=1 - g.config.restart).scores
     rho_plain = spearmanr(plain, ref["pagerank"].reindex(g.account_ids).to_numpy()).statistic
-    rho_final = spearmanr(scores["propagation"].to_numpy(), pr.to_numpy()).statistic
+    rho_final = spearmanr(scores["propagation_score"].to_numpy(), pr.to_numpy()).statistic
     return {"reference_seconds": round(ref["seconds"], 2),
             "reference_stage_seconds": {k: round(v, 2) for k, v in ref["timings"].items()},
             "reference_communities": len(ref["communities"]),

@@ -33,9 +33,8 @@ def enforcement_from_train(labels: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     from ringfence.graph import load_tables
-    from ringfence.graph.config import GraphConfig
     from ringfence.jobs.flag import run_flag
-    from ringfence.jobs.scoring import model_scorer
+    from ringfence.models.scoring import ModelScorer
     from ringfence.models.evaluate import evaluate_scores
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -58,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         t0 = time.perf_counter()
-        result = run_flag(tables, config=GraphConfig(seed=seed),
-                          scorer=model_scorer(seed=seed, params=params))
+        result = run_flag(tables, seed=seed,
+                          scorer=ModelScorer(seed=seed, params=params))
         seconds = time.perf_counter() - t0
         m = evaluate_scores(result.scores, held_out, label="banned", split=args.split)
         rows.append({"seed": seed, "roc_auc": m["roc_auc"], "average_precision":

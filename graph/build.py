@@ -15,7 +15,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.tables import Tables, release_freed_memory
+from ringfence.graph.memory import release_freed_memory
+from ringfence.graph.tables import Tables
 
 __all__ = ["AccountGraph", "build_graph", "account_status", "decay"]
 
@@ -515,9 +516,3 @@ def _symmetric(n: int, frames: list[pd.DataFrame]) -> sp.csr_matrix:
     m = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
     m.sum_duplicates()
     return m
-
-
-def weighted_subgraph(adjacency: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
-    """Adjacency restricted to the edges between kept nodes (shape unchanged)."""
-    d = sp.diags(keep.astype(float))
-    return (d @ adjacency @ d).tocsr()

@@ -13,12 +13,14 @@ falls back to a default)::
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import yaml
+
+from ringfence.graph.params import (Boolean, ConfigError, Interval, MappingOf, Options,
+                                     validate_params)
 
 __all__ = ["ConfigError", "GraphConfig", "load_config"]
 
@@ -36,21 +38,8 @@ DEFAULT_SHARE_LIMITS = {
 DEFAULT_EDGE_KIND_WEIGHTS: dict[str, float] = {}
 
 
-class ConfigError(ValueError):
-    """A configuration value is out of range or unknown; the message names it."""
-
-
-def _check_weights(name: str, mapping: Mapping[str, Any], allow_zero: bool = True) -> dict:
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{name} must be a mapping of kind to number, got {mapping!r}")
-    out = {}
-    for k, v in mapping.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
-                or v < 0 or (v == 0 and not allow_zero):
-            raise ConfigError(f"{name}[{k!r}] must be a {'non-negative' if allow_zero else 'positive'}"
-                              f" number, got {v!r}")
-        out[str(k)] = float(v)
-    return out
+_NONNEG = Interval(float, 0, None)
+_POSITIVE = Interval(float, 0, None, closed="neither")
 
 
 @dataclass(frozen=True)
@@ -139,58 +128,39 @@ class GraphConfig:
     cluster_iterations: int = 1
     seed: int = 0
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "kind_weights": [MappingOf(_NONNEG)],
+        "default_kind_weight": [_NONNEG],
+        "share_limits": [MappingOf(Interval(int, 2, None))],
+        "default_share_limit": [Interval(int, 2, None)],
+        "hub_exponent": [_NONNEG],
+        "hub_free_size": [Interval(int, 2, None)],
+        "link_threshold": [_POSITIVE],
+        "max_identity_size": [Interval(int, 2, None)],
+        "identifier_half_life_days": [_POSITIVE, None],
+        "edge_half_life_days": [_POSITIVE, None],
+        "ban_half_life_days": [_POSITIVE, None],
+        "edge_kind_weights": [MappingOf(_NONNEG)],
+        "default_edge_weight": [_NONNEG],
+        "restart": [Interval(float, 0, 1, closed="neither")],
+        "tol": [_POSITIVE],
+        "max_iter": [Interval(int, 1, None)],
+        "violation_boost": [_NONNEG],
+        "degree_normalise": [Boolean()],
+        "cluster_method": [Options("leiden", "louvain")],
+        "cluster_objective": [Options("cpm", "modularity")],
+        "cluster_resolution": [_POSITIVE],
+        "cluster_iterations": [Interval(int, 1, None), Options(-1)],
+        "seed": [Interval(int, None, None)],
+    }
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind_weights", _check_weights("kind_weights", self.kind_weights))
-        object.__setattr__(self, "edge_kind_weights",
-                           _check_weights("edge_kind_weights", self.edge_kind_weights))
-        limits = self.share_limits
-        if not isinstance(limits, Mapping):
-            raise ConfigError(f"share_limits must be a mapping of kind to integer, got {limits!r}")
-        for k, v in limits.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v < 2:
-                raise ConfigError(f"share_limits[{k!r}] must be an integer >= 2, got {v!r}")
-        self._positive("default_kind_weight", allow_zero=True)
-        self._positive("default_edge_weight", allow_zero=True)
-        self._positive("hub_exponent", allow_zero=True)
-        self._positive("link_threshold")
-        self._positive("tol")
-        self._positive("cluster_resolution")
-        self._positive("violation_boost", allow_zero=True)
-        for name in ("default_share_limit", "hub_free_size", "max_identity_size", "max_iter"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (2 if "size" in name or
-                                                                     "limit" in name else 1):
-                raise ConfigError(f"{name} must be an integer >= "
-                                  f"{2 if 'size' in name or 'limit' in name else 1}, got {v!r}")
-        for name in ("identifier_half_life_days", "edge_half_life_days", "ban_half_life_days"):
-            if getattr(self, name) is not None:
-                self._positive(name)
-        if not isinstance(self.restart, (int, float)) or not 0 < self.restart < 1:
-            raise ConfigError(f"restart must be between 0 and 1 (exclusive), got {self.restart!r}")
-        it = self.cluster_iterations
-        if not isinstance(it, int) or isinstance(it, bool) or not (it >= 1 or it == -1):
-            raise ConfigError(f"cluster_iterations must be an integer >= 1, or -1 (until "
-                              f"stable), got {it!r}")
-        if self.cluster_method not in ("leiden", "louvain"):
-            raise ConfigError(f"cluster_method must be 'leiden' or 'louvain', "
-                              f"got {self.cluster_method!r}")
-        if self.cluster_objective not in ("cpm", "modularity"):
-            raise ConfigError(f"cluster_objective must be 'cpm' or 'modularity', "
-                              f"got {self.cluster_objective!r}")
+        validate_params(dataclasses.asdict(self), self._parameter_constraints)
+        for name in ("kind_weights", "edge_kind_weights"):
+            object.__setattr__(self, name, {str(k): float(v) for k, v in getattr(self, name).items()})
         if self.cluster_objective == "cpm" and self.cluster_method != "leiden":
             raise ConfigError("cluster_objective 'cpm' needs cluster_method 'leiden'; "
                               "use cluster_objective: modularity with louvain")
-        if not isinstance(self.degree_normalise, bool):
-            raise ConfigError(f"degree_normalise must be true or false, got {self.degree_normalise!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
-
-    def _positive(self, name: str, allow_zero: bool = False) -> None:
-        v = getattr(self, name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
-                or v < 0 or (v == 0 and not allow_zero):
-            raise ConfigError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                              f"number, got {v!r}")
 
     def kind_weight(self, kind: str) -> float:
         return self.kind_weights.get(kind, self.default_kind_weight)
@@ -208,15 +178,16 @@ class GraphConfig:
         return dataclasses.replace(self, **changes)
 
 
-def load_config(source: str | Path | Mapping[str, Any] | None, **overrides: Any) -> GraphConfig:
+def load_config(source: str | Path | Mapping[str, Any] | None, *, label: str | None = None,
+                **overrides: Any) -> GraphConfig:
     """A :class:`GraphConfig` from a YAML file or mapping, then ``overrides``.
 
     Mappings in the file (``kind_weights``, ``share_limits``,
     ``edge_kind_weights``) are merged over the defaults, so a file may name
     only the kinds it changes. Raises :class:`ConfigError` naming the file and
-    the key for unknown keys and bad values.
+    the key for unknown keys and bad values (``label`` names a mapping's origin).
     """
-    label = "config"
+    label = label or "config"
     data: Mapping[str, Any] = {}
     if isinstance(source, (str, Path)):
         label = str(source)

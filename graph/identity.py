@@ -20,11 +20,11 @@ from scipy.sparse.csgraph import connected_components
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
 
-__all__ = ["Identities", "link_identities", "split_components"]
+__all__ = ["IdentityLinking", "link_identities", "split_components"]
 
 
 @dataclass
-class Identities:
+class IdentityLinking:
     """Result of :func:`link_identities`.
 
     Attributes
@@ -105,7 +105,7 @@ def split_components(n: int, a: np.ndarray, b: np.ndarray, weight: np.ndarray,
     return labels, kept
 
 
-def link_identities(graph: AccountGraph, config: GraphConfig | None = None) -> Identities:
+def link_identities(graph: AccountGraph, config: GraphConfig | None = None) -> IdentityLinking:
     """Group accounts into identities by the identifiers they share.
 
     Parameters
@@ -117,7 +117,7 @@ def link_identities(graph: AccountGraph, config: GraphConfig | None = None) -> I
 
     Returns
     -------
-    Identities
+    IdentityLinking
 
     Notes
     -----
@@ -186,5 +186,5 @@ def link_identities(graph: AccountGraph, config: GraphConfig | None = None) -> I
         "min_link_weight": min_w,
         "was_split": was_split_comp,
     })
-    return Identities(identity=identity, links=links, table=table,
+    return IdentityLinking(identity=identity, links=links, table=table,
                       largest=int(table["size"].max()) if k else 0, n_split=n_split)

@@ -35,12 +35,13 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
+from ringfence.graph.memory import release_freed_memory
 
 __all__ = [
     "TABLES",
@@ -681,39 +682,3 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             tables._remember(name, col, what, values)
     release_freed_memory()
     return tables
-
-
-def release_freed_memory() -> None:
-    """Hand freed buffers back to the system: Arrow's and the C allocator's.
-
-    Arrow's allocator keeps freed memory for reuse; after reading 8.5 million
-    identifier rows it held 0.5 GB that nothing used any more. glibc keeps
-    freed heap pages too (numpy arrays below its mmap threshold live there);
-    ``malloc_trim`` returns them (0.2-0.5 GB between stages at 1,000,000
-    accounts). Elsewhere than glibc the second step is skipped.
-    """
-    import pyarrow as pa
-    pa.default_memory_pool().release_unused()
-    _malloc_trim()
-
-
-def _malloc_trim() -> None:
-    global _LIBC
-    if _LIBC is None:
-        import ctypes
-        import ctypes.util
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _LIBC = libc.malloc_trim if hasattr(libc, "malloc_trim") else False
-        except OSError:
-            _LIBC = False
-    if _LIBC:
-        _LIBC(0)
-
-
-_LIBC = None  # glibc's malloc_trim once looked up, or False where there is none
-
-
-def tables_from_mapping(paths: Mapping[str, str | os.PathLike | pd.DataFrame | None]) -> Tables:
-    """:func:`load_tables` from a ``{table: path}`` mapping (convenience for jobs)."""
-    return load_tables(**{k: paths.get(k) for k in TABLES})  # type: ignore[arg-type]

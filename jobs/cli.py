@@ -13,7 +13,10 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ringfence import __version__
+from ringfence.graph.params import ConfigError
 from ringfence.graph.tables import InputError, InputWarning, load_tables
+from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
 input contract (each table a .csv, .csv.gz or .parquet file, chosen by extension):
@@ -99,76 +102,59 @@ def _print_top(result, n: int) -> None:
             print(f"         - {reason}")
 
 
-def cmd_flag(args: argparse.Namespace) -> int:
-    from ringfence.graph.config import ConfigError, load_config
-    from ringfence.jobs.flag import load_and_flag
-    from ringfence.jobs.progress import Stages
+def _job_config(args: argparse.Namespace, **job: object):
+    from ringfence.jobs.config import JobConfig
 
-    if args.review_capacity is not None and args.review_capacity < 1:
-        raise UsageError("--review-capacity must be at least 1")
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        raise UsageError("--threshold must be between 0 and 1")
-    try:
-        config = load_config(args.config, seed=args.seed)
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
-    stages = Stages(stream=sys.stderr, quiet=args.quiet)
+    return JobConfig.load(args.config, seed=args.seed, as_of=getattr(args, "as_of", None),
+                          **job)
+
+
+def _model_settings(args: argparse.Namespace) -> dict:
+    if args.model is not None and args.no_model:
+        raise UsageError("--model and --no-model exclude each other")
+    if args.model is not None and not Path(args.model).exists():
+        raise UsageError(f"{args.model}: model file not found")
+    return {"model": args.model, "use_model": False if args.no_model else None}
+
+
+def cmd_flag(args: argparse.Namespace) -> int:
+    from ringfence.graph.progress import Stages
+    from ringfence.jobs.flag import flag_files
+
     paths = {k: getattr(args, k) for k in ("accounts", "identifiers", "edges", "enforcement")}
     if paths["enforcement"] is None:
         raise UsageError("--enforcement is required for the flag job (bans and clearances)")
     if paths["identifiers"] is None and paths["edges"] is None:
         raise UsageError("the flag job needs --identifiers or --edges (or both)")
-    result = load_and_flag(paths, args.out, fmt=args.format, config=config, stages=stages,
-                           review_capacity=args.review_capacity, threshold=args.threshold,
-                           as_of=args.as_of, **_model_options(args))
+    config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
+                         format=args.format, **_model_settings(args))
+    stages = Stages(stream=sys.stderr, quiet=args.quiet)
+    result = flag_files(paths, args.out, config, stages=stages)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
     _print_top(result, args.top)
     return 0
 
 
-def _model_options(args: argparse.Namespace) -> dict:
-    from ringfence.jobs.scoring import model_scorer
-
-    if args.model is not None and args.no_model:
-        raise UsageError("--model and --no-model exclude each other")
-    if args.model is not None and not Path(args.model).exists():
-        raise UsageError(f"{args.model}: model file not found")
-    return {"scorer": model_scorer(args.model, use_model=not args.no_model,
-                                   seed=args.seed or 0)}
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from ringfence.graph.build import build_graph
-    from ringfence.graph.clusters import find_clusters
-    from ringfence.graph.config import ConfigError, load_config
-    from ringfence.graph.identity import link_identities
-    from ringfence.jobs.progress import Stages
-    from ringfence.jobs.scoring import fit_from_graph
+    from ringfence.graph.pipeline import run_pipeline
+    from ringfence.graph.progress import Stages
     from ringfence.models.model import save_model
+    from ringfence.models.training import fit_model
 
-    try:
-        config = load_config(args.config, seed=args.seed)
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
+    config = _job_config(args)
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with stages.stage("load and validate"):
         tables = _load(args)
         tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
-    with stages.stage("build graph"):
-        graph = build_graph(tables, config, as_of=args.as_of)
-    with stages.stage("link identities"):
-        ident = link_identities(graph, config)
-    with stages.stage("find clusters"):
-        membership, _ = find_clusters(graph, config, identity=ident.identity)
+    state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages)
     try:
-        model, X, summary = fit_from_graph(tables, graph, ident, membership,
-                                           seed=config.seed, stages=stages)
+        model, X, summary = fit_model(tables, state, seed=config.graph.seed, stages=stages)
     except ValueError as e:
         raise UsageError(str(e)) from None
     summary.pop("train_nodes")
     summary["inputs"] = dict(tables.sources)
-    summary["graph_config"] = config.to_dict()
+    summary["graph_config"] = config.graph.to_dict()
     path, card = save_model(model, args.model_out, training=summary)
     print(f"ringfence train: wrote {path} and {card}")
     m = model.cv_metrics_
@@ -182,13 +168,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ringfence.jobs.output import read_output
+    from ringfence.jobs.runs import read_table
     from ringfence.models.evaluate import evaluate_scores, format_report
 
-    try:
-        scores = read_output(args.scores, "scores")
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
+    scores = read_table(args.scores, "scores")
     truth_path = Path(args.truth)
     if not truth_path.exists():
         raise UsageError(f"{truth_path}: file not found")
@@ -204,19 +187,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from ringfence.graph.config import ConfigError, load_config
-    from ringfence.jobs.flag import run_flag, write_flag_outputs
-    from ringfence.jobs.progress import Stages
+    import pandas as pd
+
+    from ringfence.graph.progress import Stages
+    from ringfence.jobs.flag import run_flag
+    from ringfence.jobs.runs import write_run
     from ringfence.models.evaluate import evaluate_scores, format_report, time_split
 
     try:
-        config = load_config(args.config, seed=args.seed)
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
-    try:
-        cutoff = __import__("pandas").Timestamp(args.cutoff)
+        cutoff = pd.Timestamp(args.cutoff)
     except ValueError:
         raise UsageError(f"--cutoff: not a date: {args.cutoff!r}") from None
+    config = _job_config(args, review_capacity=args.review_capacity, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with stages.stage("load and validate"):
         tables = _load(args)
@@ -228,11 +210,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"known at {cutoff:%Y-%m-%d}: {len(before.accounts):,} accounts, "
           f"{int((before.enforcement['action'] == 'ban').sum()):,} bans; "
           f"banned afterwards: {int(outcome['banned'].sum()):,} accounts")
-    kwargs = _model_options(args)
-    result = run_flag(before, config=config, stages=stages, as_of=cutoff,
-                      review_capacity=args.review_capacity, **kwargs)
+    result = run_flag(before, config.replace(as_of=cutoff), stages=stages)
     if args.out:
-        write_flag_outputs(result, args.out)
+        write_run(result, args.out)
     metrics = evaluate_scores(result.scores, outcome, label="banned")
     print(f"scoring: {result.summary()['scoring']}")
     print(format_report(metrics))
@@ -240,18 +220,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ringfence.jobs.report import ReportError, load_run, write_case_report
+    from ringfence.jobs.report import write_case_report
+    from ringfence.jobs.runs import read_run
 
     if args.hops < 0:
         raise UsageError("--hops must be at least 0")
     if args.max_nodes < 1:
         raise UsageError("--max-nodes must be at least 1")
-    try:
-        result = load_run(args.run, account_id=args.account_id)
-        path = write_case_report(result, args.account_id, args.out, hops=args.hops,
-                                 max_nodes=args.max_nodes)
-    except ReportError as e:
-        raise UsageError(str(e)) from None
+    folder = read_run(args.run)
+    if not (folder.table("scores")["account_id"].astype(str) == str(args.account_id)).any():
+        raise UsageError(f"account {str(args.account_id)!r} is not in the run at {args.run}")
+    path = write_case_report(folder.result(), args.account_id, args.out, hops=args.hops,
+                             max_nodes=args.max_nodes)
     print(f"ringfence report: wrote {path}")
     return 0
 
@@ -317,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ringfence",
         description="Find repeat offenders through the graph that links their accounts.",
         epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ringfence {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -452,10 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("ignore", InputWarning)  # the CLI reports them as notes instead
     try:
         return COMMANDS[args.command](args)
-    except InputError as e:
-        print(f"ringfence {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except UsageError as e:
+    except (InputError, UsageError, ConfigError, RunFolderError) as e:
         print(f"ringfence {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head & co.

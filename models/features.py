@@ -33,7 +33,7 @@ from joblib import effective_n_jobs
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.propagate import propagation_columns
-from ringfence.graph.tables import release_freed_memory
+from ringfence.graph.memory import release_freed_memory
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
            "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE"]

@@ -3,9 +3,7 @@ on out-of-fold predictions, with per-account explanations."""
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +21,8 @@ from sklearn.model_selection import PredefinedSplit, StratifiedKFold, cross_val_
 from scipy.special import expit
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.validation import check_is_fitted
+
+from ringfence.graph.atomic import atomic_file, write_json
 
 __all__ = ["RepeatOffenderModel", "FeatureMismatchError", "save_model", "load_model"]
 
@@ -344,17 +344,9 @@ def save_model(model: RepeatOffenderModel, path: str | os.PathLike,
         "versions": _versions(),
     }
     card_path = path.with_name(path.name + CARD_SUFFIX)
-    for target, writer in ((path, lambda p: joblib.dump({"model": model, "card": card}, p)),
-                           (card_path, lambda p: Path(p).write_text(
-                               json.dumps(card, indent=2, default=str) + "\n"))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        try:
-            writer(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with atomic_file(path) as tmp:
+        joblib.dump({"model": model, "card": card}, tmp)
+    write_json(card, card_path)
     return path, card_path
 
 

@@ -16,15 +16,21 @@ import pandas as pd
 
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
+from ringfence.graph.pipeline import GraphState
+from ringfence.graph.progress import Stages
+from ringfence.graph.tables import Tables
 from ringfence.models.features import account_features, label_features, out_of_fold_label_features
 from ringfence.models.model import RepeatOffenderModel
 
-__all__ = ["MIN_LABELS", "TrainingSet", "labelled_nodes", "training_set", "scoring_features",
-           "explanations_text", "FEATURE_DESCRIPTIONS"]
+__all__ = ["MIN_LABELS", "MAX_FIT_ROWS", "TrainingSet", "labelled_nodes", "training_set",
+           "scoring_features", "fit_model", "explanations_text", "FEATURE_DESCRIPTIONS"]
 
 MIN_LABELS = 20  # banned and cleared accounts each, to fit a model in the flag job
 LARGE_LABEL_SET = 20_000  # above this many labels, 3 folds instead of 5 (each fold costs a
                           # propagation and a fit; 3 folds of 7,000+ labels are plenty)
+# fitting cost grows with the labelled rows; beyond this many, a stratified sample is fitted
+# and the other labelled accounts are scored by the model that never saw them
+MAX_FIT_ROWS = 20_000
 
 
 def default_folds(n_labels: int) -> int:
@@ -117,6 +123,46 @@ def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarr
                "negatives": int(len(y) - y.sum()), "folds": n_folds,
                "features": int(X.shape[1]), "as_of": graph.as_of.isoformat()}
     return TrainingSet(X=X, train_nodes=nodes, y=y, folds=folds, summary=summary)
+
+
+def _fit_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Positions of at most ``limit`` rows, the class shares kept, deterministic for a seed."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for cls in (0, 1):
+        idx = np.flatnonzero(y == cls)
+        k = max(1, round(limit * len(idx) / len(y)))
+        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def fit_model(tables: Tables, state: GraphState, *, params: dict[str, Any] | None = None,
+              seed: int = 0, stages: Stages | None = None
+              ) -> tuple[RepeatOffenderModel, pd.DataFrame, dict[str, Any]]:
+    """Fit the repeat-offender model on the graph's labels.
+
+    Returns ``(model, X, summary)``: the fitted model, the features of every
+    account (labelled ones out of fold) and a summary for the run record
+    whose ``train_nodes`` are the nodes the model was fitted on. Needs a
+    state that went through the clusters stage; its propagation is reused
+    when present.
+
+    Cost: the features' label passes (one propagation per fold) and
+    ``cv + 1`` booster fits on at most :data:`MAX_FIT_ROWS` labelled rows.
+    """
+    stages = stages or Stages(quiet=True)
+    with stages.stage("features"):
+        ts = training_set(state.graph, tables.accounts, state.identity, state.membership,
+                          config=state.graph.config, seed=seed, propagation=state.propagation)
+    with stages.stage("model"):
+        model = RepeatOffenderModel(random_state=seed, **(params or {}))
+        fit = _fit_sample(ts.y, MAX_FIT_ROWS, seed)
+        nodes = ts.train_nodes[fit]
+        model.fit(ts.X.iloc[nodes].reset_index(drop=True), ts.y[fit], folds=ts.folds[fit])
+    summary = {**ts.summary, "fitted_rows": int(len(fit)), "train_nodes": nodes}
+    return model, ts.X, summary
 
 
 FEATURE_DESCRIPTIONS = {

@@ -15,8 +15,8 @@ from ringfence.graph import load_tables
 from ringfence.graph.synth import generate_platform, write_platform
 from ringfence.jobs import output
 from ringfence.jobs.cli import main
-from ringfence.jobs.flag import run_flag, write_flag_outputs
-from ringfence.jobs.output import read_output
+from ringfence.jobs.flag import run_flag
+from ringfence.jobs.runs import read_table, write_run
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def files(platform, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def propagation_result(tables):
-    return run_flag(tables, review_capacity=60, scorer=None)
+    return run_flag(tables, review_capacity=60, scorer="propagation")
 
 
 def flag_args(d: Path, out: Path, *extra: str) -> list[str]:
@@ -84,7 +84,7 @@ def test_evidence_table_matches_reasons(propagation_result):
 
 
 def test_threshold_flags_those_above(tables):
-    r = run_flag(tables, threshold=0.3, scorer=None)
+    r = run_flag(tables, threshold=0.3, scorer="propagation")
     s = r.scores
     eligible = ~s["banned"] & ~s["cleared"]
     assert (s["flagged"] == (eligible & (s["score"] >= 0.3))).all()
@@ -94,8 +94,8 @@ def test_threshold_flags_those_above(tables):
 
 def test_deterministic_for_a_seed(tables, monkeypatch):
     monkeypatch.setenv("RINGFENCE_MASK_KEY", "fixed-key-for-test")
-    a = run_flag(tables, review_capacity=40, scorer=None)
-    b = run_flag(tables, review_capacity=40, scorer=None)
+    a = run_flag(tables, review_capacity=40, scorer="propagation")
+    b = run_flag(tables, review_capacity=40, scorer="propagation")
     pd.testing.assert_frame_equal(a.scores, b.scores)
     pd.testing.assert_frame_equal(a.clusters, b.clusters)
     pd.testing.assert_frame_equal(a.links, b.links)
@@ -106,8 +106,8 @@ def test_freeing_inputs_changes_nothing_but_the_tables(platform, monkeypatch):
     p = platform
     kept = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
     freed = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
-    a = run_flag(kept, review_capacity=40, scorer=None)
-    b = run_flag(freed, review_capacity=40, scorer=None, free_inputs=True)
+    a = run_flag(kept, review_capacity=40, scorer="propagation")
+    b = run_flag(freed, review_capacity=40, scorer="propagation", release_inputs=True)
     assert kept.identifiers is not None and freed.identifiers is None and freed.edges is None
     pd.testing.assert_frame_equal(a.scores, b.scores)
     assert a.run["row_counts"] == b.run["row_counts"]
@@ -116,7 +116,7 @@ def test_freeing_inputs_changes_nothing_but_the_tables(platform, monkeypatch):
 
 def test_outputs_written_atomically(propagation_result, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    write_flag_outputs(propagation_result, out, "csv")
+    write_run(propagation_result, out, "csv")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert {"scores.csv", "identities.csv", "links.csv", "clusters.csv", "evidence.csv",
             "run.json"} <= set(before)
@@ -130,9 +130,9 @@ def test_outputs_written_atomically(propagation_result, tmp_path, monkeypatch):
             raise OSError("disk full")
         return real(df, directory, name, fmt)
 
-    monkeypatch.setattr("ringfence.jobs.flag.write_table", failing)
+    monkeypatch.setattr("ringfence.jobs.runs.write_table", failing)
     with pytest.raises(OSError, match="disk full"):
-        write_flag_outputs(propagation_result, out, "parquet")
+        write_run(propagation_result, out, "parquet")
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before                                   # previous outputs untouched
     assert [p.name for p in tmp_path.iterdir()] == ["run"]   # no temporary leftovers
@@ -150,7 +150,7 @@ def test_cli_flag_writes_outputs_and_run_record(files, tmp_path, capsys):
     assert "flagged           25" in captured.out
     assert "the 3 highest-risk accounts" in captured.out
     assert "model disabled" in captured.out
-    scores = read_output(out, "scores")
+    scores = read_table(out, "scores")
     assert {"account_id", "score", "rank", "flagged", "identity_id", "cluster_id",
             "reasons"} <= set(scores.columns)
     assert scores["flagged"].sum() == 25
@@ -199,7 +199,7 @@ def test_cli_evaluate_reports_quality(files, tmp_path, capsys):
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
                     reason="needs Linux's resettable memory high-water mark")
 def test_stage_peaks_are_each_stages_own():
-    from ringfence.jobs.progress import Stages, peak_rss_mib
+    from ringfence.graph.progress import Stages, peak_rss_mib
     st = Stages(quiet=True)
     with st.stage("big"):
         block = np.ones(40_000_000)  # 305 MiB, touched
@@ -216,7 +216,7 @@ def test_a_job_started_by_a_big_process_reports_its_own_peak():
     import subprocess
     import sys
     ballast = np.ones(60_000_000)  # 458 MiB held by this process while it starts the child
-    code = ("from ringfence.jobs.progress import Stages, peak_rss_mib\n"
+    code = ("from ringfence.graph.progress import Stages, peak_rss_mib\n"
             "st = Stages(quiet=True)\n"
             "with st.stage('nothing'):\n    pass\n"
             "print(peak_rss_mib(), st.peak_mib['nothing'])")

@@ -10,7 +10,8 @@ import pytest
 from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
 from ringfence.graph.config import ConfigError, GraphConfig, load_config
-from ringfence.graph.evidence import Masker, evidence_paths
+from ringfence.graph.evidence import evidence_paths
+from ringfence.graph.masking import Masker
 from ringfence.graph.identity import link_identities, split_components
 
 
@@ -196,7 +197,7 @@ def test_masks_are_keyed(monkeypatch):
 @pytest.mark.parametrize("settings,message", [
     ({"link_threshold": 0}, "link_threshold must be a positive number"),
     ({"link_threshold": "high"}, "link_threshold must be a positive number"),
-    ({"restart": 1.5}, "restart must be between 0 and 1"),
+    ({"restart": 1.5}, "restart must be a number between 0 and 1 (exclusive)"),
     ({"share_limits": {"ip": 1}}, "share_limits['ip'] must be an integer >= 2"),
     ({"kind_weights": {"device": -1}}, "kind_weights['device'] must be a non-negative number"),
     ({"max_identity_size": 1}, "max_identity_size must be an integer >= 2"),

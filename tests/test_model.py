@@ -219,7 +219,7 @@ def test_model_beats_propagation_alone_at_k(parts, platform):
     t = parts[0]
     truth = platform.truth
     k = 80
-    prop = run_flag(t, review_capacity=k, scorer=None)
+    prop = run_flag(t, review_capacity=k, scorer="propagation")
     model = run_flag(t, review_capacity=k)
     assert model.summary()["scoring"] == "model (fitted in this run)"
     m_prop = evaluate_scores(prop.scores, truth)
@@ -231,7 +231,7 @@ def test_model_beats_propagation_alone_at_k(parts, platform):
 
 
 def test_large_label_sets_fit_a_stratified_sample():
-    from ringfence.jobs.scoring import _fit_sample
+    from ringfence.models.training import _fit_sample
     from ringfence.models.training import default_folds
 
     y = np.r_[np.ones(3000), np.zeros(27000)].astype(int)

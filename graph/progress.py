@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 
-from ringfence.graph.tables import release_freed_memory
+from ringfence.graph.memory import release_freed_memory
 
 
 _peak_before_reset = 0.0  # the process's peak from before the last reset of the mark

@@ -1,0 +1,201 @@
+"""The flag job's configuration: graph parameters plus the job's own, validated once.
+
+The command line and Python build the same :class:`JobConfig`; a YAML file
+(``--config``) may hold any of its settings, graph parameters at the top level
+beside the job's own::
+
+    review_capacity: 500
+    max_paths: 3
+    kind_weights: {ip: 0.2}
+    share_limits: {ip: 40}
+
+Command-line options override the file. Unknown keys are errors (with a
+did-you-mean), so a typo never silently falls back to a default.
+
+Examples
+--------
+>>> cfg = JobConfig(review_capacity=50)
+>>> cfg.capacity_for(20_000), cfg.graph.link_threshold
+(50, 0.5)
+>>> JobConfig(review_capacity=0)
+Traceback (most recent call last):
+...
+ringfence.graph.params.ConfigError: review_capacity must be an integer >= 1 or None, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import pandas as pd
+import yaml
+
+from ringfence.graph.config import GraphConfig, load_config
+from ringfence.graph.params import (Boolean, ConfigError, Interval, Options, validate_params)
+
+__all__ = ["JobConfig", "default_review_capacity", "FORMATS"]
+
+FORMATS = ("parquet", "csv")
+
+
+def default_review_capacity(n_accounts: int) -> int:
+    """1 % of accounts, at least 10: a day's work for a small review team."""
+    return max(10, math.ceil(0.01 * n_accounts))
+
+
+class _Timestamp:
+    """A time pandas can read (ISO 8601 text or a Timestamp)."""
+
+    def __call__(self, v: Any) -> bool:
+        if not isinstance(v, (str, pd.Timestamp)):
+            return False
+        try:
+            return not pd.isna(pd.Timestamp(v))
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+    def __str__(self) -> str:
+        return "a time (ISO 8601)"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Every setting of the flag job.
+
+    Parameters
+    ----------
+    graph
+        Graph parameters (:class:`~ringfence.graph.config.GraphConfig`).
+    review_capacity
+        Flag the ``review_capacity`` riskiest eligible accounts; by default 1 %
+        of accounts, at least 10 (:func:`default_review_capacity`).
+    threshold
+        Instead of a capacity: flag every eligible account scoring at least this.
+    as_of
+        Ages are measured from here; default the newest timestamp in the input.
+    max_paths
+        Evidence paths kept per flagged account.
+    model
+        A model file saved by ``ringfence train``; without it a model is fitted
+        in the run when labels allow.
+    use_model
+        False: scores are blacklist propagation alone.
+    format
+        Output table format, ``"parquet"`` or ``"csv"``.
+    release_inputs
+        Let the graph build drop the identifiers and edges tables once read
+        (about 0.8 GB at 1,000,000 accounts); the command line sets it, a
+        notebook keeps its tables by default.
+    """
+
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    review_capacity: int | None = None
+    threshold: float | None = None
+    as_of: str | pd.Timestamp | None = None
+    max_paths: int = 3
+    model: str | Path | None = None
+    use_model: bool = True
+    format: str = "parquet"
+    release_inputs: bool = False
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "review_capacity": [Interval(int, 1, None), None],
+        "threshold": [Interval(float, 0, 1), None],
+        "as_of": [_Timestamp(), None],
+        "max_paths": [Interval(int, 0, None)],
+        "use_model": [Boolean()],
+        "format": [Options(*FORMATS)],
+        "release_inputs": [Boolean()],
+    }
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.graph, GraphConfig):
+            raise ConfigError(f"graph must be a GraphConfig, got {type(self.graph).__name__}")
+        validate_params({f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+                        self._parameter_constraints)
+        if self.review_capacity is not None and self.threshold is not None:
+            raise ConfigError("give review_capacity or threshold, not both")
+        if self.model is not None and not self.use_model:
+            raise ConfigError("a model file and use_model=False exclude each other")
+
+    def capacity_for(self, n_accounts: int) -> int | None:
+        """The review capacity in effect (None when a threshold decides)."""
+        if self.threshold is not None:
+            return None
+        return self.review_capacity or default_review_capacity(n_accounts)
+
+    def replace(self, **changes: Any) -> "JobConfig":
+        """A copy with ``changes``; graph parameters may be given by name too."""
+        return JobConfig.from_mapping({**self._as_mapping(), **changes})
+
+    def _as_mapping(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any], *, label: str = "config") -> "JobConfig":
+        """A config from job settings and graph parameters mixed in one mapping.
+
+        A ``graph`` entry (a :class:`GraphConfig` or a mapping) is the base
+        for graph parameters named at the top level.
+        """
+        job_fields = {f.name for f in dataclasses.fields(cls)} - {"graph"}
+        graph_fields = {f.name for f in dataclasses.fields(GraphConfig)}
+        unknown = sorted(set(settings) - job_fields - graph_fields - {"graph"})
+        if unknown:
+            known = sorted(job_fields | graph_fields)
+            hints = [f"{u!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(
+                u, known, n=1)) else "") for u in unknown]
+            raise ConfigError(f"{label}: unknown setting(s): " + ", ".join(hints))
+        base = settings.get("graph")
+        graph_settings = {k: v for k, v in settings.items() if k in graph_fields}
+        if isinstance(base, GraphConfig):
+            for key in ("kind_weights", "share_limits", "edge_kind_weights"):
+                if isinstance(graph_settings.get(key), Mapping):
+                    graph_settings[key] = {**getattr(base, key), **graph_settings[key]}
+            graph = base.replace(**graph_settings) if graph_settings else base
+        else:
+            graph = load_config({**(base or {}), **graph_settings}, label=label)
+        try:
+            return cls(graph=graph, **{k: v for k, v in settings.items() if k in job_fields})
+        except ConfigError as e:
+            raise ConfigError(f"{label}: {e}") from None
+
+    @classmethod
+    def load(cls, source: str | Path | Mapping[str, Any] | None = None,
+             **overrides: Any) -> "JobConfig":
+        """A config from a YAML file (or mapping), then ``overrides`` that are not None.
+
+        Graph mappings (``kind_weights``, ``share_limits``, ``edge_kind_weights``)
+        are merged over the defaults, so a file may name only the kinds it changes.
+        """
+        label, data = "config", {}
+        if isinstance(source, (str, Path)):
+            label = str(source)
+            try:
+                data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+            except FileNotFoundError:
+                raise ConfigError(f"{label}: file not found") from None
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{label}: not valid YAML: {e}") from None
+            if not isinstance(data, Mapping):
+                raise ConfigError(f"{label}: expected a mapping of settings, "
+                                  f"got {type(data).__name__}")
+        elif source is not None:
+            data = dict(source)
+        merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        # a capacity given on the command line replaces a threshold from the file, and back
+        if overrides.get("review_capacity") is not None:
+            merged.pop("threshold", None)
+        if overrides.get("threshold") is not None:
+            merged.pop("review_capacity", None)
+        return cls.from_mapping(merged, label=label)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (the graph's as ``config``, as run.json records them)."""
+        return {"config": self.graph.to_dict(), "review_capacity": self.review_capacity,
+                "threshold": self.threshold, "max_paths": self.max_paths}

@@ -1,0 +1,267 @@
+"""A run folder: what the flag job writes, and the one reader every command uses.
+
+A run folder (``ringfence flag --out DIR``) holds the output tables
+``scores``, ``identities``, ``links``, ``clusters`` and ``evidence`` (Parquet
+or CSV) and ``run.json``: parameters, inputs (paths and sha256), timings and
+the summary. :func:`write_run` writes it atomically (readers see the old
+folder or the new one); :func:`read_run` opens one for case reports, the
+Neo4j sync, evaluation and notebooks, with one error class,
+:class:`RunFolderError`.
+
+Examples
+--------
+>>> import tempfile
+>>> from ringfence.graph.synth import generate_platform
+>>> from ringfence.graph.tables import load_tables
+>>> from ringfence.jobs.flag import run_flag
+>>> p = generate_platform(n_accounts=1000, seed=1)
+>>> t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+>>> out = write_run(run_flag(t, scorer="propagation"), tempfile.mkdtemp() + "/flags")
+>>> folder = read_run(out)
+>>> len(folder.table("scores")) == 1000
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ringfence.graph.atomic import atomic_directory, file_sha256, write_json
+from ringfence.graph.config import load_config
+from ringfence.graph.params import ConfigError
+from ringfence.graph.progress import Stages
+from ringfence.graph.tables import TABLES, InputError, InputWarning, Tables, load_tables
+from ringfence.jobs.config import FORMATS
+
+if TYPE_CHECKING:
+    from ringfence.graph.pipeline import GraphState
+    from ringfence.jobs.flag import FlagResult
+
+__all__ = ["OUTPUT_TABLES", "RunFolderError", "RunFolder", "read_run", "read_table",
+           "write_run", "write_table", "record_inputs"]
+
+OUTPUT_TABLES = ("scores", "identities", "links", "clusters", "evidence")
+# CSV columns that hold text: read as strings, never as numbers ("007" stays "007")
+_TEXT_COLUMNS = {"account_id", "account_a", "account_b", "reasons", "kinds", "top_kind",
+                 "top_identifier", "banned_account", "text", "path", "steps"}
+_TIME_COLUMNS = ("first_activity", "last_activity")
+
+
+class RunFolderError(ValueError):
+    """A run folder cannot be read (missing, not a run, changed inputs); one line."""
+
+
+def write_table(df: pd.DataFrame, directory: str | os.PathLike, name: str, fmt: str) -> Path:
+    """Write ``df`` as ``directory/name.parquet`` or ``.csv``; returns the path."""
+    directory = Path(directory)
+    if fmt == "parquet":
+        path = directory / f"{name}.parquet"
+        df.to_parquet(path, index=False)
+    elif fmt == "csv":
+        path = directory / f"{name}.csv"
+        df.to_csv(path, index=False)
+    else:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    return path
+
+
+def read_table(directory: str | os.PathLike, name: str) -> pd.DataFrame:
+    """Table ``name`` of a run folder, whichever format it was written in.
+
+    CSV text columns (ids, reasons, masks) are read as strings, so ids such
+    as ``007`` keep their leading zeros; cluster times are parsed as UTC.
+    """
+    d = Path(directory)
+    if (d / f"{name}.parquet").exists():
+        return pd.read_parquet(d / f"{name}.parquet")
+    path = d / f"{name}.csv"
+    if not path.exists():
+        raise RunFolderError(f"{d}: no {name}.parquet or {name}.csv "
+                             "(is this a flag job's --out directory?)")
+    head = pd.read_csv(path, nrows=0).columns
+    df = pd.read_csv(path, dtype={c: str for c in head if c in _TEXT_COLUMNS},
+                     keep_default_na=False,
+                     na_values={c: ["", "NA", "NaN", "nan"] for c in head
+                                if c not in _TEXT_COLUMNS})
+    for c in _TIME_COLUMNS:
+        if c in df.columns:
+            df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+    if "rank" in df.columns:
+        df["rank"] = df["rank"].astype("Int64")
+    return df
+
+
+def record_inputs(run: dict[str, Any], tables: Tables) -> None:
+    """Add the absolute path, size and sha256 of every input file to ``run['inputs']``."""
+    for name, src in tables.sources.items():
+        p = Path(src)
+        if p.is_file():
+            info = run["inputs"].setdefault(name, {"source": src})
+            info["path"] = str(p.resolve())
+            info["sha256"] = file_sha256(p)
+            info["bytes"] = p.stat().st_size
+
+
+def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parquet", *,
+              stages: Stages | None = None) -> Path:
+    """Write a :class:`~ringfence.jobs.flag.FlagResult` into ``out_dir`` atomically.
+
+    Files: ``scores``, ``identities``, ``links``, ``clusters``, ``evidence`` (in
+    ``fmt``) and ``run.json``, which is written last, once, with the timing
+    of the write itself. A failure leaves the previous folder as it was.
+    """
+    stages = stages or Stages(quiet=True)
+    with atomic_directory(out_dir) as tmp:
+        with stages.stage("write outputs"):
+            files = {name: write_table(getattr(result, name), tmp, name, fmt).name
+                     for name in OUTPUT_TABLES}
+        run = result.run
+        if stages.timings:
+            run["stage_seconds"] = dict(stages.timings)
+            run["stage_peak_rss_mib"] = dict(stages.peak_mib)
+            run["summary"]["seconds"] = round(stages.elapsed, 2)
+        write_json({**run, "outputs": files, "format": fmt}, tmp / "run.json")
+    return Path(out_dir)
+
+
+class RunFolder:
+    """A finished run: its record, its output tables, and what its inputs rebuild.
+
+    Use :func:`read_run` to open one. Tables are read when first asked for.
+    """
+
+    def __init__(self, path: Path, run: dict[str, Any]):
+        self.path = path
+        self.run = run
+        self.notes: list[str] = []
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One output table (``scores``, ``identities``, ``links``, ``clusters``, ``evidence``)."""
+        if name not in self._tables:
+            try:
+                self._tables[name] = read_table(self.path, name)
+            except (OSError, ValueError) as e:
+                if isinstance(e, RunFolderError):
+                    raise
+                raise RunFolderError(f"{self.path}: cannot read its {name} table "
+                                     f"({str(e).splitlines()[0]})") from None
+        return self._tables[name]
+
+    def input_paths(self, *, required: bool = True) -> dict[str, Path] | None:
+        """The run's input files, checked against the sha256 it recorded.
+
+        Paths are tried as recorded (absolute), then as given relative to the
+        current directory and to the run folder. ``required=False`` returns
+        None (with a note) for a run made from DataFrames instead of raising.
+        """
+        paths: dict[str, Path] = {}
+        for name, info in (self.run.get("inputs") or {}).items():
+            source = str(info.get("source", ""))
+            p = _resolve(str(info["path"]), self.path) if info.get("path") else None
+            p = p or _resolve(source, self.path)
+            if p is None:
+                if source.endswith("(DataFrame)") and not required:
+                    self.notes.append(f"{name} was a DataFrame: the graph cannot be rebuilt")
+                    return None
+                raise RunFolderError(f"{self.path}/run.json: the {name} input {source!r} is not "
+                                     "a file any more (or the run was made from DataFrames); "
+                                     "run from the directory the flag job ran in")
+            want = info.get("sha256")
+            if want and file_sha256(p) != want:
+                raise RunFolderError(f"{p}: the {name} input changed since the run (sha256 "
+                                     "differs); flag it again first")
+            if not want:
+                self.notes.append(f"{name}: no sha256 recorded, not checked")
+            paths[name] = p
+        if "accounts" not in paths:
+            raise RunFolderError(f"{self.path}/run.json: no accounts input recorded")
+        return paths
+
+    def inputs(self, *, required: bool = True) -> Tables | None:
+        """The run's input tables, read and validated again (see :meth:`input_paths`)."""
+        paths = self.input_paths(required=required)
+        if paths is None:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputWarning)
+            try:
+                return load_tables(**{k: paths.get(k) for k in TABLES})
+            except InputError as e:
+                raise RunFolderError(f"{self.path}: its inputs no longer validate: "
+                                     f"{str(e).splitlines()[0]}") from None
+
+    def rebuild(self, tables: Tables, stop_after: str = "identities") -> "GraphState":
+        """The run's graph stages again, with its config and as-of time, up to ``stop_after``."""
+        from ringfence.graph.pipeline import run_pipeline
+
+        try:
+            config = load_config((self.run.get("parameters") or {}).get("config") or {})
+        except ConfigError as e:
+            raise RunFolderError(f"{self.path}/run.json: cannot read the run's config "
+                                 f"({e})") from None
+        return run_pipeline(tables, config, as_of=self.run.get("as_of"), stop_after=stop_after)
+
+    def result(self, *, rebuild: bool = True) -> "FlagResult":
+        """The run as a :class:`~ringfence.jobs.flag.FlagResult` (for case reports).
+
+        Scores, ranks and reasons are the run's own; with ``rebuild`` the
+        graph and identities are rebuilt from the inputs (the model is not
+        refitted), else ``state`` is None.
+        """
+        from ringfence.jobs.flag import FlagResult
+
+        state = None
+        if rebuild:
+            tables = self.inputs(required=False)
+            if tables is not None:
+                state = self.rebuild(tables, "identities")
+        run = dict(self.run)
+        run["loaded_from"] = {"directory": str(self.path), "graph_rebuilt": state is not None,
+                              "notes": list(self.notes)}
+        return FlagResult(**{n: self.table(n) for n in OUTPUT_TABLES}, run=run, state=state)
+
+
+def _resolve(source: str, run_dir: Path) -> Path | None:
+    """An input file a run recorded, relative to the current directory or the run's."""
+    p = Path(source)
+    for cand in (p, run_dir.parent / p, run_dir / p) if not p.is_absolute() else (p,):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_run(run_dir: str | os.PathLike) -> RunFolder:
+    """Open a run folder written by ``ringfence flag --out`` (or :func:`write_run`).
+
+    Raises
+    ------
+    RunFolderError
+        No such folder, no ``run.json``, or a ``run.json`` that is not JSON.
+
+    Notes
+    -----
+    Cost: reading ``run.json``; tables and inputs are read on demand.
+    """
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise RunFolderError(f"{d}: no such run directory (give a flag job's --out)")
+    path = d / "run.json"
+    if not path.is_file():
+        raise RunFolderError(f"{d}: no run.json here (is this a flag job's --out?)")
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunFolderError(f"{path}: cannot read it ({e})") from None
+    if not isinstance(run, dict):
+        raise RunFolderError(f"{path}: not a run record")
+    return RunFolder(d, run)
