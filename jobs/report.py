@@ -33,8 +33,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ringfence.graph.drawing import draw_neighbourhood
 from ringfence.graph.evidence import Masker, evidence_paths
-from ringfence.graph.neighbourhood import draw_neighbourhood, neighbourhood
+from ringfence.graph.neighbourhood import neighbourhood
 from ringfence.jobs.flag import FlagResult
 
 __all__ = ["ReportError", "case_report_html", "write_case_report", "load_run"]
