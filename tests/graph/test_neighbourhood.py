@@ -1,57 +1,21 @@
-"""The investigator's neighbourhood view: which nodes, masked labels, trimming, drawing."""
+"""The investigator's neighbourhood view: which nodes, masked labels, trimming.
+
+The hand-built graph (fixture ``graph``) is in conftest.py; drawing is in test_drawing.py.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from ringfence.graph import load_tables  # noqa: E402
-from ringfence.graph.build import build_graph  # noqa: E402
-from ringfence.graph.evidence import Masker  # noqa: E402
-from ringfence.graph.neighbourhood import IDENTIFIER, draw_neighbourhood, neighbourhood  # noqa: E402
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+from ringfence.graph.evidence import Masker
+from ringfence.graph.neighbourhood import IDENTIFIER, neighbourhood
 
 MASKER = Masker(b"test-key")
-HUB_USERS = [f"h{i:02d}" for i in range(60)]  # more than the ip share limit (50)
-
-
-def _ids(rows):
-    return pd.DataFrame(rows, columns=["account_id", "kind", "value", "seen_at"])
-
-
-@pytest.fixture(scope="module")
-def graph():
-    """c -device-> a1 -phone-> b1 -card-> x ; c -transfer-> e1 ; c, a1 and 60 others on a
-    hub ip; c -address-> w1 (weak); a2 shares the device too (cleared); b1 is banned."""
-    accounts = pd.DataFrame({"account_id": ["c", "a1", "a2", "b1", "x", "e1", "w1", "lone",
-                                            *HUB_USERS]})
-    t = "2026-01-01"
-    identifiers = _ids([
-        ("c", "device", "SECRET-DEV-1", t), ("a1", "device", "SECRET-DEV-1", t),
-        ("a2", "device", "SECRET-DEV-1", t),
-        ("a1", "phone", "+15550000001", t), ("b1", "phone", "+15550000001", t),
-        ("b1", "card", "4111111111111111", t), ("x", "card", "4111111111111111", t),
-        ("c", "address", "1 Secret Street", t), ("w1", "address", "1 Secret Street", t),
-        ("c", "email", "only-c@example.com", t),
-        ("c", "ip", "10.0.0.1", t), ("a1", "ip", "10.0.0.1", t),
-        *[(h, "ip", "10.0.0.1", t) for h in HUB_USERS],
-    ])
-    edges = pd.DataFrame({"src": ["c", "b1"], "dst": ["e1", "lone"],
-                          "kind": ["transfer", "message"], "weight": [3.0, 1.0],
-                          "at": [t, t], "amount": [120.0, np.nan]})
-    enforcement = pd.DataFrame({"account_id": ["b1", "a2", "a1"],
-                                "action": ["ban", "cleared", "violation"],
-                                "at": ["2025-12-01", "2025-12-02", "2025-11-01"],
-                                "reason": ["fraud", "", "spam"]})
-    tables = load_tables(accounts=accounts, identifiers=identifiers, edges=edges,
-                         enforcement=enforcement)
-    return build_graph(tables)
 
 
 def accounts_of(G: nx.Graph) -> set[str]:
@@ -62,7 +26,7 @@ def identifier_labels(G: nx.Graph) -> dict[str, str]:
     return {d["label"]: d["kind"] for v, d in G.nodes(data=True) if d["kind"] != "account"}
 
 
-def test_one_hop(graph):
+def test_one_hop(graph, hub_users):
     G = neighbourhood(graph, "c", hops=1, masker=MASKER)
     assert accounts_of(G) == {"c", "a1", "a2", "e1", "w1"}
     labels = identifier_labels(G)
@@ -81,7 +45,7 @@ def test_one_hop(graph):
     assert set(G.neighbors(dev_node)) == {"c", "a1", "a2"}
     assert all(G.edges[u, dev_node]["kind"] == "uses" for u in ("c", "a1", "a2"))
     # hub accounts are not reached through the hub
-    assert not accounts_of(G) & set(HUB_USERS)
+    assert not accounts_of(G) & set(hub_users)
     assert G.graph["center"] == "c" and G.graph["hops"] == 1
 
 
@@ -181,44 +145,6 @@ def test_bad_arguments(graph):
         neighbourhood(graph, "c", hops=-1)
     with pytest.raises(ValueError, match="max_nodes"):
         neighbourhood(graph, "c", max_nodes=0)
-
-
-def _node_offsets(ax) -> np.ndarray:
-    return np.concatenate([c.get_offsets() for c in ax.collections
-                           if type(c).__name__ == "PathCollection"])
-
-
-def test_drawing(graph, tmp_path):
-    scores = pd.DataFrame({"account_id": ["c", "a1"], "score": [0.9, 0.4],
-                           "flagged": [True, False]})
-    G = neighbourhood(graph, "c", hops=2, scores=scores, masker=MASKER)
-    ax = draw_neighbourhood(G, "c")
-    assert isinstance(ax, matplotlib.axes.Axes)
-    # nodes (scatter collections) and edges (line collections) were drawn
-    offsets = _node_offsets(ax)
-    assert len(offsets) == G.number_of_nodes()
-    kinds = {type(c).__name__ for c in ax.collections}
-    assert {"PathCollection", "LineCollection"} <= kinds
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"this account", "banned", "cleared", "flagged", "device"} <= set(legend)
-    texts = [t.get_text() for t in ax.texts]
-    assert "c" in texts and "b1" in texts
-    assert MASKER.mask("device", "SECRET-DEV-1") + " (3)" in texts
-    assert not any("SECRET" in t for t in texts)
-    path = tmp_path / "n.png"
-    ax.figure.savefig(path)
-    from PIL import Image
-    img = np.asarray(Image.open(path).convert("RGB"))
-    assert (img.min(axis=2) < 200).mean() > 0.01            # something is drawn
-    plt.close(ax.figure)
-    # deterministic: the same graph is laid out the same way
-    fig, ax2 = plt.subplots()
-    draw_neighbourhood(G, "c", ax=ax2)
-    assert np.allclose(_node_offsets(ax2), offsets)
-    plt.close(fig)
-    empty = draw_neighbourhood(nx.Graph())
-    assert isinstance(empty, matplotlib.axes.Axes)
-    plt.close(empty.figure)
 
 
 def test_trimmed_neighbourhoods_stay_connected_on_a_platform():

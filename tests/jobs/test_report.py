@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from ringfence.graph import load_tables
 from ringfence.graph.evidence import Masker
@@ -21,7 +22,7 @@ from ringfence.graph.synth import generate_platform, write_platform
 from ringfence.jobs.flag import load_and_flag, run_flag
 from ringfence.jobs.report import ReportError, case_report_html, load_run, write_case_report
 
-# node colours of the neighbourhood picture (graph/neighbourhood.py); the page's CSS uses
+# node colours of the neighbourhood picture (graph/drawing.py); the page's CSS uses
 # none of them, so finding them in a screenshot finds the picture
 PICTURE_COLOURS = np.array([(0x4c, 0x78, 0xa8), (0xd6, 0x27, 0x28), (0xff, 0x7f, 0x0e)])
 
@@ -86,6 +87,7 @@ def top_account(result) -> str:
     return str(result.top(1)["account_id"].iloc[0])
 
 
+@pytest.mark.browser
 def test_report_renders_in_chromium(loaded, tmp_path):
     account = top_account(loaded)
     row = loaded.scores.set_index("account_id").loc[account]
@@ -134,13 +136,14 @@ def test_in_memory_result_and_masks(tmp_path):
     assert "Direct links" in page or "Not linked" in page
     for clear in p.identifiers["value"].head(200):           # no identifier in clear
         assert f">{html.escape(str(clear))}<" not in page
+        assert f">{escape(str(clear))}<" not in page         # as the template escapes
     other = case_report_html(result, account, Masker(b"another-key"))
     assert "masking key differs" in other                    # and the page says when not
     # with another key, the identifiers the run named keep the run's masks: the masks
     # recovered from its links and evidence are those of the right identifiers
-    from ringfence.jobs.report import _recorded_masks
+    from ringfence.jobs.report.masks import recorded_masks
 
-    known = _recorded_masks(result)
+    known = recorded_masks(result)
     assert len(known) >= 10
     idf = result.graph.identifiers
     for i, m in known.items():
@@ -182,7 +185,8 @@ def test_hostile_account_id_is_escaped(tmp_path):
     out = write_case_report(result, evil, tmp_path / "evil.html", masker=Masker(b"k"))
     page = out.read_text(encoding="utf-8")
     assert evil not in page and evil2 not in page and "<i>fraud</i>" not in page
-    assert html.escape(evil) in page and html.escape(evil2) in page
+    # escaped as the template escapes (markupsafe writes a double quote as &#34;)
+    assert escape(evil) in page and escape(evil2) in page
     assert "<script" not in page and "<img src=x" not in page
     if chromium() is not None:
         dom = dump_dom(out)
@@ -253,3 +257,26 @@ def test_command_line(run_dir, loaded, tmp_path, capsys):
                      "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "missing" in err and len(err.splitlines()) == 1
+
+
+def test_data_is_escaped_not_evaluated(tmp_path):
+    """Markup and template syntax in the data show as text: nothing runs, nothing renders."""
+    hostile = "<script>alert(1)</script>{{ 7*7 }}"
+    accounts = pd.DataFrame({"account_id": [hostile, "banned1", "other"]})
+    ids = pd.DataFrame({"account_id": [hostile, "banned1"], "kind": ["device", "device"],
+                        "value": ["{{ 7*7 }}", "{{ 7*7 }}"]})
+    enf = pd.DataFrame({"account_id": ["banned1"], "action": ["ban"], "at": ["2026-01-01"],
+                        "reason": [hostile]})
+    t = load_tables(accounts, identifiers=ids, enforcement=enf)
+    result = run_flag(t, scorer=None, review_capacity=1, masker=Masker(b"k"))
+    result.scores.loc[result.scores["account_id"] == hostile, "reasons"] = hostile
+    for account in (hostile, "banned1"):
+        page = case_report_html(result, account, Masker(b"k"))
+        assert "<script" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;{{ 7*7 }}" in page  # {{ }} not evaluated
+    page = case_report_html(result, hostile, Masker(b"k"))
+    assert f"<title>Case report: {escape(hostile)}</title>" in page
+    assert f'<li>{escape(hostile)}</li>' in page              # the reason, as text
+    banned = case_report_html(result, "banned1", Masker(b"k"))
+    assert f"2026-01-01 {escape(hostile)}</dd>" in banned     # the ban reason, as text
+
