@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph.build import AccountGraph
-from ringfence.graph.evidence import Masker
+from ringfence.graph.masking import Masker
 
 __all__ = ["neighbourhood", "IDENTIFIER"]
 

@@ -35,7 +35,8 @@ from markupsafe import Markup
 
 from ringfence.graph.atomic import atomic_file
 from ringfence.graph.drawing import neighbourhood_png
-from ringfence.graph.evidence import Masker, evidence_paths
+from ringfence.graph.evidence import evidence_paths
+from ringfence.graph.masking import Masker
 from ringfence.graph.neighbourhood import neighbourhood
 from ringfence.jobs.flag import FlagResult
 from ringfence.jobs.report.errors import ReportError

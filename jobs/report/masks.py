@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ringfence.graph.evidence import Masker
+from ringfence.graph.masking import Masker
 from ringfence.jobs.flag import FlagResult
 
 __all__ = ["recorded_masks", "masks_match"]

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ringfence.graph.drawing import draw_neighbourhood, neighbourhood_png  # noqa: E402
-from ringfence.graph.evidence import Masker  # noqa: E402
+from ringfence.graph.masking import Masker  # noqa: E402
 from ringfence.graph.neighbourhood import neighbourhood  # noqa: E402
 
 MASKER = Masker(b"test-key")  # the fixture ``graph`` is in conftest.py

@@ -12,7 +12,7 @@ import pytest
 
 from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
-from ringfence.graph.evidence import Masker
+from ringfence.graph.masking import Masker
 from ringfence.graph.neighbourhood import IDENTIFIER, neighbourhood
 
 MASKER = Masker(b"test-key")

@@ -17,7 +17,7 @@ import pytest
 from markupsafe import escape
 
 from ringfence.graph import load_tables
-from ringfence.graph.evidence import Masker
+from ringfence.graph.masking import Masker
 from ringfence.graph.synth import generate_platform, write_platform
 from ringfence.jobs.flag import load_and_flag, run_flag
 from ringfence.jobs.report import ReportError, case_report_html, load_run, write_case_report
