@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
-from neo4j_helpers import flag, frame
+from neo4j_helpers import assert_same_tables, flag, frame
 
-from ringfence.graph.neo4j import load_from_neo4j
+from ringfence.graph import load_tables
+from ringfence.graph.neo4j import load_from_neo4j, write_tables
 
 
 @pytest.mark.neo4j
@@ -37,3 +39,45 @@ def test_load_from_a_graph_ringfence_did_not_write(db, settings):
     result = flag(t)
     assert result.scores.set_index("account_id").loc["c", "banned"]
 
+
+def test_write_tables_round_trips_and_replaces_the_folder_whole(tmp_path, monkeypatch):
+    from ringfence.graph.neo4j import load as load_module
+
+    tables = load_tables(
+        pd.DataFrame({"account_id": ["a", "b", "c"], "tier": ["gold", "free", None],
+                      "created_at": ["2025-01-01T00:00:00Z", None, "2025-01-02T12:30:00Z"]}),
+        identifiers=pd.DataFrame({"account_id": ["a", "b", "c"], "kind": "device",
+                                  "value": ["D1", "D1", "D2"],
+                                  "seen_at": ["2026-01-01T00:00:00.123456789Z", None,
+                                              "2026-01-02T00:00:00Z"]}),
+        edges=pd.DataFrame({"src": ["a"], "dst": ["b"], "kind": ["transfer"], "amount": [2.5],
+                            "at": ["2026-01-03T00:00:00Z"]}),
+        enforcement=pd.DataFrame({"account_id": ["c"], "action": ["ban"],
+                                  "at": ["2026-01-04T00:00:00Z"], "reason": ["fraud"]}))
+    for fmt, suffix in (("csv", ".csv.gz"), ("parquet", ".parquet")):
+        out = tmp_path / f"export-{fmt}"
+        written = write_tables(tables, out, fmt)
+        assert {n: p.name for n, p in written.items()} == {
+            n: n + suffix for n in ("accounts", "identifiers", "edges", "enforcement")}
+        assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written.values())
+        assert_same_tables(tables, load_tables(**{n: str(p) for n, p in written.items()}))
+    only_accounts = load_tables(pd.DataFrame({"account_id": ["x"]}))
+    assert list(write_tables(only_accounts, tmp_path / "export-csv")) == ["accounts"]
+    assert [p.name for p in (tmp_path / "export-csv").iterdir()] == ["accounts.csv.gz"]
+
+    # a failure half-way leaves the folder as it was, and no temporary folder behind
+    calls = []
+
+    def fail_second(df, path, fmt):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        path.write_text("partial")
+
+    monkeypatch.setattr(load_module, "_write_table", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        write_tables(tables, tmp_path / "export-csv")
+    assert [p.name for p in (tmp_path / "export-csv").iterdir()] == ["accounts.csv.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export-csv", "export-parquet"]
+    with pytest.raises(ValueError, match="csv or parquet"):
+        write_tables(tables, tmp_path / "x", "json")
