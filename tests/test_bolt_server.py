@@ -733,6 +733,7 @@ def _batched(db, query: str, rows: list[dict], batch: int) -> float:
     return len(rows) / (time.perf_counter() - t)
 
 
+@pytest.mark.slow
 def test_merge_throughput(db, vendor, record_property, capsys):
     """100k node upserts (then 20k updates) and 30k relationship upserts, batches of 5,000.
 
