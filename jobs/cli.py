@@ -240,14 +240,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _neo4j_settings(args: argparse.Namespace):
-    from ringfence.graph.neo4j_store import Neo4jSettings
+    from ringfence.graph.neo4j import Neo4jSettings
 
     # the password only ever comes from NEO4J_PASSWORD (never argv: ps, shell history)
     return Neo4jSettings.from_env(uri=args.uri, user=args.user, database=args.database)
 
 
 def cmd_neo4j_sync(args: argparse.Namespace) -> int:
-    from ringfence.graph.neo4j_store import Neo4jConnectionError, RunDirError, sync_run_dir
+    from ringfence.graph.neo4j import Neo4jConnectionError
+    from ringfence.jobs.neo4j_sync import RunDirError, sync_run_dir
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -263,7 +264,7 @@ def cmd_neo4j_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_neo4j_load(args: argparse.Namespace) -> int:
-    from ringfence.graph.neo4j_store import Neo4jConnectionError, load_from_neo4j, write_tables
+    from ringfence.graph.neo4j import Neo4jConnectionError, load_from_neo4j, write_tables
 
     try:
         tables = load_from_neo4j(_neo4j_settings(args))

@@ -1,16 +1,42 @@
-"""Shared fixtures: one Bolt server for the session (NEO4J_URI if set, else ArcadeDB)."""
+"""Shared fixtures: one Bolt server for the session (NEO4J_URI if set, else ArcadeDB),
+and the settings, driver and emptied database the Neo4j tests use."""
 
 from __future__ import annotations
 
 import pytest
 
-try:  # tests/ is not a package; work however pytest put it on sys.path
-    from tests.bolt_server import session_server
-except ImportError:  # pragma: no cover
-    from bolt_server import session_server  # type: ignore[no-redef]
+# pyproject puts tests/ on sys.path (pythonpath), so this resolves from any subfolder
+from bolt_server import session_server
+
+from ringfence.graph.neo4j import Neo4jSettings, connect
 
 
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory):
     """A running Bolt server (tests/bolt_server.py); see docs/neo4j-testing.md."""
     yield from session_server(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def settings(bolt_server) -> Neo4jSettings:
+    return Neo4jSettings(uri=bolt_server.uri, user=bolt_server.user,
+                         password=bolt_server.password, database=bolt_server.database)
+
+
+@pytest.fixture(scope="module")
+def driver(settings):
+    drv = connect(settings)
+    yield drv
+    drv.close()
+
+
+def q(driver, settings, query: str, **params) -> list:
+    with driver.session(database=settings.database) as s:
+        return s.execute_write(lambda tx: [r.values() for r in tx.run(query, params)])
+
+
+@pytest.fixture
+def db(driver, settings):
+    """An empty database, and a query helper."""
+    q(driver, settings, "MATCH (n) DETACH DELETE n")
+    return lambda query, **params: q(driver, settings, query, **params)

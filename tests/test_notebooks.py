@@ -164,6 +164,7 @@ def test_05_neo4j_skips_cleanly_without_a_server():
     assert "NEO4J_URI is not set" in outputs_text(nb)
 
 
+@pytest.mark.neo4j
 def test_05_neo4j_against_the_test_server(bolt_server):
     """The same notebook against the real Bolt server the tests start (or NEO4J_URI)."""
     env = {"NEO4J_URI": bolt_server.uri, "NEO4J_USER": bolt_server.user,

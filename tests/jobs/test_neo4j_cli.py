@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ringfence.graph.synth import generate_platform, write_platform
 from ringfence.jobs.cli import main
+
+pytestmark = pytest.mark.neo4j
 
 
 def test_sync_then_load_through_the_cli(bolt_server, tmp_path, monkeypatch, capsys):

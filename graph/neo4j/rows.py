@@ -1,0 +1,360 @@
+"""Preparing a flag run's rows for the sync: one ``UNWIND $rows`` query per step and label.
+
+:func:`_prepare` turns the input tables and the flag outputs into ``_Write`` s (a
+step name, a parameterised query with its labels and types from
+:mod:`~ringfence.graph.neo4j.names`, and the rows as plain Python values), and
+validates everything before a single row is sent. :func:`default_run_id` is the
+content hash stamped on all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ringfence.graph.neo4j.names import (
+    ATTR_PREFIX, CLUSTER_TIME_COLUMNS, GENERIC_IDENTIFIER, IDENTIFIER_LABELS, KIND_RE,
+    OUTPUT_PROPS, PROP_RE, RESERVED_ACCOUNT_PROPS, _checked_name, _identifier_pattern,
+    relationship_type,
+)
+from ringfence.graph.tables import TABLES, Tables
+
+__all__ = ["default_run_id"]
+
+def _iso(col: pd.Series) -> list[str | None]:
+    """UTC timestamps as ISO 8601 strings with nanoseconds and Z (None when missing)."""
+    t = pd.to_datetime(col, utc=True)
+    raw = t.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    text = np.char.add(np.datetime_as_string(raw, unit="ns"), "Z").astype(object)
+    text[np.isnat(raw)] = None
+    return text.tolist()
+
+
+def _py(col: pd.Series) -> list:
+    """A column as Python scalars for the driver: NaN/NA -> None, numpy -> int/float/bool/str."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
+        return _iso(col)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype(object)
+    if pd.api.types.is_bool_dtype(col) and not col.isna().any():
+        return col.astype(bool).tolist()
+    if pd.api.types.is_integer_dtype(col) and not col.isna().any():
+        return col.astype("int64").tolist()
+    if pd.api.types.is_float_dtype(col):
+        values = col.to_numpy(dtype="float64", na_value=np.nan)
+        out = values.astype(object)
+        out[~np.isfinite(values)] = None
+        return out.tolist()
+    values = col.astype(object).where(col.notna(), None).tolist()
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def _records(columns: Mapping[str, list]) -> list[dict]:
+    keys = list(columns)
+    return [dict(zip(keys, vals)) for vals in zip(*columns.values())]
+
+
+def _content_key(frame: pd.DataFrame) -> list[str]:
+    """A deterministic 64-bit hex key per row from the row's content (+ its ordinal among
+    identical rows), so the same row gets the same key in every run."""
+    f = frame.astype(str)
+    f["_n"] = f.groupby(list(frame.columns), sort=False).cumcount().astype(str)
+    h = pd.util.hash_pandas_object(f, index=False).to_numpy(np.uint64)
+    return [format(int(x), "016x") for x in h]
+
+
+
+
+@dataclass
+class _Write:
+    name: str
+    query: str
+    rows: list[dict]
+
+
+def _outputs(result: Any) -> dict[str, pd.DataFrame]:
+    names = ("scores", "links", "clusters")
+    if isinstance(result, Mapping):
+        missing = [n for n in names if n not in result]
+        if missing:
+            raise ValueError(f"flag outputs missing: {', '.join(missing)}")
+        return {n: result[n] for n in names}
+    if all(hasattr(result, n) for n in names):
+        return {n: getattr(result, n) for n in names}
+    raise TypeError("result must be a FlagResult or a mapping of the flag job's output tables")
+
+
+def default_run_id(tables: Tables, outputs: Mapping[str, pd.DataFrame]) -> str:
+    """A content hash of the inputs and outputs: the same run always gets the same id,
+    and any change (one score, one edge) gives a new one."""
+    h = hashlib.sha256()
+    for name in TABLES:
+        df = tables[name]
+        if df is not None:
+            h.update(name.encode())
+            h.update(",".join(map(str, df.columns)).encode())
+            h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    for name in sorted(outputs):
+        df = outputs[name]
+        h.update(name.encode())
+        h.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
+    return "r" + h.hexdigest()[:15]
+
+
+def _account_rows(tables: Tables, scores: pd.DataFrame, run_id: str) -> list[dict]:
+    acc = tables.accounts
+    ids = acc["account_id"].astype(str)
+    cols: dict[str, list] = {"account_id": ids.tolist()}
+    for col in acc.columns:
+        if col in ("account_id", "created_at"):
+            continue
+        key = str(col)
+        if key in RESERVED_ACCOUNT_PROPS or key.startswith(ATTR_PREFIX):
+            key = ATTR_PREFIX + key
+        cols[key] = _py(acc[col])
+    s = scores.set_index(scores["account_id"].astype(str))
+    missing = ~ids.isin(s.index)
+    if missing.any() or len(s) != len(acc):
+        raise ValueError(
+            f"the flag outputs do not belong to these inputs: {int(missing.sum()):,} of "
+            f"{len(acc):,} accounts have no score (e.g. {ids[missing].head(3).tolist()}), "
+            f"scores has {len(s):,} rows")
+    s = s.loc[ids]
+    for col in OUTPUT_PROPS:
+        if col in s.columns:
+            v = s[col]
+            if col == "reasons":
+                v = v.astype(object).where(v.notna(), "")
+            cols[col] = _py(v.reset_index(drop=True))
+    cols["run_id"] = [run_id] * len(acc)
+    created = _iso(acc["created_at"]) if "created_at" in acc.columns else [None] * len(acc)
+    return [{"account_id": a, "props": p, "created_at": c}
+            for a, p, c in zip(cols["account_id"], _records(cols), created)]
+
+
+def _identifier_frames(tables: Tables, graph) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(identifiers: one row per (kind, value); uses: one row per (account, kind, value))."""
+    idf = tables.identifiers
+    if idf is None or len(idf) == 0:
+        return (pd.DataFrame(columns=["kind", "value"]),
+                pd.DataFrame(columns=["account_id", "kind", "value"]))
+    seen = idf["seen_at"] if "seen_at" in idf.columns else pd.Series(
+        pd.NaT, index=idf.index, dtype="datetime64[ns, UTC]")
+    obs = pd.DataFrame({"account_id": idf["account_id"].astype(str).to_numpy(),
+                        "kind": idf["kind"].astype(str).to_numpy(),
+                        "value": idf["value"].astype(str).to_numpy(),
+                        "seen": pd.to_datetime(seen, utc=True).reset_index(drop=True)})
+    bad = sorted({k for k in obs["kind"].unique() if not KIND_RE.fullmatch(k)})
+    if bad:
+        raise ValueError(f"identifier kinds must be lower-case tokens, got {bad[:5]!r}")
+    obs = obs.sort_values(["account_id", "kind", "value", "seen"], na_position="last",
+                          kind="stable").reset_index(drop=True)
+    key = obs[["account_id", "kind", "value"]]
+    new = np.r_[True, (key.iloc[1:].to_numpy() != key.iloc[:-1].to_numpy()).any(axis=1)]
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(obs)]
+    timed = obs["seen"].notna().to_numpy()
+    n_timed = np.add.reduceat(timed.astype(np.int64), starts)
+    iso = _iso(obs["seen"])
+    uses = obs.iloc[starts][["account_id", "kind", "value"]].reset_index(drop=True)
+    uses["count"] = ends - starts
+    # every timed observation, when there is more than one (else first_seen says it all:
+    # most pairs are seen once, and the list costs a third of the USES write rate)
+    uses["seen_at"] = [iso[s:s + n] if c > 1 else None
+                       for s, n, c in zip(starts.tolist(), n_timed.tolist(),
+                                          (ends - starts).tolist())]
+    last_idx = np.maximum(starts + n_timed - 1, starts)
+    uses["first_seen"] = obs["seen"].iloc[starts].reset_index(drop=True)
+    uses["last_seen"] = obs["seen"].iloc[last_idx].reset_index(drop=True)
+    g = uses.groupby(["kind", "value"], sort=False)
+    ident = g.agg(n_accounts=("account_id", "size"), first_seen=("first_seen", "min"),
+                  last_seen=("last_seen", "max")).reset_index()
+    if graph is not None and len(graph.identifiers):
+        gi = graph.identifiers
+        w = pd.DataFrame({"kind": gi["kind"].astype(str).to_numpy(),
+                          "value": gi["value"].astype(str).to_numpy(),
+                          "weight": gi["weight"].to_numpy(float)})
+        ident = ident.merge(w, on=["kind", "value"], how="left")
+    else:
+        ident["weight"] = np.nan
+    return ident, uses
+
+
+def _degrees(tables: Tables, uses: pd.DataFrame) -> pd.Series:
+    parts = [uses["account_id"]] if len(uses) else []
+    if tables.edges is not None and len(tables.edges):
+        parts += [tables.edges["src"].astype(str), tables.edges["dst"].astype(str)]
+    if not parts:
+        return pd.Series(dtype=np.int64)
+    return pd.concat(parts, ignore_index=True).value_counts()
+
+
+def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
+             run_id: str) -> list[_Write]:
+    writes: list[_Write] = []
+    stamp = "$run_id"
+
+    # accounts
+    writes.append(_Write("accounts",
+                         "UNWIND $rows AS row "
+                         "MERGE (a:Account {account_id: row.account_id}) "
+                         "SET a = row.props, a.created_at = datetime(row.created_at)",
+                         _account_rows(tables, outputs["scores"], run_id)))
+
+    # identifiers and USES, one query per fixed label (never interpolated from data)
+    ident, uses = _identifier_frames(tables, graph)
+    if len(ident):
+        ident = ident.assign(_label=[IDENTIFIER_LABELS.get(k, GENERIC_IDENTIFIER)
+                                     for k in ident["kind"]])
+        uses = uses.assign(_label=[IDENTIFIER_LABELS.get(k, GENERIC_IDENTIFIER)
+                                   for k in uses["kind"]])
+        for label, part in ident.groupby("_label", sort=True):
+            node = _identifier_pattern("i", label)
+            rows = [{"kind": k, "value": v,
+                     "props": {"kind": k, "value": v, "n_accounts": n, "weight": w,
+                               "run_id": run_id},
+                     "first_seen": f, "last_seen": l}
+                    for k, v, n, w, f, l in zip(part["kind"].tolist(), part["value"].tolist(),
+                                                _py(part["n_accounts"]), _py(part["weight"]),
+                                                _iso(part["first_seen"]),
+                                                _iso(part["last_seen"]))]
+            writes.append(_Write(
+                f"identifiers:{label}",
+                f"UNWIND $rows AS row MERGE {node} "
+                "SET i = row.props, i.first_seen = datetime(row.first_seen), "
+                "i.last_seen = datetime(row.last_seen)", rows))
+        for label, part in uses.groupby("_label", sort=True):
+            node = _identifier_pattern("i", label)
+            rows = [{"account_id": a, "kind": k, "value": v, "count": c, "seen_at": s,
+                     "first_seen": f, "last_seen": l}
+                    for a, k, v, c, s, f, l in zip(part["account_id"].tolist(),
+                                                   part["kind"].tolist(), part["value"].tolist(),
+                                                   _py(part["count"]), part["seen_at"].tolist(),
+                                                   _iso(part["first_seen"]),
+                                                   _iso(part["last_seen"]))]
+            writes.append(_Write(
+                f"uses:{label}",
+                "UNWIND $rows AS row "
+                "MATCH (a:Account {account_id: row.account_id}) "
+                f"MATCH {node} "
+                "MERGE (a)-[u:USES]->(i) "
+                "SET u.count = row.count, u.seen_at = [s IN row.seen_at | datetime(s)], "
+                "u.first_seen = datetime(row.first_seen), u.last_seen = datetime(row.last_seen), "
+                f"u.run_id = {stamp}", rows))
+
+    # account-to-account edges: one relationship per input row, keyed by a content hash
+    edf = tables.edges
+    if edf is not None and len(edf):
+        kinds = edf["kind"].astype(str)
+        types = {k: relationship_type(k) for k in sorted(kinds.unique())}  # validates
+        deg = _degrees(tables, uses)
+        src, dst = edf["src"].astype(str), edf["dst"].astype(str)
+        at = edf["at"] if "at" in edf.columns else pd.Series(pd.NaT, index=edf.index)
+        amount = edf["amount"] if "amount" in edf.columns else pd.Series(np.nan, index=edf.index)
+        at_iso = _iso(at)
+        key = _content_key(pd.DataFrame({"src": src, "dst": dst, "kind": kinds,
+                                         "at": at_iso, "weight": edf["weight"].astype(float),
+                                         "amount": amount.astype(float)}))
+        cols = {"src": src.tolist(), "dst": dst.tolist(), "edge_id": key,
+                "weight": _py(edf["weight"].astype(float)), "amount": _py(amount.astype(float)),
+                "at": at_iso}
+        src_left = src.map(deg).fillna(0).to_numpy() <= dst.map(deg).fillna(0).to_numpy()
+        kind_arr = kinds.to_numpy()
+        match = ("UNWIND $rows AS row MATCH (a:Account {account_id: row.src}) "
+                 "MATCH (b:Account {account_id: row.dst}) ")
+        for kind, rtype in types.items():
+            for left in (True, False):
+                idx = np.flatnonzero((kind_arr == kind) & (src_left == left)).tolist()
+                if not idx:
+                    continue
+                # ArcadeDB scans the relationships of the node written on the left of a
+                # relationship MERGE: write the endpoint with the lower degree there.
+                pattern = (f"MERGE (a)-[r:{rtype} {{edge_id: row.edge_id}}]->(b) " if left
+                           else f"MERGE (b)<-[r:{rtype} {{edge_id: row.edge_id}}]-(a) ")
+                rows = [{"src": cols["src"][i], "dst": cols["dst"][i],
+                         "edge_id": cols["edge_id"][i], "at": cols["at"][i],
+                         "props": {"edge_id": cols["edge_id"][i], "kind": kind,
+                                   "weight": cols["weight"][i], "amount": cols["amount"][i],
+                                   "run_id": run_id}}
+                        for i in idx]
+                writes.append(_Write(f"edges:{rtype}", match + pattern +
+                                     "SET r = row.props, r.at = datetime(row.at)", rows))
+
+    # enforcement: one node per input row, keyed by a content hash
+    enf = tables.enforcement
+    if enf is not None and len(enf):
+        acct = enf["account_id"].astype(str)
+        action = enf["action"].astype(str)
+        reason = (enf["reason"].astype(object).where(enf["reason"].notna(), "").astype(str)
+                  if "reason" in enf.columns else pd.Series("", index=enf.index))
+        at_iso = _iso(enf["at"]) if "at" in enf.columns else [None] * len(enf)
+        key = _content_key(pd.DataFrame({"a": acct, "action": action, "at": at_iso,
+                                         "reason": reason}))
+        rows = [{"account_id": a, "enforcement_id": k, "at": t,
+                 "props": {"enforcement_id": k, "account_id": a, "action": x,
+                           "reason": r, "run_id": run_id}}
+                for a, k, x, r, t in zip(acct.tolist(), key, action.tolist(), reason.tolist(),
+                                         at_iso)]
+        writes.append(_Write(
+            "enforcement",
+            "UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
+            "MERGE (e:Enforcement {enforcement_id: row.enforcement_id}) "
+            "SET e = row.props, e.at = datetime(row.at) "
+            "MERGE (a)-[h:HAS_ENFORCEMENT]->(e) "
+            f"SET h.run_id = {stamp}", rows))
+
+    # clusters and memberships
+    clusters = outputs["clusters"]
+    if len(clusters):
+        cid = clusters["cluster_id"].astype("int64")
+        times = [c for c in CLUSTER_TIME_COLUMNS if c in clusters.columns]
+        plain = [c for c in clusters.columns if c not in times]
+        cols = {str(c): _py(clusters[c]) for c in plain}
+        cols["run_id"] = [run_id] * len(clusters)
+        tcols = {c: _iso(clusters[c]) for c in times}
+        rows = [{"cluster_id": c, "props": p, **{t: tcols[t][i] for t in times}}
+                for i, (c, p) in enumerate(zip(cid.tolist(), _records(cols)))]
+        set_times = "".join(f", c.{_checked_name(t, PROP_RE)} = datetime(row.{t})"
+                            for t in times)
+        writes.append(_Write("clusters",
+                             "UNWIND $rows AS row MERGE (c:Cluster {cluster_id: row.cluster_id}) "
+                             "SET c = row.props" + set_times, rows))
+    scores = outputs["scores"]
+    member = scores[scores["cluster_id"].astype("int64") >= 0]
+    if len(member):
+        rows = [{"account_id": a, "cluster_id": c}
+                for a, c in zip(member["account_id"].astype(str).tolist(),
+                                member["cluster_id"].astype("int64").tolist())]
+        writes.append(_Write("in_cluster",
+                             "UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
+                             "MATCH (c:Cluster {cluster_id: row.cluster_id}) "
+                             f"MERGE (a)-[m:IN_CLUSTER]->(c) SET m.run_id = {stamp}", rows))
+
+    # identity links: one SAME_ACTOR per pair, from the smaller account id to the larger
+    links = outputs["links"]
+    if len(links):
+        a = links["account_a"].astype(str).to_numpy()
+        b = links["account_b"].astype(str).to_numpy()
+        lo, hi = np.where(a <= b, a, b), np.where(a <= b, b, a)
+        n_shared = links["n_shared"].astype("int64").to_numpy()
+        top = links["top_identifier"].astype(str).tolist()
+        top_kind = links["top_kind"].astype(str).tolist()
+        shared_by = links["top_shared_by"].astype("int64").tolist()
+        evidence = [f"shares {k} {m} (used by {s:,} accounts)"
+                    + (f" and {n - 1} more identifier{'s' if n > 2 else ''}" if n > 1 else "")
+                    for k, m, s, n in zip(top_kind, top, shared_by, n_shared.tolist())]
+        cols = {"weight": _py(links["weight"].astype(float)), "evidence": evidence,
+                "n_shared": n_shared.tolist(), "kinds": _py(links["kinds"]),
+                "top_identifier": top, "identity_id": _py(links["identity_id"]),
+                "cut": _py(links["cut"].astype(bool)), "run_id": [run_id] * len(links)}
+        rows = [{"a": x, "b": y, "props": p}
+                for x, y, p in zip(lo.tolist(), hi.tolist(), _records(cols))]
+        writes.append(_Write("same_actor",
+                             "UNWIND $rows AS row MATCH (a:Account {account_id: row.a}) "
+                             "MATCH (b:Account {account_id: row.b}) "
+                             "MERGE (a)-[s:SAME_ACTOR]->(b) SET s = row.props", rows))
+    return writes
