@@ -248,14 +248,14 @@ def _neo4j_settings(args: argparse.Namespace):
 
 def cmd_neo4j_sync(args: argparse.Namespace) -> int:
     from ringfence.graph.neo4j import Neo4jConnectionError
-    from ringfence.jobs.neo4j_sync import RunDirError, sync_run_dir
+    from ringfence.jobs.neo4j_sync import sync_run_dir
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     try:
         report = sync_run_dir(_neo4j_settings(args), args.run, batch_size=args.batch_size,
                               progress=not args.quiet, prune=not args.no_prune)
-    except (Neo4jConnectionError, RunDirError) as e:
+    except Neo4jConnectionError as e:
         raise UsageError(str(e)) from None
     lines = report.lines()
     print(f"ringfence neo4j sync: {lines[0]}")

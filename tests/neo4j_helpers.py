@@ -9,7 +9,7 @@ from collections import Counter
 
 import pandas as pd
 
-from ringfence.graph.evidence import Masker
+from ringfence.graph.masking import Masker
 from ringfence.graph.neo4j import sync_to_neo4j
 from ringfence.graph.tables import Tables
 from ringfence.jobs.flag import run_flag

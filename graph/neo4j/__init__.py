@@ -11,7 +11,7 @@ Modules: :mod:`.names` (labels, types, constraints: the fixed lists), :mod:`.con
 What the sync writes (``sync_to_neo4j``; docs/neo4j.md has the full schema)::
 
     (:Account {account_id, created_at, <attributes>, score, rank, flagged, identity_id,
-               cluster_id, banned, cleared, violations, propagation, reasons, run_id})
+               cluster_id, banned, cleared, violations, propagation_score, reasons, run_id})
     (:Device|IP|Card|Phone|Email|Address {kind, value, n_accounts, weight, first_seen,
                last_seen, run_id})        one label per node; other kinds: (:Identifier {kind, ...})
     (:Account)-[:USES {count, first_seen, last_seen, seen_at, run_id}]->(identifier)

@@ -39,7 +39,7 @@ OWN_LABELS = ("Account",) + IDENTIFIER_NODE_LABELS + ("Cluster", "Enforcement")
 #: Account properties the sync derives; an input attribute with one of these names is
 #: stored as ``input.<name>`` and read back under its own name
 OUTPUT_PROPS = ("score", "rank", "flagged", "identity_id", "cluster_id", "banned", "cleared",
-                "violations", "propagation", "reasons")
+                "violations", "propagation_score", "reasons")
 RESERVED_ACCOUNT_PROPS = ("account_id", "created_at", "run_id") + OUTPUT_PROPS
 ATTR_PREFIX = "input."
 CLUSTER_TIME_COLUMNS = ("first_activity", "last_activity")

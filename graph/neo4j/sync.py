@@ -211,7 +211,7 @@ def sync_to_neo4j(target, tables: Tables, result: Any, *, database: str | None =
         The validated input tables of the run (:func:`graph.load_tables`).
     result
         A :class:`jobs.flag.FlagResult`, or a mapping with the output tables
-        ``scores``, ``links`` and ``clusters`` (as read by ``jobs.output.read_output``).
+        ``scores``, ``links`` and ``clusters`` (as read by :func:`ringfence.jobs.runs.read_table`).
     database
         The database (default: the settings' database, else the server's default).
     graph, config

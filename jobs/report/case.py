@@ -11,8 +11,8 @@ data: they go into the template as plain text, never as markup.
 
 Examples
 --------
->>> from ringfence.jobs.report import load_run, write_case_report
->>> result = load_run("demo/flags")                                # doctest: +SKIP
+>>> from ringfence.jobs.runs import read_run
+>>> result = read_run("demo/flags").result()                       # doctest: +SKIP
 >>> write_case_report(result, "acct_0001750", "case.html")         # doctest: +SKIP
 PosixPath('case.html')
 """
@@ -261,7 +261,7 @@ def _run(run: dict[str, Any]) -> dict[str, Any]:
 def _account(result: FlagResult, row: pd.Series, account_id: str) -> dict[str, Any]:
     """The account's own status, and its activity and ban from the graph when rebuilt."""
     out = {k: bool(row.get(k, False)) for k in ("banned", "cleared", "flagged")}
-    out.update(violations=row.get("violations"), propagation=row.get("propagation"),
+    out.update(violations=row.get("violations"), propagation=row.get("propagation_score"),
                active=None, ban=None)
     if result.graph is not None:
         st = result.graph.status.iloc[int(result.graph.nodes([account_id])[0])]
@@ -283,7 +283,7 @@ def case_report_html(result: FlagResult, account_id: str, masker: Masker | None 
     ----------
     result
         From :func:`ringfence.jobs.flag.run_flag` or
-        :func:`ringfence.jobs.report.load_run`.
+        :meth:`ringfence.jobs.runs.RunFolder.result`.
     account_id
         The account to report on; :class:`ReportError` if it is not in the run.
     masker

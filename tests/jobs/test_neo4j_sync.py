@@ -9,11 +9,13 @@ import pytest
 from neo4j_helpers import MASK_KEY, assert_same_tables
 
 from ringfence.graph import load_tables
-from ringfence.graph.evidence import Masker
+from ringfence.graph.masking import Masker
 from ringfence.graph.neo4j import load_from_neo4j, write_tables
 from ringfence.graph.synth import generate_platform, write_platform
-from ringfence.jobs.flag import load_and_flag
-from ringfence.jobs.neo4j_sync import RunDirError, load_run_dir, sync_run_dir
+from ringfence.jobs.config import JobConfig
+from ringfence.jobs.flag import flag_files
+from ringfence.jobs.neo4j_sync import sync_run_dir
+from ringfence.jobs.runs import RunFolderError, read_run
 
 pytestmark = pytest.mark.neo4j
 
@@ -24,10 +26,11 @@ def test_sync_a_run_directory_and_write_the_tables(db, settings, tmp_path):
     inputs = {n: str(paths[n]) for n in ("accounts", "identifiers", "edges", "enforcement")}
     for fmt in ("csv", "parquet"):
         out = tmp_path / f"flags-{fmt}"
-        load_and_flag(inputs, out, fmt=fmt, scorer=None, masker=Masker(MASK_KEY))
+        flag_files(inputs, out, JobConfig(format=fmt), scorer="propagation",
+                   masker=Masker(MASK_KEY))
         report = sync_run_dir(settings, out, progress=False)
         assert report.step("accounts").rows == 400
-    tables, outputs, graph, run = load_run_dir(tmp_path / "flags-csv")
+    tables = read_run(tmp_path / "flags-csv").inputs()
     back = load_from_neo4j(settings)
     assert_same_tables(tables, back)
     for fmt in ("csv", "parquet"):
@@ -39,7 +42,7 @@ def test_sync_a_run_directory_and_write_the_tables(db, settings, tmp_path):
     # an input that changed after the run is refused, and so is a directory without run.json
     with gzip.open(inputs["enforcement"], "at") as f:
         f.write(f"{tables.accounts['account_id'][0]},ban,,x\n")
-    with pytest.raises(RunDirError, match="changed since the run"):
+    with pytest.raises(RunFolderError, match="changed since the run"):
         sync_run_dir(settings, tmp_path / "flags-csv", progress=False)
-    with pytest.raises(RunDirError, match="no run.json"):
+    with pytest.raises(RunFolderError, match="no run.json"):
         sync_run_dir(settings, tmp_path, progress=False)

@@ -19,8 +19,9 @@ from markupsafe import escape
 from ringfence.graph import load_tables
 from ringfence.graph.masking import Masker
 from ringfence.graph.synth import generate_platform, write_platform
-from ringfence.jobs.flag import load_and_flag, run_flag
-from ringfence.jobs.report import ReportError, case_report_html, load_run, write_case_report
+from ringfence.jobs.flag import flag_files, run_flag
+from ringfence.jobs.report import ReportError, case_report_html, write_case_report
+from ringfence.jobs.runs import RunFolderError, read_run, read_table
 
 # node colours of the neighbourhood picture (graph/drawing.py); the page's CSS uses
 # none of them, so finding them in a screenshot finds the picture
@@ -74,13 +75,13 @@ def run_dir(tmp_path_factory):
     files = write_platform(p, base / "platform", format="csv")
     paths = {k: str(files[k]) for k in ("accounts", "identifiers", "edges", "enforcement")}
     out = base / "flags"
-    load_and_flag(paths, out, scorer=None)
+    flag_files(paths, out, scorer="propagation")
     return out
 
 
 @pytest.fixture(scope="module")
 def loaded(run_dir):
-    return load_run(run_dir)
+    return read_run(run_dir).result()
 
 
 def top_account(result) -> str:
@@ -129,7 +130,7 @@ def test_in_memory_result_and_masks(tmp_path):
     p = generate_platform(n_accounts=1500, seed=11)
     t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
     masker = Masker(b"case-key")
-    result = run_flag(t, scorer=None, masker=masker, review_capacity=15)
+    result = run_flag(t, scorer="propagation", masker=masker, review_capacity=15)
     account = top_account(result)
     page = case_report_html(result, account, masker)
     assert "masking key differs" not in page                 # picture masks match the reasons
@@ -180,7 +181,7 @@ def test_hostile_account_id_is_escaped(tmp_path):
                         "at": ["2026-01-01", "2026-01-02", "2026-01-03"],
                         "reason": ["<i>fraud</i>", "spam", ""]})
     t = load_tables(accounts, identifiers=ids, enforcement=enf)
-    result = run_flag(t, scorer=None, review_capacity=2, masker=Masker(b"k"))
+    result = run_flag(t, scorer="propagation", review_capacity=2, masker=Masker(b"k"))
     assert result.scores.set_index("account_id").loc[evil, "flagged"]
     out = write_case_report(result, evil, tmp_path / "evil.html", masker=Masker(b"k"))
     page = out.read_text(encoding="utf-8")
@@ -195,30 +196,26 @@ def test_hostile_account_id_is_escaped(tmp_path):
         assert "<img src=\"x\"" not in dom and "<img src=x" not in dom
 
 
-def test_load_run_reads_what_the_run_wrote(run_dir, loaded):
-    from ringfence.jobs.output import read_output
-
-    written = read_output(run_dir, "scores")
+def test_a_run_read_back_is_what_the_run_wrote(run_dir, loaded):
+    written = read_table(run_dir, "scores")
     assert loaded.scores["account_id"].tolist() == written["account_id"].astype(str).tolist()
     assert np.array_equal(loaded.scores["score"].to_numpy(), written["score"].to_numpy())
     assert loaded.scores["reasons"].tolist() == written["reasons"].tolist()
     assert loaded.graph is not None and loaded.graph.n_accounts == len(written)
-    assert loaded.identity_result is not None
+    assert loaded.state.linking is not None
     assert loaded.run["loaded_from"]["graph_rebuilt"] is True
     # without the rebuild: no picture, but a report all the same
-    light = load_run(run_dir, rebuild_graph=False)
+    light = read_run(run_dir).result(rebuild=False)
     assert light.graph is None
     assert "No picture" in case_report_html(light, top_account(light))
 
 
-def test_load_run_refuses_changed_or_missing_inputs(run_dir, tmp_path):
-    with pytest.raises(ReportError, match="no such run directory"):
-        load_run(tmp_path / "nowhere")
+def test_reports_refuse_missing_runs_and_changed_inputs(run_dir, tmp_path):
+    with pytest.raises(RunFolderError, match="no such run directory"):
+        read_run(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ReportError, match="no run.json"):
-        load_run(tmp_path / "empty")
-    with pytest.raises(ReportError, match="not in the run"):
-        load_run(run_dir, account_id="no-such-account")
+    with pytest.raises(RunFolderError, match="no run.json"):
+        read_run(tmp_path / "empty")
     # a copy of the run whose accounts file changed afterwards
     import json
 
@@ -233,18 +230,16 @@ def test_load_run_refuses_changed_or_missing_inputs(run_dir, tmp_path):
     run["inputs"]["accounts"]["source"] = str(changed)
     run["inputs"]["accounts"]["path"] = str(changed)
     (copy / "run.json").write_text(json.dumps(run))
-    with pytest.raises(ReportError, match="changed since the run"):
-        load_run(copy)
+    with pytest.raises(RunFolderError, match="changed since the run"):
+        read_run(copy).result()
     changed.unlink()
-    with pytest.raises(ReportError, match="not found"):
-        load_run(copy)
+    with pytest.raises(RunFolderError, match="not a file any more"):
+        read_run(copy).result()
 
 
 def test_command_line(run_dir, loaded, tmp_path, capsys):
     from ringfence.jobs import cli
 
-    if "report" not in cli.COMMANDS:
-        pytest.skip("the report command is not wired into jobs/cli.py yet")
     account = top_account(loaded)
     out = tmp_path / "cli.html"
     assert cli.main(["report", account, "--run", str(run_dir), "--out", str(out)]) == 0
@@ -268,7 +263,7 @@ def test_data_is_escaped_not_evaluated(tmp_path):
     enf = pd.DataFrame({"account_id": ["banned1"], "action": ["ban"], "at": ["2026-01-01"],
                         "reason": [hostile]})
     t = load_tables(accounts, identifiers=ids, enforcement=enf)
-    result = run_flag(t, scorer=None, review_capacity=1, masker=Masker(b"k"))
+    result = run_flag(t, scorer="propagation", review_capacity=1, masker=Masker(b"k"))
     result.scores.loc[result.scores["account_id"] == hostile, "reasons"] = hostile
     for account in (hostile, "banned1"):
         page = case_report_html(result, account, Masker(b"k"))
