@@ -55,7 +55,7 @@ class Hubs:
     n_offenders: list[int]
     members: list[np.ndarray]
 
-    def near_offenders(self, n: int) -> np.ndarray:
+    def shared_with_offenders(self, n: int) -> np.ndarray:
         """Accounts (of ``n``) that share a hub with an offender (offenders included)."""
         near = np.zeros(n, bool)
         if self.members:

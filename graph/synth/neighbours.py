@@ -33,7 +33,7 @@ def near_offenders(acc: Accounts, hubs: Hubs, src: np.ndarray, dst: np.ndarray,
     [60]
     """
     is_off = acc.is_off
-    near = hubs.near_offenders(acc.n)
+    near = hubs.shared_with_offenders(acc.n)
     touch = is_off[src] != is_off[dst]
     if lasting is not None:
         touch &= lasting
