@@ -1,4 +1,4 @@
-"""graph.synth: the synthetic platforms hold the properties the evaluations rely on.
+"""ringfence.graph.synth: the synthetic platforms hold the properties the evaluations rely on.
 
 Every number below is one the generator could get wrong: shares that must
 match the configuration, evaders that must (or must not) be linkable, hubs of
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ringfence.graph.synth import (IDENTIFIER_KINDS, ROLES, STRONG_KINDS, Platform, SynthConfig,
-                         generate_platform, write_platform)
+                                   generate_platform, write_platform)
 
 N = 10_000
 SEED = 11
