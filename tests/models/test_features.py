@@ -1,26 +1,18 @@
-"""The learning side: leakage, the estimator contract, save/load, the flag
-job's use of the model, and that it beats propagation alone."""
+"""models/features.py: label features never see an account's own label; columns, dtypes and label passes."""
 
 from __future__ import annotations
 
-import json
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
 
 from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
 from ringfence.graph.clusters import find_clusters
 from ringfence.graph.identity import link_identities
 from ringfence.graph.synth import generate_platform
-from ringfence.jobs.flag import run_flag
-from ringfence.models.evaluate import evaluate_scores
 from ringfence.models.features import account_features, hide_labels, label_features
-from ringfence.models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
-                          load_model, save_model)
 from ringfence.models.training import training_set
 
 
@@ -132,139 +124,6 @@ def test_label_free_features_have_the_documented_columns(parts):
     node = int(uses["account"].iloc[0])
     n_acc = g.identifiers["n_accounts"].to_numpy()[uses.loc[uses["account"] == node, "identifier"]]
     assert f["hub_exposure"].iloc[node] == pytest.approx(np.log1p(n_acc.max()))
-
-
-def test_estimator_contract():
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame({"x": rng.normal(size=500), "c": pd.Categorical(rng.choice(["a", "b"], 500)),
-                      "noise": rng.normal(size=500)})
-    y = ((X["x"] + (X["c"] == "a") * 1.0 + 0.3 * rng.normal(size=500)) > 1.2).astype(int)
-    model = RepeatOffenderModel(max_iter=60, random_state=1)
-    assert model.get_params()["max_iter"] == 60
-    model.set_params(learning_rate=0.1)
-    assert clone(model).get_params()["learning_rate"] == 0.1
-    model.fit(X, y)
-    p = model.predict_proba(X)
-    assert p.shape == (500, 2) and np.allclose(p.sum(axis=1), 1)
-    assert model.cv_metrics_["roc_auc"] > 0.9
-    # calibrated out of fold: mean probability close to the base rate
-    assert abs(model.oof_proba_.mean() - y.mean()) < 0.03
-    with pytest.raises(FeatureMismatchError, match="missing \\['noise'\\]"):
-        model.predict_proba(X.drop(columns="noise"))
-    with pytest.raises(ValueError, match="calibration must be"):
-        RepeatOffenderModel(calibration="magic").fit(X, y)
-    with pytest.raises(ValueError, match="need at least 5 examples of each class"):
-        RepeatOffenderModel().fit(X.head(20), np.r_[np.ones(2), np.zeros(18)])
-    # the fast column-major prediction path gives exactly scikit-learn's public answer
-    for rows in (X, X.assign(c=pd.Categorical(["zz", None, "a"] * 166 + ["b", "a"]))):
-        M = model._matrix(rows)
-        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
-                                      model.booster_.decision_function(M))
-    np.testing.assert_array_equal(
-        p[:, 1], model._calibrate(model.booster_.predict_proba(model._matrix(X))[:, 1]))
-    # categories are matched by value, not by code: the same rows with the categories listed
-    # in another order, or as plain strings, score the same; an unseen value counts as missing
-    reordered = X.assign(c=X["c"].cat.reorder_categories(["b", "a"]))
-    np.testing.assert_array_equal(model.predict_proba(reordered), p)
-    np.testing.assert_array_equal(model.predict_proba(X.assign(c=X["c"].astype(str))), p)
-    unseen = model.predict_proba(X.assign(c=pd.Categorical(["zz"] * 500)))
-    missing = model.predict_proba(X.assign(c=pd.Categorical([None] * 500, categories=["a"])))
-    np.testing.assert_array_equal(unseen, missing)
-    assert not np.array_equal(unseen, p)
-    # explanations name the features that pushed each score up
-    top = model.explain(X[y == 1].head(40))
-    firsts = [items[0][0] for items in top if items]
-    assert len(firsts) >= 35
-    assert np.mean([f in ("x", "c") for f in firsts]) >= 0.8   # the signal, not the noise
-
-
-def test_save_load_round_trip(tmp_path):
-    rng = np.random.default_rng(2)
-    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
-    y = (X["a"] > 0.5).astype(int)
-    model = RepeatOffenderModel(max_iter=30).fit(X, y)
-    path, card_path = save_model(model, tmp_path / "m.joblib", training={"rows": 300})
-    loaded, card = load_model(path, expected_features=["a", "b"])
-    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
-    on_disk = json.loads(card_path.read_text())
-    assert on_disk["features"] == ["a", "b"]
-    assert on_disk["training_data"] == {"rows": 300}
-    assert set(on_disk["cv_metrics"]) >= {"roc_auc", "average_precision", "brier"}
-    assert "scikit-learn" in on_disk["versions"] and on_disk["created_at"]
-    with pytest.raises(FeatureMismatchError, match="different feature list"):
-        load_model(path, expected_features=["a", "b", "c"])
-    blob = joblib.load(path)
-    blob["card"]["format"] = 1   # as written by a version whose booster read DataFrames
-    joblib.dump(blob, tmp_path / "old.joblib")
-    with pytest.raises(ValueError, match="model format 1.*retrain"):
-        load_model(tmp_path / "old.joblib")
-    (tmp_path / "junk.joblib").write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a ringfence model"):
-        load_model(tmp_path / "junk.joblib")
-
-
-def test_flag_job_falls_back_to_propagation_with_few_labels(platform):
-    p = platform
-    enf = p.enforcement
-    cleared = enf[enf["action"] == "cleared"].head(5)
-    few = pd.concat([enf[enf["action"] != "cleared"], cleared])
-    t = load_tables(p.accounts, p.identifiers, p.edges, few)
-    r = run_flag(t, review_capacity=50)
-    assert r.summary()["scoring"] == "propagation"
-    assert "5 cleared" in r.summary()["scoring_note"]
-    assert r.run["model"]["mode"] == "propagation"
-
-
-def test_model_beats_propagation_alone_at_k(parts, platform):
-    t = parts[0]
-    truth = platform.truth
-    k = 80
-    prop = run_flag(t, review_capacity=k, scorer="propagation")
-    model = run_flag(t, review_capacity=k)
-    assert model.summary()["scoring"] == "model (fitted in this run)"
-    m_prop = evaluate_scores(prop.scores, truth)
-    m_model = evaluate_scores(model.scores, truth)
-    assert m_model["precision_at_capacity"] > m_prop["precision_at_capacity"]
-    assert m_model["average_precision"] > m_prop["average_precision"]
-    flagged = model.scores[model.scores["flagged"]]
-    assert flagged["reasons"].str.contains("model, top contributions").any()
-
-
-def test_large_label_sets_fit_a_stratified_sample():
-    from ringfence.models.training import _fit_sample
-    from ringfence.models.training import default_folds
-
-    y = np.r_[np.ones(3000), np.zeros(27000)].astype(int)
-    idx = _fit_sample(y, 20000, seed=1)
-    assert len(idx) == 20000 and len(np.unique(idx)) == 20000
-    assert y[idx].mean() == pytest.approx(0.1, abs=1e-3)        # class shares kept
-    np.testing.assert_array_equal(idx, _fit_sample(y, 20000, seed=1))
-    assert len(_fit_sample(y[:500], 20000, seed=1)) == 500       # small sets untouched
-    assert (default_folds(20000), default_folds(20001)) == (5, 3)
-
-
-def test_prediction_in_blocks_is_the_same(monkeypatch):
-    import ringfence.models.model as model_module
-    rng = np.random.default_rng(5)
-    X = pd.DataFrame({"x": rng.normal(size=300), "c": pd.Categorical(rng.choice(["a", "b"], 300))})
-    model = RepeatOffenderModel(max_iter=20).fit(X, (X["x"] > 0.3).astype(int))
-    whole = model.predict_proba(X)
-    monkeypatch.setattr(model_module, "PREDICT_BLOCK", 7)
-    np.testing.assert_array_equal(model.predict_proba(X), whole)
-
-
-def test_fast_prediction_matches_with_missing_categories_in_training():
-    rng = np.random.default_rng(3)
-    c = pd.Categorical(rng.choice(["a", "b", "c", None], 600), categories=["a", "b", "c", "d"])
-    X = pd.DataFrame({"x": rng.normal(size=600), "c": c,
-                      "k": pd.Categorical(rng.choice(["u", "v"], 600))})
-    y = ((X["x"] + (X["c"] == "b") * 1.5) > 1).astype(int)
-    model = RepeatOffenderModel(max_iter=40).fit(X, y)
-    rows = X.assign(c=pd.Categorical(rng.choice(["a", "d", "zz", None], 600)))
-    for frame in (X, rows):
-        M = model._matrix(frame)
-        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
-                                      model.booster_.decision_function(M))
 
 
 def test_label_passes_run_one_at_a_time_when_memory_is_short(monkeypatch):

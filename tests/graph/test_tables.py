@@ -249,3 +249,9 @@ def test_console_script_exit_status(tmp_path):
     assert "duplicate account_id" in r.stderr and "accounts.csv" in r.stderr
     r = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "input contract" in r.stdout and "enforcement" in r.stdout
+
+
+def test_tables_drop_refuses_accounts():
+    t = load_tables(pd.DataFrame({"account_id": ["a"]}))
+    with pytest.raises(ValueError, match="cannot drop 'accounts'"):
+        t.drop("accounts")

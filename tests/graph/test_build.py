@@ -1,0 +1,61 @@
+"""graph/build.py: account status, released inputs and the usage matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+
+
+def tables(accounts, identifiers=None, edges=None, enforcement=None):
+    acc = pd.DataFrame({"account_id": accounts})
+    ids = None if identifiers is None else pd.DataFrame(
+        identifiers, columns=["account_id", "kind", "value", "seen_at"][:len(identifiers[0])])
+    e = None if edges is None else pd.DataFrame(edges, columns=["src", "dst", "kind"])
+    enf = None if enforcement is None else pd.DataFrame(
+        enforcement, columns=["account_id", "action", "at", "reason"][:len(enforcement[0])])
+    return load_tables(acc, ids, e, enf)
+
+
+def test_later_clearance_lifts_a_ban_and_later_ban_stands():
+    t = tables(["a", "b", "c"], [("a", "device", "d"), ("b", "device", "d")],
+               enforcement=[("a", "ban", "2025-01-01", "fraud"),
+                            ("a", "cleared", "2025-02-01", ""),
+                            ("b", "cleared", "2025-01-01", ""),
+                            ("b", "ban", "2025-02-01", "spam")])
+    st = build_graph(t).status
+    assert st["banned"].tolist() == [False, True, False]
+    assert st["cleared"].tolist() == [True, False, False]
+
+
+def test_build_that_releases_its_inputs_builds_the_same_graph():
+    from ringfence.graph.synth import generate_platform
+    p = generate_platform(n_accounts=3000, seed=5)
+    kept = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    freed = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    a = build_graph(kept)
+    b = build_graph(freed, release_inputs=True)
+    assert freed.identifiers is None and freed.edges is None and freed.enforcement is not None
+    assert not any(k[0] in ("identifiers", "edges") for k in freed._encoded)
+    assert kept.identifiers is not None
+    for name in ("identifiers", "uses", "pairs", "links_by_edge", "status"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert (a.adjacency != b.adjacency).nnz == 0
+    # activity spans read the edges' times, which the released build kept aside
+    assert b.status["last_activity"].notna().all()
+
+
+def test_usage_matrix_is_made_from_uses_on_demand():
+    t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
+                    identifiers=pd.DataFrame({"account_id": ["a", "b", "c", "a"],
+                                              "kind": "device",
+                                              "value": ["d1", "d1", "d2", "d3"]}))
+    g = build_graph(t)
+    u = g.usage
+    assert u.shape == (3, 3) and u.nnz == len(g.uses) == 4
+    assert u is g.usage  # made once
+    a = g.nodes(["a"])[0]
+    d3 = int(np.flatnonzero(g.identifiers["value"].to_numpy() == "d3")[0])
+    assert u[a, d3] == 1.0  # recency of an undated use

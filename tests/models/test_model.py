@@ -1,0 +1,107 @@
+"""models/model.py: the estimator contract, saving and loading, fast prediction."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from ringfence.models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
+                          load_model, save_model)
+
+
+def test_estimator_contract():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=500), "c": pd.Categorical(rng.choice(["a", "b"], 500)),
+                      "noise": rng.normal(size=500)})
+    y = ((X["x"] + (X["c"] == "a") * 1.0 + 0.3 * rng.normal(size=500)) > 1.2).astype(int)
+    model = RepeatOffenderModel(max_iter=60, random_state=1)
+    assert model.get_params()["max_iter"] == 60
+    model.set_params(learning_rate=0.1)
+    assert clone(model).get_params()["learning_rate"] == 0.1
+    model.fit(X, y)
+    p = model.predict_proba(X)
+    assert p.shape == (500, 2) and np.allclose(p.sum(axis=1), 1)
+    assert model.cv_metrics_["roc_auc"] > 0.9
+    # calibrated out of fold: mean probability close to the base rate
+    assert abs(model.oof_proba_.mean() - y.mean()) < 0.03
+    with pytest.raises(FeatureMismatchError, match="missing \\['noise'\\]"):
+        model.predict_proba(X.drop(columns="noise"))
+    with pytest.raises(ValueError, match="calibration must be"):
+        RepeatOffenderModel(calibration="magic").fit(X, y)
+    with pytest.raises(ValueError, match="need at least 5 examples of each class"):
+        RepeatOffenderModel().fit(X.head(20), np.r_[np.ones(2), np.zeros(18)])
+    # the fast column-major prediction path gives exactly scikit-learn's public answer
+    for rows in (X, X.assign(c=pd.Categorical(["zz", None, "a"] * 166 + ["b", "a"]))):
+        M = model._matrix(rows)
+        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
+                                      model.booster_.decision_function(M))
+    np.testing.assert_array_equal(
+        p[:, 1], model._calibrate(model.booster_.predict_proba(model._matrix(X))[:, 1]))
+    # categories are matched by value, not by code: the same rows with the categories listed
+    # in another order, or as plain strings, score the same; an unseen value counts as missing
+    reordered = X.assign(c=X["c"].cat.reorder_categories(["b", "a"]))
+    np.testing.assert_array_equal(model.predict_proba(reordered), p)
+    np.testing.assert_array_equal(model.predict_proba(X.assign(c=X["c"].astype(str))), p)
+    unseen = model.predict_proba(X.assign(c=pd.Categorical(["zz"] * 500)))
+    missing = model.predict_proba(X.assign(c=pd.Categorical([None] * 500, categories=["a"])))
+    np.testing.assert_array_equal(unseen, missing)
+    assert not np.array_equal(unseen, p)
+    # explanations name the features that pushed each score up
+    top = model.explain(X[y == 1].head(40))
+    firsts = [items[0][0] for items in top if items]
+    assert len(firsts) >= 35
+    assert np.mean([f in ("x", "c") for f in firsts]) >= 0.8   # the signal, not the noise
+
+
+def test_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = (X["a"] > 0.5).astype(int)
+    model = RepeatOffenderModel(max_iter=30).fit(X, y)
+    path, card_path = save_model(model, tmp_path / "m.joblib", training={"rows": 300})
+    loaded, card = load_model(path, expected_features=["a", "b"])
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    on_disk = json.loads(card_path.read_text())
+    assert on_disk["features"] == ["a", "b"]
+    assert on_disk["training_data"] == {"rows": 300}
+    assert set(on_disk["cv_metrics"]) >= {"roc_auc", "average_precision", "brier"}
+    assert "scikit-learn" in on_disk["versions"] and on_disk["created_at"]
+    with pytest.raises(FeatureMismatchError, match="different feature list"):
+        load_model(path, expected_features=["a", "b", "c"])
+    blob = joblib.load(path)
+    blob["card"]["format"] = 1   # as written by a version whose booster read DataFrames
+    joblib.dump(blob, tmp_path / "old.joblib")
+    with pytest.raises(ValueError, match="model format 1.*retrain"):
+        load_model(tmp_path / "old.joblib")
+    (tmp_path / "junk.joblib").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a ringfence model"):
+        load_model(tmp_path / "junk.joblib")
+
+
+def test_prediction_in_blocks_is_the_same(monkeypatch):
+    import ringfence.models.model as model_module
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"x": rng.normal(size=300), "c": pd.Categorical(rng.choice(["a", "b"], 300))})
+    model = RepeatOffenderModel(max_iter=20).fit(X, (X["x"] > 0.3).astype(int))
+    whole = model.predict_proba(X)
+    monkeypatch.setattr(model_module, "PREDICT_BLOCK", 7)
+    np.testing.assert_array_equal(model.predict_proba(X), whole)
+
+
+def test_fast_prediction_matches_with_missing_categories_in_training():
+    rng = np.random.default_rng(3)
+    c = pd.Categorical(rng.choice(["a", "b", "c", None], 600), categories=["a", "b", "c", "d"])
+    X = pd.DataFrame({"x": rng.normal(size=600), "c": c,
+                      "k": pd.Categorical(rng.choice(["u", "v"], 600))})
+    y = ((X["x"] + (X["c"] == "b") * 1.5) > 1).astype(int)
+    model = RepeatOffenderModel(max_iter=40).fit(X, y)
+    rows = X.assign(c=pd.Categorical(rng.choice(["a", "d", "zz", None], 600)))
+    for frame in (X, rows):
+        M = model._matrix(frame)
+        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
+                                      model.booster_.decision_function(M))
