@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from ringfence.graph import load_tables
 from ringfence.graph.synth import generate_platform
-from ringfence.jobs import output
+from ringfence.jobs import runs
 from ringfence.jobs.flag import run_flag
 from ringfence.jobs.runs import write_run
 
@@ -36,7 +35,7 @@ def test_outputs_written_atomically(propagation_result, tmp_path, monkeypatch):
             "run.json"} <= set(before)
 
     calls = {"n": 0}
-    real = output.write_table
+    real = runs.write_table
 
     def failing(df, directory, name, fmt):
         calls["n"] += 1
