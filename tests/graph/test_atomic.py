@@ -1,4 +1,4 @@
-"""graph/atomic.py: readers see the old file or folder or the new one, never half, never a leftover."""
+"""graph/atomic.py: readers see the old file or folder or the new one; no half, no leftover."""
 
 from __future__ import annotations
 

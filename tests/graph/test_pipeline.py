@@ -1,4 +1,4 @@
-"""graph/pipeline.py: run_pipeline runs the stages asked for, and computes what the stages do by hand."""
+"""graph/pipeline.py: run_pipeline runs the stages asked for and equals the stages by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""jobs/config.py: the flag job's settings are validated once, from Python, YAML or the command line."""
+"""jobs/config.py: the flag job's settings, validated once, from Python, YAML or the CLI."""
 
 from __future__ import annotations
 
