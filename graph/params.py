@@ -44,7 +44,8 @@ class Interval:
     def __call__(self, v: Any) -> bool:
         if isinstance(v, bool) or not isinstance(v, Integral if self.kind is int else Real):
             return False
-        if not math.isfinite(v):
+        # integers are always finite (and may be too large for math.isfinite's float)
+        if not isinstance(v, Integral) and not math.isfinite(v):
             return False
         lo_ok = self.left is None or (v >= self.left if self.closed in ("both", "left")
                                       else v > self.left)

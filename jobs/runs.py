@@ -116,15 +116,18 @@ def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parq
     ``fmt``) and ``run.json``, which is written last, once, with the timing
     of the write itself. A failure leaves the previous folder as it was.
     """
+    whole_job = stages is not None
     stages = stages or Stages(quiet=True)
     with atomic_directory(out_dir) as tmp:
         with stages.stage("write outputs"):
             files = {name: write_table(getattr(result, name), tmp, name, fmt).name
                      for name in OUTPUT_TABLES}
         run = result.run
-        if stages.timings:
-            run["stage_seconds"] = dict(stages.timings)
-            run["stage_peak_rss_mib"] = dict(stages.peak_mib)
+        # a caller's Stages timed the whole job; our own timed only the write, which must
+        # add to the job's timings, not replace them
+        run["stage_seconds"] = {**run.get("stage_seconds", {}), **stages.timings}
+        run["stage_peak_rss_mib"] = {**run.get("stage_peak_rss_mib", {}), **stages.peak_mib}
+        if whole_job:
             run["summary"]["seconds"] = round(stages.elapsed, 2)
         write_json({**run, "outputs": files, "format": fmt}, tmp / "run.json")
     return Path(out_dir)
