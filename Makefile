@@ -8,7 +8,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test bench eval-reddit clean install browser
+.PHONY: demo test test-fast bench eval-reddit clean install browser
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# the tests a developer runs while working (under a minute): no Bolt server, no browser,
+# no notebooks, nothing marked slow
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not neo4j and not browser and not notebooks"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

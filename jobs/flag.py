@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph.build import AccountGraph
+from ringfence.graph.config import GraphConfig
 from ringfence.graph.evidence import describe_paths, evidence_paths
 from ringfence.graph.identity import IdentityLinking
 from ringfence.graph.masking import Masker
@@ -152,7 +153,7 @@ def _evidence(graph: AccountGraph, flagged_nodes: np.ndarray, explanations: dict
     return reasons, evidence
 
 
-def run_flag(tables: Tables, config: JobConfig | None = None, *,
+def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
              scorer: Scorer | str = "auto", masker: Masker | None = None,
              stages: Stages | None = None, **settings: Any) -> FlagResult:
     """Run the flag job on validated tables and return its outputs as DataFrames.
@@ -163,7 +164,8 @@ def run_flag(tables: Tables, config: JobConfig | None = None, *,
         From :func:`ringfence.load_tables`; needs ``enforcement`` and one of
         ``identifiers`` or ``edges``.
     config
-        The job's settings (:class:`~ringfence.jobs.config.JobConfig`);
+        The job's settings (:class:`~ringfence.jobs.config.JobConfig`, or a
+        :class:`~ringfence.graph.config.GraphConfig` for the graph alone);
         ``settings`` given by name (``review_capacity=200``, ``seed=3``, any
         job setting or graph parameter) are applied on top.
     scorer
@@ -192,6 +194,8 @@ def run_flag(tables: Tables, config: JobConfig | None = None, *,
     >>> int(result.scores["flagged"].sum())
     20
     """
+    if isinstance(config, GraphConfig):  # graph parameters alone: the job's defaults for the rest
+        config = JobConfig(graph=config)
     config = config or JobConfig()
     if settings:
         config = config.replace(**settings)

@@ -18,7 +18,7 @@ MASK_KEY = b"ringfence-tests"
 
 
 def flag(tables: Tables, **kwargs):
-    kwargs.setdefault("scorer", None)
+    kwargs.setdefault("scorer", "propagation")
     return run_flag(tables, masker=Masker(MASK_KEY), **kwargs)
 
 

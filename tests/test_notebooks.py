@@ -91,6 +91,7 @@ def test_public_api_only_and_reads_like_a_guide(name):
     assert markdown >= code // 2, f"{name}: too little prose for a guide"
 
 
+@pytest.mark.notebooks
 def test_kernel_runs_this_python():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import sys; print(sys.executable)")]
@@ -114,6 +115,7 @@ def run_notebook(name: str, env: dict[str, str] | None = None):
     return nb, seconds
 
 
+@pytest.mark.notebooks
 def test_01_quickstart():
     nb, seconds = run_notebook("01_quickstart.ipynb")
     text = outputs_text(nb)
@@ -124,6 +126,7 @@ def test_01_quickstart():
     assert "ROC-AUC" in text
 
 
+@pytest.mark.notebooks
 def test_02_investigate_account():
     nb, seconds = run_notebook("02_investigate_account.ipynb")
     text = outputs_text(nb)
@@ -137,6 +140,7 @@ def test_02_investigate_account():
     assert ".html" in text                                    # the case report
 
 
+@pytest.mark.notebooks
 def test_03_offender_rings():
     nb, seconds = run_notebook("03_offender_rings.ipynb")
     text = outputs_text(nb)
@@ -145,6 +149,7 @@ def test_03_offender_rings():
     assert "shared identifiers" in text
 
 
+@pytest.mark.notebooks
 def test_04_model_quality():
     nb, seconds = run_notebook("04_model_quality.ipynb")
     text = outputs_text(nb)
@@ -158,12 +163,14 @@ def test_04_model_quality():
         assert "skipping the real-data section" in text
 
 
+@pytest.mark.notebooks
 def test_05_neo4j_skips_cleanly_without_a_server():
     env = {k: "" for k in ("NEO4J_URI", "NEO4J_PASSWORD")}
     nb, seconds = run_notebook("05_neo4j.ipynb", env=env)
     assert "NEO4J_URI is not set" in outputs_text(nb)
 
 
+@pytest.mark.notebooks
 @pytest.mark.neo4j
 def test_05_neo4j_against_the_test_server(bolt_server):
     """The same notebook against the real Bolt server the tests start (or NEO4J_URI)."""

@@ -50,6 +50,7 @@ def test_flag_job_falls_back_to_propagation_with_few_labels(platform):
     assert r.run["model"]["mode"] == "propagation"
 
 
+@pytest.mark.slow  # 8,000 accounts, two flag runs
 def test_model_beats_propagation_alone_at_k(parts, platform):
     t = parts[0]
     truth = platform.truth
