@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform as pyplatform
-import resource
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -82,15 +80,15 @@ def compare_with_reference(d: Path, out: Path) -> dict:
 
     from benchmarks.reference_networkx import reference_pipeline
     from ringfence.graph import load_tables
-    from ringfence.graph.build import build_graph
     from ringfence.graph.identity import link_identities
+    from ringfence.graph.pipeline import run_pipeline
     from ringfence.graph.propagate import personalized_pagerank
     from ringfence.jobs.runs import read_table
 
     tables = load_tables(*(d / f"{t}.parquet" for t in TABLES))
     t = time.perf_counter()
-    g = build_graph(tables)
-    ident = link_identities(g)
+    state = run_pipeline(tables, stop_after="identities")
+    g, ident = state.graph, state.linking
     ours_graph_seconds = time.perf_counter() - t
     n_split = ident.n_split
     # the reference has no chaining guard: compare the components before splitting

@@ -363,7 +363,6 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
                                        len(kind_names))
         acc = tables.account_positions("identifiers")
         seen = _ns(idf["seen_at"]) if "seen_at" in idf.columns else np.full(len(idf), _NAT)
-        n_ident = int(ident_code.max()) + 1
         # one use per (identifier, account): sort the observations by that key once
         key = ident_code * n + acc
         order = np.argsort(key)

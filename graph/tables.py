@@ -27,10 +27,7 @@ before :class:`InputError` is raised, so one run shows everything to fix.
 from __future__ import annotations
 
 import difflib
-import gzip
-import io
 import os
-import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +39,8 @@ import pandas as pd
 
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 from ringfence.graph.memory import release_freed_memory
+from ringfence.graph.problems import InputError, InputWarning, Problem
+from ringfence.graph.reading import file_kind, read_table
 
 __all__ = [
     "TABLES",
@@ -67,43 +66,6 @@ TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
                 "edges": ("at",), "enforcement": ("at",)}
 _KIND_RE = r"[a-z][a-z0-9_]*"
 _MAX_EXAMPLES = 5
-
-
-class InputWarning(UserWarning):
-    """Something in the input was repaired (duplicates or self-loops dropped)."""
-
-
-@dataclass
-class Problem:
-    """One class of problem in one table: what, where, how many, examples."""
-
-    table: str
-    source: str
-    column: str | None
-    message: str
-    n_rows: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        where = f"{self.source}"
-        if self.column is not None:
-            where += f", column '{self.column}'"
-        text = f"{where}: {self.message}"
-        if self.n_rows:
-            text += f" ({self.n_rows:,} row{'s' if self.n_rows != 1 else ''})"
-        if self.examples:
-            text += "\n" + "\n".join(f"    {e}" for e in self.examples)
-        return text
-
-
-class InputError(ValueError):
-    """The input tables break the contract. ``problems`` lists every class found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in the input:"
-        super().__init__(head + "\n" + "\n".join(f"- {p}" for p in self.problems))
 
 
 @dataclass
@@ -224,104 +186,6 @@ class Tables:
                     m = df[c].max()
                     best = m if best is None or m > best else best
         return best
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _kind_of_path(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".csv.gz"):
-        return "csv.gz"
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith(".parquet") or name.endswith(".pq"):
-        return "parquet"
-    return ""
-
-
-def _sniff(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(4)
-
-
-def _first_bad_utf8_line(raw: bytes) -> tuple[int, str]:
-    for i, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            return i, repr(line[max(0, e.start - 20): e.start + 20])
-    return 0, ""
-
-
-def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataFrame:
-    """Read one table file into a DataFrame of raw values (no validation).
-
-    CSV columns are read as strings except the attribute columns of
-    ``accounts``, whose types are inferred. Raises :class:`InputError` for
-    files that are missing, empty, not what their extension says, or not UTF-8.
-    """
-    if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True)  # problems are reported by row position
-    path = Path(source)
-    label = str(path)
-
-    def fail(message: str, examples: list[str] | None = None) -> InputError:
-        return InputError([Problem(table, label, None, message, 0, examples or [])])
-
-    if not path.exists():
-        raise fail("file not found")
-    if path.is_dir():
-        raise fail("is a directory, expected a file")
-    kind = _kind_of_path(path)
-    if not kind:
-        raise fail("unknown file type: use .csv, .csv.gz or .parquet")
-    if path.stat().st_size == 0:
-        raise fail("file is empty (0 bytes)")
-    magic = _sniff(path)
-    is_gzip, is_parquet = magic[:2] == b"\x1f\x8b", magic == b"PAR1"
-    if kind == "parquet":
-        if not is_parquet:
-            what = "gzip" if is_gzip else "text" if magic[:1].isascii() else "something else"
-            raise fail(f"not a Parquet file (it looks like {what}); the extension says .parquet")
-        try:
-            return pd.read_parquet(path)
-        except Exception as e:  # pyarrow raises several types for corrupt files
-            raise fail(f"cannot read Parquet file: {e}") from None
-    if kind == "csv.gz" and not is_gzip:
-        raise fail("not a gzip file; the extension says .csv.gz")
-    if kind == "csv" and (is_gzip or is_parquet):
-        raise fail(f"looks like {'gzip' if is_gzip else 'Parquet'}, not CSV text; "
-                   "rename it with the right extension")
-    opener = gzip.open if kind == "csv.gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:
-        raise fail(f"cannot decompress: {e}") from None
-    if not raw.strip():
-        raise fail("file is empty (no header, no rows)")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        line, snippet = _first_bad_utf8_line(raw)
-        raise fail("not UTF-8 text: save the file as UTF-8",
-                   [f"line {line}: {snippet}"]) from None
-    header = pd.read_csv(io.BytesIO(raw), nrows=0).columns
-    header = [str(c).strip() for c in header]
-    string_cols = header if table != "accounts" else [
-        c for c in header if c in ("account_id", "created_at")]
-    try:
-        df = pd.read_csv(io.BytesIO(raw), dtype={c: str for c in string_cols},
-                         keep_default_na=False, na_values={
-                             c: ["", "NA", "NaN", "nan", "null"] for c in header
-                             if c not in string_cols}, low_memory=False)
-    except (pd.errors.ParserError, ValueError) as e:
-        raise fail(f"cannot parse CSV: {e}") from None
-    df.columns = header
-    return df
 
 
 # --------------------------------------------------------------------------- validation
@@ -599,7 +463,7 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             continue
         label = f"{name} (DataFrame)" if isinstance(src, pd.DataFrame) else str(src)
         sources[name] = label
-        is_csv = not isinstance(src, pd.DataFrame) and _kind_of_path(Path(src)).startswith("csv")
+        is_csv = not isinstance(src, pd.DataFrame) and file_kind(Path(src)).startswith("csv")
         try:
             raw = read_table(src, name)
         except InputError as e:

@@ -19,7 +19,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import GraphState
 from ringfence.graph.progress import Stages
 from ringfence.graph.tables import Tables
-from ringfence.models.features import account_features, label_features, out_of_fold_label_features
+from ringfence.models.features import account_features, out_of_fold_label_features
 from ringfence.models.model import RepeatOffenderModel
 
 __all__ = ["MIN_LABELS", "MAX_FIT_ROWS", "TrainingSet", "labelled_nodes", "training_set",
