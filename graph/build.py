@@ -331,13 +331,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from ringfence.graph import load_tables
-    >>> from ringfence.graph.build import build_graph
-    >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
-    ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
-    ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))
-    >>> g = build_graph(t)
+    >>> from ringfence.graph.tables import example_tables
+    >>> g = build_graph(example_tables())  # a and b share a device
     >>> g.pairs[["a", "b", "weight"]].values.tolist()
     [[0.0, 1.0, 1.0]]
     """

@@ -333,15 +333,9 @@ def cluster_table(graph: AccountGraph, membership: np.ndarray, *,
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from ringfence.graph import load_tables
     >>> from ringfence.graph.build import build_graph
-    >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
-    ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
-    ...                                           "kind": "device", "value": "d1"}),
-    ...                 enforcement=pd.DataFrame({"account_id": ["a"], "action": ["ban"],
-    ...                                           "at": ["2026-01-01"]}))
-    >>> g = build_graph(t)
+    >>> from ringfence.graph.tables import example_tables
+    >>> g = build_graph(example_tables())  # three accounts, one banned
     >>> cluster_table(g, np.array([0, 0, 0]))[["size", "banned", "offence_rate"]].values.tolist()
     [[3.0, 1.0, 0.3333333333333333]]
     """
@@ -448,13 +442,9 @@ def find_clusters(graph: AccountGraph, config: GraphConfig | None = None, *,
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from ringfence.graph import load_tables
     >>> from ringfence.graph.build import build_graph
-    >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
-    ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
-    ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))
-    >>> membership, table = find_clusters(build_graph(t))
+    >>> from ringfence.graph.tables import example_tables
+    >>> membership, table = find_clusters(build_graph(example_tables()))
     >>> membership.tolist(), table["size"].tolist()
     ([0, 0, -1], [2])
     """

@@ -13,16 +13,17 @@ falls back to a default)::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import yaml
 
 from ringfence.graph.params import (Boolean, ConfigError, Interval, MappingOf, Options,
                                      validate_params)
 
-__all__ = ["ConfigError", "GraphConfig", "load_config"]
+__all__ = ["ConfigError", "GraphConfig", "load_config", "read_settings"]
 
 DEFAULT_KIND_WEIGHTS = {
     # strong: rarely shared by different people
@@ -178,17 +179,13 @@ class GraphConfig:
         return dataclasses.replace(self, **changes)
 
 
-def load_config(source: str | Path | Mapping[str, Any] | None, *, label: str | None = None,
-                **overrides: Any) -> GraphConfig:
-    """A :class:`GraphConfig` from a YAML file or mapping, then ``overrides``.
+def read_settings(source: str | Path | Mapping[str, Any] | None,
+                  label: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(label, settings)`` from a YAML file (its path is the label) or a mapping.
 
-    Mappings in the file (``kind_weights``, ``share_limits``,
-    ``edge_kind_weights``) are merged over the defaults, so a file may name
-    only the kinds it changes. Raises :class:`ConfigError` naming the file and
-    the key for unknown keys and bad values (``label`` names a mapping's origin).
+    Raises :class:`ConfigError` for a missing file, invalid YAML or a file
+    that is not a mapping of settings.
     """
-    label = label or "config"
-    data: Mapping[str, Any] = {}
     if isinstance(source, (str, Path)):
         label = str(source)
         try:
@@ -199,16 +196,32 @@ def load_config(source: str | Path | Mapping[str, Any] | None, *, label: str | N
             raise ConfigError(f"{label}: not valid YAML: {e}") from None
         if not isinstance(data, Mapping):
             raise ConfigError(f"{label}: expected a mapping of settings, got {type(data).__name__}")
-    elif source is not None:
-        data = source
-    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    fields = {f.name for f in dataclasses.fields(GraphConfig)}
-    unknown = sorted(set(data) - fields)
+        return label, dict(data)
+    return label or "config", dict(source or {})
+
+
+def unknown_settings(label: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` naming every unknown setting, with a did-you-mean."""
+    known = sorted(set(known))
+    unknown = sorted(set(given) - set(known))
     if unknown:
-        import difflib
         hints = [f"{u!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(
-            u, fields, n=1)) else "") for u in unknown]
+            u, known, n=1)) else "") for u in unknown]
         raise ConfigError(f"{label}: unknown setting(s): " + ", ".join(hints))
+
+
+def load_config(source: str | Path | Mapping[str, Any] | None, *, label: str | None = None,
+                **overrides: Any) -> GraphConfig:
+    """A :class:`GraphConfig` from a YAML file or mapping, then ``overrides``.
+
+    Mappings in the file (``kind_weights``, ``share_limits``,
+    ``edge_kind_weights``) are merged over the defaults, so a file may name
+    only the kinds it changes. Raises :class:`ConfigError` naming the file and
+    the key for unknown keys and bad values (``label`` names a mapping's origin).
+    """
+    label, data = read_settings(source, label)
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    unknown_settings(label, data, (f.name for f in dataclasses.fields(GraphConfig)))
     defaults = GraphConfig()
     merged = dict(data)
     for key in ("kind_weights", "share_limits", "edge_kind_weights"):

@@ -134,13 +134,9 @@ def neighbourhood(graph: AccountGraph, account_id: str, hops: int = 2, max_nodes
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from ringfence.graph import load_tables
     >>> from ringfence.graph.build import build_graph
-    >>> t = load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
-    ...                 identifiers=pd.DataFrame({"account_id": ["a", "b", "c"],
-    ...                                           "kind": "device", "value": ["d1", "d1", "d2"]}))
-    >>> G = neighbourhood(build_graph(t), "a", masker=Masker(b"k"))
+    >>> from ringfence.graph.tables import example_tables
+    >>> G = neighbourhood(build_graph(example_tables()), "a", masker=Masker(b"k"))
     >>> sorted(G), [G.nodes[v]["kind"] for v in sorted(G)]
     (['a', 'b', 'identifier:0'], ['account', 'account', 'device'])
     """

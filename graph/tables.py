@@ -50,6 +50,7 @@ __all__ = [
     "Problem",
     "Tables",
     "load_tables",
+    "example_tables",
     "read_table",
 ]
 
@@ -546,3 +547,20 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             tables._remember(name, col, what, values)
     release_freed_memory()
     return tables
+
+
+def example_tables() -> Tables:
+    """Three accounts for docstring examples: ``a`` and ``b`` share device ``d1``, ``c``
+    uses ``d2``, and ``a`` was banned on 2026-01-01.
+
+    Examples
+    --------
+    >>> example_tables().summary()["accounts"]
+    3
+    """
+    return load_tables(
+        pd.DataFrame({"account_id": ["a", "b", "c"]}),
+        identifiers=pd.DataFrame({"account_id": ["a", "b", "c"], "kind": "device",
+                                  "value": ["d1", "d1", "d2"]}),
+        enforcement=pd.DataFrame({"account_id": ["a"], "action": ["ban"],
+                                  "at": ["2026-01-01"]}))

@@ -26,16 +26,14 @@ ringfence.graph.params.ConfigError: review_capacity must be an integer >= 1 or N
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import pandas as pd
-import yaml
 
-from ringfence.graph.config import GraphConfig, load_config
+from ringfence.graph.config import GraphConfig, load_config, read_settings, unknown_settings
 from ringfence.graph.params import (Boolean, ConfigError, Interval, Options, validate_params)
 
 __all__ = ["JobConfig", "default_review_capacity", "FORMATS"]
@@ -145,12 +143,7 @@ class JobConfig:
         """
         job_fields = {f.name for f in dataclasses.fields(cls)} - {"graph"}
         graph_fields = {f.name for f in dataclasses.fields(GraphConfig)}
-        unknown = sorted(set(settings) - job_fields - graph_fields - {"graph"})
-        if unknown:
-            known = sorted(job_fields | graph_fields)
-            hints = [f"{u!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(
-                u, known, n=1)) else "") for u in unknown]
-            raise ConfigError(f"{label}: unknown setting(s): " + ", ".join(hints))
+        unknown_settings(label, set(settings) - {"graph"}, job_fields | graph_fields)
         base = settings.get("graph")
         graph_settings = {k: v for k, v in settings.items() if k in graph_fields}
         if isinstance(base, GraphConfig):
@@ -173,20 +166,7 @@ class JobConfig:
         Graph mappings (``kind_weights``, ``share_limits``, ``edge_kind_weights``)
         are merged over the defaults, so a file may name only the kinds it changes.
         """
-        label, data = "config", {}
-        if isinstance(source, (str, Path)):
-            label = str(source)
-            try:
-                data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-            except FileNotFoundError:
-                raise ConfigError(f"{label}: file not found") from None
-            except yaml.YAMLError as e:
-                raise ConfigError(f"{label}: not valid YAML: {e}") from None
-            if not isinstance(data, Mapping):
-                raise ConfigError(f"{label}: expected a mapping of settings, "
-                                  f"got {type(data).__name__}")
-        elif source is not None:
-            data = dict(source)
+        label, data = read_settings(source)
         merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
         # a capacity given on the command line replaces a threshold from the file, and back
         if overrides.get("review_capacity") is not None:

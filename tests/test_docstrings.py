@@ -8,7 +8,6 @@ import pkgutil
 
 import pytest
 
-import ringfence
 
 LAYERS = ("ringfence.graph", "ringfence.models", "ringfence.jobs")
 

@@ -5,18 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from helpers import small_tables as tables
+
 from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
-
-
-def tables(accounts, identifiers=None, edges=None, enforcement=None):
-    acc = pd.DataFrame({"account_id": accounts})
-    ids = None if identifiers is None else pd.DataFrame(
-        identifiers, columns=["account_id", "kind", "value", "seen_at"][:len(identifiers[0])])
-    e = None if edges is None else pd.DataFrame(edges, columns=["src", "dst", "kind"])
-    enf = None if enforcement is None else pd.DataFrame(
-        enforcement, columns=["account_id", "action", "at", "reason"][:len(enforcement[0])])
-    return load_tables(acc, ids, e, enf)
 
 
 def test_later_clearance_lifts_a_ban_and_later_ban_stands():

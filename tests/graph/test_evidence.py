@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 
-from ringfence.graph import load_tables
+from helpers import small_tables as tables
+
 from ringfence.graph.build import build_graph
 from ringfence.graph.evidence import evidence_paths
 from ringfence.graph.masking import Masker
-
-
-def tables(accounts, identifiers=None, edges=None, enforcement=None):
-    acc = pd.DataFrame({"account_id": accounts})
-    ids = None if identifiers is None else pd.DataFrame(
-        identifiers, columns=["account_id", "kind", "value", "seen_at"][:len(identifiers[0])])
-    e = None if edges is None else pd.DataFrame(edges, columns=["src", "dst", "kind"])
-    enf = None if enforcement is None else pd.DataFrame(
-        enforcement, columns=["account_id", "action", "at", "reason"][:len(enforcement[0])])
-    return load_tables(acc, ids, e, enf)
 
 
 def test_evidence_names_identifier_masked_and_the_banned_account():

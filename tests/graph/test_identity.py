@@ -5,21 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import small_tables as tables
 
-from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.identity import link_identities, split_components
-
-
-def tables(accounts, identifiers=None, edges=None, enforcement=None):
-    acc = pd.DataFrame({"account_id": accounts})
-    ids = None if identifiers is None else pd.DataFrame(
-        identifiers, columns=["account_id", "kind", "value", "seen_at"][:len(identifiers[0])])
-    e = None if edges is None else pd.DataFrame(edges, columns=["src", "dst", "kind"])
-    enf = None if enforcement is None else pd.DataFrame(
-        enforcement, columns=["account_id", "action", "at", "reason"][:len(enforcement[0])])
-    return load_tables(acc, ids, e, enf)
 
 
 def test_one_strong_identifier_links_weak_ones_do_not():

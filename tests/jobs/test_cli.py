@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ringfence.graph.synth import generate_platform, write_platform
+from ringfence.graph.synth import write_platform
 from ringfence.jobs.cli import main
 from ringfence.jobs.runs import read_table
-
-
-@pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=6000, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,8 @@ import pandas as pd
 import pytest
 
 from ringfence.graph import load_tables
-from ringfence.graph.synth import generate_platform, write_platform
+from ringfence.graph.synth import write_platform
 from ringfence.jobs.flag import run_flag
-
-
-@pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=6000, seed=3)
-
-
-@pytest.fixture(scope="module")
-def tables(platform):
-    p = platform
-    return load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +18,6 @@ def files(platform, tmp_path_factory):
     d = tmp_path_factory.mktemp("platform")
     write_platform(platform, d, format="csv")
     return d
-
-
-@pytest.fixture(scope="module")
-def propagation_result(tables):
-    return run_flag(tables, review_capacity=60, scorer="propagation")
 
 
 def test_review_queue_rules(propagation_result):

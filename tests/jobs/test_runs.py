@@ -12,31 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph import load_tables
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.masking import Masker
 from ringfence.graph.progress import Stages
 from ringfence.graph.synth import generate_platform
 from ringfence.jobs import runs
 from ringfence.jobs.config import JobConfig
-from ringfence.jobs.flag import flag_files, run_flag
+from ringfence.jobs.flag import flag_files
 from ringfence.jobs.runs import RunFolderError, read_run, read_table, write_run
-
-
-@pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=6000, seed=3)
-
-
-@pytest.fixture(scope="module")
-def tables(platform):
-    p = platform
-    return load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
-
-
-@pytest.fixture(scope="module")
-def propagation_result(tables):
-    return run_flag(tables, review_capacity=60, scorer="propagation")
 
 
 def test_outputs_written_atomically(propagation_result, tmp_path, monkeypatch):

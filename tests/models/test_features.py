@@ -6,38 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import graph_parts
 
-from ringfence.graph import load_tables
-from ringfence.graph.build import build_graph
-from ringfence.graph.clusters import find_clusters
-from ringfence.graph.identity import link_identities
-from ringfence.graph.synth import generate_platform
 from ringfence.models.features import account_features, hide_labels, label_features
 from ringfence.models.training import training_set
-
-
-@pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=8000, seed=11)
-
-
-@pytest.fixture(scope="module")
-def parts(platform):
-    p = platform
-    t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
-    g = build_graph(t)
-    ident = link_identities(g)
-    membership, _ = find_clusters(g)
-    return t, g, ident, membership
-
-
-def _with_enforcement(platform, enforcement):
-    p = platform
-    t = load_tables(p.accounts, p.identifiers, p.edges, enforcement)
-    g = build_graph(t)
-    ident = link_identities(g)
-    membership, _ = find_clusters(g)
-    return t, g, ident, membership
 
 
 def test_own_label_cannot_change_own_features(platform, parts):
@@ -68,7 +40,7 @@ def test_own_label_cannot_change_own_features(platform, parts):
                                                     "action": ["violation"] * 3,
                                                     "at": [enf["at"].max()] * 3,
                                                     "reason": ["spam"] * 3})])
-        t2, g2, ident2, membership2 = _with_enforcement(platform, changed.reset_index(drop=True))
+        t2, g2, ident2, membership2 = graph_parts(platform, changed.reset_index(drop=True))
         ts2 = training_set(g2, t2.accounts, ident2.identity, membership2, seed=0)
         num = ts.X.select_dtypes("number").columns
         np.testing.assert_array_equal(ts.X.iloc[node][num].to_numpy(float),

@@ -10,9 +10,6 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from ringfence.graph import load_tables
-from ringfence.graph.build import build_graph
-from ringfence.graph.clusters import find_clusters
-from ringfence.graph.identity import link_identities
 from ringfence.graph.pipeline import run_pipeline
 from ringfence.graph.synth import generate_platform
 from ringfence.jobs.flag import run_flag
@@ -21,21 +18,6 @@ from ringfence.models.model import save_model
 from ringfence.models.scoring import (EXPLAIN_LIMIT, ModelScorer, PropagationScorer,
                                       eligible_nodes, make_scorer, rank_order)
 from ringfence.models.training import fit_model
-
-
-@pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=8000, seed=11)
-
-
-@pytest.fixture(scope="module")
-def parts(platform):
-    p = platform
-    t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
-    g = build_graph(t)
-    ident = link_identities(g)
-    membership, _ = find_clusters(g)
-    return t, g, ident, membership
 
 
 def test_flag_job_falls_back_to_propagation_with_few_labels(platform):
