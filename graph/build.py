@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.tables import Tables
+from ringfence.graph.timestamps import parse_time
 
 __all__ = ["AccountGraph", "build_graph", "account_status", "decay"]
 
@@ -295,7 +296,7 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
 
 
 def build_graph(tables: Tables, config: GraphConfig | None = None,
-                as_of: str | pd.Timestamp | None = None, *,
+                as_of: str | float | pd.Timestamp | None = None, *,
                 release_inputs: bool = False) -> AccountGraph:
     """Build the weighted account graph from validated tables.
 
@@ -312,7 +313,9 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     config
         Weights, limits and half-lives; defaults to ``GraphConfig()``.
     as_of
-        Ages are measured from here; default the newest timestamp in the input.
+        Ages are measured from here: a time read by
+        :func:`~ringfence.graph.timestamps.parse_time` (ISO 8601, Unix seconds
+        or milliseconds, a Timestamp); default :meth:`Tables.newest_timestamp`.
     release_inputs
         Drop ``tables.identifiers`` and ``tables.edges`` (see
         :meth:`Tables.drop`) as soon as they have been read, so that their
@@ -345,8 +348,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         as_of = tables.newest_timestamp()
         if as_of is None:
             as_of = pd.Timestamp("1970-01-01", tz="UTC")
-    as_of = pd.Timestamp(as_of)
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    else:
+        as_of = parse_time(as_of)
 
     # ---- identifiers and their use
     idf = tables.identifiers

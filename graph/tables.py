@@ -18,7 +18,8 @@ Parquet (``.parquet``) file, or a pandas DataFrame given from Python:
     ``account_id``, ``action`` (``ban``, ``violation`` or ``cleared``),
     optional ``at``, ``reason``.
 
-Timestamps are ISO 8601 strings or Unix seconds and are stored as UTC.
+Timestamps are ISO 8601 strings or Unix time (seconds, milliseconds, ... by
+magnitude) between 1970 and 2100, stored as UTC (see :mod:`~ringfence.graph.timestamps`).
 Every problem class is reported once with the file, the column, how many
 rows and up to five example rows; all problems of all tables are collected
 before :class:`InputError` is raised, so one run shows everything to fix.
@@ -41,6 +42,7 @@ from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem
 from ringfence.graph.reading import file_kind, read_table
+from ringfence.graph.timestamps import newest_time, parse_times
 
 __all__ = [
     "TABLES",
@@ -84,6 +86,7 @@ class Tables:
     enforcement: pd.DataFrame | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    time_format: str | None = None
     # integer encodings of id columns computed while loading, reused by the graph build:
     # (table, column, what) -> (key of the column they describe, key of accounts.account_id, array)
     _encoded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -176,17 +179,19 @@ class Tables:
         return out
 
     def newest_timestamp(self) -> pd.Timestamp | None:
-        """The newest timestamp anywhere in the input (the default as-of time)."""
-        best = None
-        for name, cols in TIME_COLUMNS.items():
-            df = self[name]
-            if df is None:
-                continue
-            for c in cols:
-                if c in df.columns and df[c].notna().any():
-                    m = df[c].max()
-                    best = m if best is None or m > best else best
-        return best
+        """The default as-of time: the newest timestamp in the input, robustly.
+
+        A few newest timestamps that stand more than 30 days apart from all
+        the others are ignored, with a note in :attr:`notes` (the rule:
+        :func:`~ringfence.graph.timestamps.newest_time`).
+        """
+        columns = {f"{self.sources.get(name, name)}, column '{c}'": df[c]
+                   for name, cols in TIME_COLUMNS.items() if (df := self[name]) is not None
+                   for c in cols if c in df.columns}
+        as_of, note = newest_time(columns)
+        if note is not None and note not in self.notes:
+            self.notes.append(note)
+        return as_of
 
 
 # --------------------------------------------------------------------------- validation
@@ -223,39 +228,20 @@ def _as_str(col: pd.Series) -> pd.Series:
     return col.str.strip() if padded.any() else col
 
 
-def _parse_time(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Parse ISO 8601 strings or Unix seconds to UTC; returns (times, bad_mask)."""
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        return col.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), np.zeros(len(col), bool)
-    if pd.api.types.is_datetime64_dtype(col):
-        return col.dt.tz_localize("UTC").astype("datetime64[ns, UTC]"), np.zeros(len(col), bool)
-    if pd.api.types.is_numeric_dtype(col):
-        secs = col.astype("float64")
-        out = pd.to_datetime(secs, unit="s", utc=True, errors="coerce")
-        return out.astype("datetime64[ns, UTC]"), (secs.notna() & out.isna()).to_numpy()
-    s = _as_str(col)
-    empty = (s == "").to_numpy()
-    out = pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
-    secs = pd.to_numeric(s.where(~empty), errors="coerce")
-    is_num = secs.notna().to_numpy()
-    if is_num.any():
-        out[is_num] = pd.to_datetime(secs[is_num], unit="s", utc=True, errors="coerce")
-    rest = ~empty & ~is_num
-    if rest.any():
-        parsed = pd.to_datetime(s[rest], format="ISO8601", utc=True, errors="coerce")
-        if parsed.isna().any():
-            # mixed offsets or formats that ISO8601 fast-path rejects; try element-wise parse
-            retry = parsed.isna()
-            parsed[retry] = pd.to_datetime(s[rest][retry], utc=True, errors="coerce",
-                                           format="mixed")
-        out[rest] = parsed.astype("datetime64[ns, UTC]")
-    bad = ~empty & out.isna().to_numpy()
-    return out, bad
+def _parse_time(df: pd.DataFrame, col: str, v: "_Validator", cols: list[str]) -> pd.Series:
+    """Parse one time column (see graph.timestamps); refused cells become problems."""
+    parsed = parse_times(df[col], v.time_format)
+    for message, mask in parsed.problems(df[col]):
+        v.add(col, message, df, mask, cols)
+    if parsed.unit is not None:
+        v.notes.append(f"{v.source}, column '{col}': numbers read as Unix {parsed.unit}")
+    return parsed.times
 
 
 class _Validator:
-    def __init__(self, table: str, source: str, is_csv: bool):
+    def __init__(self, table: str, source: str, is_csv: bool, time_format: str | None = None):
         self.table, self.source, self.is_csv = table, source, is_csv
+        self.time_format = time_format
         self.problems: list[Problem] = []
         self.notes: list[str] = []
 
@@ -313,11 +299,7 @@ def _validate_accounts(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     if dup.any():
         v.add("account_id", "duplicate account_id", df, dup, ["account_id"])
     if "created_at" in df.columns:
-        t, bad = _parse_time(df["created_at"])
-        if bad.any():
-            v.add("created_at", "unparseable timestamp (use ISO 8601 or Unix seconds)",
-                  df, bad, ["account_id", "created_at"])
-        df["created_at"] = t
+        df["created_at"] = _parse_time(df, "created_at", v, ["account_id", "created_at"])
     for col in df.columns:
         if col in ("account_id", "created_at"):
             continue
@@ -359,11 +341,7 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
         df["reason"] = _as_str(df["reason"])
     for col in TIME_COLUMNS[table]:
         if col in df.columns:
-            t, bad = _parse_time(df[col])
-            if bad.any():
-                v.add(col, "unparseable timestamp (use ISO 8601 or Unix seconds)",
-                      df, bad, list(id_cols) + [col])
-            df[col] = t
+            df[col] = _parse_time(df, col, v, list(id_cols) + [col])
     for col in ("weight", "amount"):
         if col not in df.columns:
             continue
@@ -420,7 +398,8 @@ _ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
 def load_tables(accounts: str | os.PathLike | pd.DataFrame,
                 identifiers: str | os.PathLike | pd.DataFrame | None = None,
                 edges: str | os.PathLike | pd.DataFrame | None = None,
-                enforcement: str | os.PathLike | pd.DataFrame | None = None) -> Tables:
+                enforcement: str | os.PathLike | pd.DataFrame | None = None, *,
+                time_format: str | None = None) -> Tables:
     """Read and validate the input tables.
 
     Parameters
@@ -428,6 +407,9 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     accounts, identifiers, edges, enforcement
         A path (``.csv``, ``.csv.gz`` or ``.parquet``) or a DataFrame. Only
         ``accounts`` is required here; each job says which others it needs.
+    time_format
+        A :func:`~datetime.datetime.strptime` format (``"%d/%m/%Y"``) for time
+        text that is not ISO 8601, in every time column of every table.
 
     Returns
     -------
@@ -472,7 +454,7 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             out[name] = None
             continue
         raw.columns = [str(c).strip() for c in raw.columns]
-        v = _Validator(name, label, is_csv)
+        v = _Validator(name, label, is_csv, time_format)
         if len(raw) == 0:
             if name == "accounts":
                 v.add(None, "no rows (only a header)")
@@ -541,7 +523,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     out = {k: (df.reset_index(drop=True) if df is not None else None) for k, df in out.items()}
     tables = Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
                     edges=out["edges"], enforcement=out["enforcement"], sources=sources,
-                    notes=notes)
+                    notes=notes, time_format=time_format)
+    tables.newest_timestamp()  # notes timestamps that the default as-of time ignores
     for name, enc in encoded.items():
         for (col, what), values in enc.items():
             tables._remember(name, col, what, values)

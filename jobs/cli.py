@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from ringfence import __version__
 from ringfence.graph.params import ConfigError
 from ringfence.graph.tables import InputError, InputWarning, load_tables
+from ringfence.graph.timestamps import TimeError, parse_time
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -27,9 +28,12 @@ input contract (each table a .csv, .csv.gz or .parquet file, chosen by extension
   edges         src, dst, kind (e.g. transfer, message), optional weight (> 0,
                 default 1), at, amount
   enforcement   account_id, action (ban | violation | cleared), optional at, reason
-  Timestamps are ISO 8601 or Unix seconds, stored as UTC. Only accounts is always
-  required; each command says which other tables it needs. Exact duplicate rows
-  and self-loops are dropped with a warning. Full text: docs/input-contract.md
+  Timestamps are ISO 8601 (no zone = UTC) or Unix time (seconds, milliseconds,
+  ... chosen per column by magnitude), 1970-01-01 .. 2100-01-01, stored as UTC;
+  other text such as 03/01/2025 needs --time-format (e.g. %d/%m/%Y). Only
+  accounts is always required; each command says which other tables it needs.
+  Exact duplicate rows and self-loops are dropped with a warning.
+  Full text: docs/input-contract.md
 
 exit status: 0 success, 2 bad input or bad options, 1 unexpected error.
 """
@@ -44,11 +48,31 @@ def _add_inputs(p: argparse.ArgumentParser, required: Sequence[str] = ("accounts
     for name in ("accounts", "identifiers", "edges", "enforcement"):
         g.add_argument(f"--{name}", metavar="FILE", required=name in required,
                        help=f"the {name} table" + (" (required)" if name in required else ""))
+    g.add_argument("--time-format", metavar="FMT",
+                   help="strptime format of time text that is not ISO 8601, for every time "
+                   "column, e.g. %%d/%%m/%%Y (default: ISO 8601 or Unix time only)")
 
 
 def _load(args: argparse.Namespace):
     return load_tables(accounts=args.accounts, identifiers=args.identifiers,
-                       edges=args.edges, enforcement=args.enforcement)
+                       edges=args.edges, enforcement=args.enforcement,
+                       time_format=args.time_format)
+
+
+def _time_option(args: argparse.Namespace, option: str):
+    """The time given to ``option`` (``--as-of``, ``--cutoff``), read before any table is."""
+    text = getattr(args, option.lstrip("-").replace("-", "_"), None)
+    if text is None:
+        return None
+    try:
+        return parse_time(text, getattr(args, "time_format", None))
+    except TimeError as e:
+        raise UsageError(f"{option}: {e}") from None
+
+
+def _print_notes(notes: Sequence[str]) -> None:
+    for note in notes:
+        print(f"  note: {note}")
 
 
 def _print_summary(summary: dict, stream=None) -> None:
@@ -72,8 +96,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for name, src in tables.sources.items():
         print(f"  {name:<12} {src}")
     _print_summary(tables.summary())
-    for note in tables.notes:
-        print(f"  note: {note}")
+    _print_notes(tables.notes)
     return 0
 
 
@@ -105,7 +128,7 @@ def _print_top(result, n: int) -> None:
 def _job_config(args: argparse.Namespace, **job: object):
     from ringfence.jobs.config import JobConfig
 
-    return JobConfig.load(args.config, seed=args.seed, as_of=getattr(args, "as_of", None),
+    return JobConfig.load(args.config, seed=args.seed, as_of=_time_option(args, "--as-of"),
                           **job)
 
 
@@ -129,9 +152,10 @@ def cmd_flag(args: argparse.Namespace) -> int:
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
                          format=args.format, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
-    result = flag_files(paths, args.out, config, stages=stages)
+    result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
+    _print_notes(result.run["input_notes"])
     _print_top(result, args.top)
     return 0
 
@@ -162,6 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{X.shape[1]} features")
     print(f"  cross-validated ROC-AUC {m['roc_auc']:.3f}, average precision "
           f"{m['average_precision']:.3f}, Brier {m['brier']:.4f}")
+    _print_notes(tables.notes)
     return 0
 
 
@@ -187,17 +212,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import run_flag
     from ringfence.jobs.runs import write_run
     from ringfence.models.evaluate import evaluate_scores, format_report, time_split
 
-    try:
-        cutoff = pd.Timestamp(args.cutoff)
-    except ValueError:
-        raise UsageError(f"--cutoff: not a date: {args.cutoff!r}") from None
+    cutoff = _time_option(args, "--cutoff")
     config = _job_config(args, review_capacity=args.review_capacity, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with stages.stage("load and validate"):
@@ -207,6 +227,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         before, outcome = time_split(tables, cutoff)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    _check_cutoff(cutoff, tables, before, outcome)
     print(f"known at {cutoff:%Y-%m-%d}: {len(before.accounts):,} accounts, "
           f"{int((before.enforcement['action'] == 'ban').sum()):,} bans; "
           f"banned afterwards: {int(outcome['banned'].sum()):,} accounts")
@@ -216,7 +237,23 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     metrics = evaluate_scores(result.scores, outcome, label="banned")
     print(f"scoring: {result.summary()['scoring']}")
     print(format_report(metrics))
+    _print_notes(tables.notes)
     return 0
+
+
+def _check_cutoff(cutoff, tables, before, outcome) -> None:
+    """Refuse a cut-off that leaves nothing to learn from or nothing to measure."""
+    enf = tables.enforcement
+    bans = enf.loc[enf["action"] == "ban", "at"].dropna()
+    when = f"--cutoff {cutoff.isoformat()}"
+    if not len(before.accounts) or not (before.enforcement["action"] == "ban").any():
+        first = bans.min().isoformat() if len(bans) else "none"
+        raise UsageError(f"{when} is before the data: no account and ban known by then "
+                         f"(first ban with a time: {first}); choose a later cut-off")
+    if not outcome["banned"].any():
+        last = bans.max().isoformat() if len(bans) else "none"
+        raise UsageError(f"{when} leaves nothing to measure: no account is banned after it "
+                         f"(last ban with a time: {last}); choose an earlier cut-off")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -331,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                    help="output table format (default parquet)")
     p.add_argument("--as-of", metavar="TIME",
-                   help="measure ages from this time (default: newest timestamp in the input)")
+                   help="measure ages from this time, ISO 8601 or Unix seconds/milliseconds "
+                   "(default: the newest timestamp in the input, ignoring a few that stand "
+                   "more than 30 days after all others)")
     p.add_argument("--seed", type=int, help="random seed (overrides the config's)")
     p.add_argument("--top", type=int, default=5, metavar="N",
                    help="print the N highest-risk accounts with reasons (default 5)")
@@ -347,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-out", required=True, metavar="PATH",
                    help="where to save the model (a model card is written next to it)")
     p.add_argument("--config", metavar="FILE", help="YAML file of graph settings")
-    p.add_argument("--as-of", metavar="TIME", help="measure ages from this time")
+    p.add_argument("--as-of", metavar="TIME", help="measure ages from this time (ISO 8601 or "
+                   "Unix seconds/milliseconds)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -355,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "cut-off, measure against the bans that came after",
                        epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(p, required=("accounts", "enforcement"))
-    p.add_argument("--cutoff", required=True, metavar="DATE", help="e.g. 2026-01-01")
+    p.add_argument("--cutoff", required=True, metavar="TIME",
+                   help="ISO 8601 or Unix seconds/milliseconds, e.g. 2026-01-01")
     p.add_argument("--review-capacity", type=int, metavar="K")
     p.add_argument("--config", metavar="FILE", help="YAML file of graph settings")
     p.add_argument("--model", metavar="PATH", help="score with a saved model")

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ringfence.graph.config import GraphConfig, load_config, read_settings, unknown_settings
 from ringfence.graph.params import (Boolean, ConfigError, Interval, Options, validate_params)
+from ringfence.graph.timestamps import TimeError, parse_time
 
 __all__ = ["JobConfig", "default_review_capacity", "FORMATS"]
 
@@ -47,18 +48,17 @@ def default_review_capacity(n_accounts: int) -> int:
 
 
 class _Timestamp:
-    """A time pandas can read (ISO 8601 text or a Timestamp)."""
+    """A time the input contract reads (:func:`~ringfence.graph.timestamps.parse_time`)."""
 
     def __call__(self, v: Any) -> bool:
-        if not isinstance(v, (str, pd.Timestamp)):
-            return False
         try:
-            return not pd.isna(pd.Timestamp(v))
-        except (ValueError, TypeError, OverflowError):
+            parse_time(v)
+        except TimeError:
             return False
+        return True
 
     def __str__(self) -> str:
-        return "a time (ISO 8601)"
+        return "a time (ISO 8601 or Unix seconds/milliseconds, 1970-01-01 .. 2100-01-01)"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,9 @@ class JobConfig:
     threshold
         Instead of a capacity: flag every eligible account scoring at least this.
     as_of
-        Ages are measured from here; default the newest timestamp in the input.
+        Ages are measured from here (ISO 8601, Unix seconds or milliseconds, a
+        Timestamp; stored as a UTC Timestamp); default the newest timestamp in
+        the input (:meth:`~ringfence.graph.tables.Tables.newest_timestamp`).
     max_paths
         Evidence paths kept per flagged account.
     model
@@ -94,7 +96,7 @@ class JobConfig:
     graph: GraphConfig = field(default_factory=GraphConfig)
     review_capacity: int | None = None
     threshold: float | None = None
-    as_of: str | pd.Timestamp | None = None
+    as_of: str | float | pd.Timestamp | None = None
     max_paths: int = 3
     model: str | Path | None = None
     use_model: bool = True
@@ -116,6 +118,8 @@ class JobConfig:
             raise ConfigError(f"graph must be a GraphConfig, got {type(self.graph).__name__}")
         validate_params({f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
                         self._parameter_constraints)
+        if self.as_of is not None:  # one reading of the time for every stage
+            object.__setattr__(self, "as_of", parse_time(self.as_of))
         if self.review_capacity is not None and self.threshold is not None:
             raise ConfigError("give review_capacity or threshold, not both")
         if self.model is not None and not self.use_model:

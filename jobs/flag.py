@@ -272,6 +272,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         "masking": {"persistent_key": masker.persistent,
                     "key_fingerprint": masker.fingerprint()},
         "input_notes": list(tables.notes),
+        "time_format": tables.time_format,
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "stage_seconds": dict(stages.timings),
@@ -285,16 +286,17 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
 
 def flag_files(paths: dict[str, str | Path | None], out_dir: str | Path,
                config: JobConfig | None = None, *, stages: Stages | None = None,
-               **kwargs: Any) -> FlagResult:
+               time_format: str | None = None, **kwargs: Any) -> FlagResult:
     """Load and validate input files, run the flag job, write its run folder: the CLI's job.
 
-    ``kwargs`` go to :func:`run_flag` (``scorer``, ``masker``). The inputs
-    are released as soon as the graph build has read them.
+    ``time_format`` goes to :func:`load_tables`; ``kwargs`` go to :func:`run_flag`
+    (``scorer``, ``masker``). The inputs are released as soon as the graph build
+    has read them.
     """
     config = (config or JobConfig()).replace(release_inputs=True)
     stages = stages or Stages(quiet=True)
     with stages.stage("load and validate"):
-        tables = load_tables(**{k: paths.get(k) for k in TABLES})
+        tables = load_tables(**{k: paths.get(k) for k in TABLES}, time_format=time_format)
         tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
     result = run_flag(tables, config, stages=stages, **kwargs)
     record_inputs(result.run, tables)

@@ -198,7 +198,8 @@ class RunFolder:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputWarning)
             try:
-                return load_tables(**{k: paths.get(k) for k in TABLES})
+                return load_tables(**{k: paths.get(k) for k in TABLES},
+                                   time_format=self.run.get("time_format"))
             except InputError as e:
                 raise RunFolderError(f"{self.path}: its inputs no longer validate: "
                                      f"{str(e).splitlines()[0]}") from None

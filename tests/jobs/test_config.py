@@ -19,8 +19,12 @@ from ringfence.jobs.config import JobConfig, default_review_capacity
     ({"format": "xlsx"}, "format must be 'parquet' or 'csv', got 'xlsx'"),
     ({"model": "m.joblib", "use_model": False},
      "a model file and use_model=False exclude each other"),
-    ({"as_of": "yesterday-ish"}, "as_of must be a time (ISO 8601) or None, got 'yesterday-ish'"),
-    ({"as_of": 20260101}, "as_of must be a time (ISO 8601) or None, got 20260101"),
+    ({"as_of": "yesterday-ish"},
+     "as_of must be a time (ISO 8601 or Unix seconds/milliseconds, 1970-01-01 .. 2100-01-01) "
+     "or None, got 'yesterday-ish'"),
+    ({"as_of": 20260101},
+     "as_of must be a time (ISO 8601 or Unix seconds/milliseconds, 1970-01-01 .. 2100-01-01) "
+     "or None, got 20260101"),
     ({"max_paths": -1}, "max_paths must be a non-negative integer, got -1"),
     ({"use_model": 1}, "use_model must be true or false, got 1"),
     ({"graph": {"seed": 1}}, "graph must be a GraphConfig, got dict"),
