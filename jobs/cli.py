@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from ringfence import __version__
 from ringfence.graph.params import ConfigError
+from ringfence.graph.problems import shown
 from ringfence.graph.tables import InputError, InputWarning, load_tables
 from ringfence.jobs.runs import RunFolderError
 
@@ -63,6 +64,12 @@ def _print_summary(summary: dict, stream=None) -> None:
         print(f"  {key:<{width}}  {value}", file=stream)
 
 
+def _print_notes(notes: Sequence[str], stream=None) -> None:
+    """What loading repaired or ignored (dropped duplicates, stripped whitespace, ...)."""
+    for note in notes:
+        print(f"  note: {shown(note)}", file=stream or sys.stdout)
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -72,8 +79,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for name, src in tables.sources.items():
         print(f"  {name:<12} {src}")
     _print_summary(tables.summary())
-    for note in tables.notes:
-        print(f"  note: {note}")
+    _print_notes(tables.notes)
     return 0
 
 
@@ -132,6 +138,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
     result = flag_files(paths, args.out, config, stages=stages)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
+    _print_notes(result.run["input_notes"])
     _print_top(result, args.top)
     return 0
 
