@@ -79,12 +79,15 @@ def _record_lines(text: str, record: int) -> tuple[int, int]:
     module reads the same records and knows their lines. Only called for a file that
     is already refused, so the loop over records costs nothing on good input.
     """
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     end = 0
-    for i, _ in enumerate(reader):
-        if i == record:
-            return end + 1, reader.line_num
-        end = reader.line_num
+    try:
+        for i, _ in enumerate(reader):
+            if i == record:
+                return end + 1, reader.line_num
+            end = reader.line_num
+    except csv.Error:  # a record Python's csv cannot read either: the line reached
+        pass
     return end + 1, end + 1
 
 
