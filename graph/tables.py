@@ -36,6 +36,7 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ringfence.graph._arrow import (_arrow, codes, column_key, duplicated_rows, positions,
@@ -229,10 +230,35 @@ def _examples(df: pd.DataFrame, mask: np.ndarray, cols: list[str], is_csv: bool)
     return out
 
 
+def _may_hold(arr: pa.Array | pa.ChunkedArray) -> tuple[bool, bool]:
+    """Whether some string may start or end with whitespace, and whether some may hold a
+    control or format character, from the raw UTF-8 bytes: whitespace and those characters
+    are ASCII controls, a space or multi-byte (>= 0x80), so ids that are plain ASCII (most
+    of them) skip the string kernels."""
+    padded = inside = False
+    for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]):
+        if not len(c):
+            continue
+        _, off_buf, data_buf = c.buffers()
+        wide = pa.types.is_large_string(c.type)
+        off = np.frombuffer(off_buf, np.int64 if wide else np.int32)[c.offset:c.offset + len(c) + 1]
+        if data_buf is None or off[-1] == off[0]:
+            continue
+        raw = np.frombuffer(data_buf, np.uint8)[off[0]:off[-1]]
+        odd = (raw <= 0x20) | (raw >= 0x7F)
+        inside = inside or bool(odd.any())
+        start, end = off[:-1] - off[0], off[1:] - off[0]
+        full = end > start
+        padded = padded or bool(odd[start[full]].any() or odd[end[full] - 1].any())
+    return padded, inside
+
+
 def _strip(col: pd.Series) -> tuple[pd.Series, int]:
     """``col`` without surrounding Unicode whitespace (space, tab, NBSP, ...) and how many
     values that changed: the same rule for every row, whatever the other rows hold."""
     arr = _arrow(col)
+    if not _may_hold(arr)[0]:
+        return col, 0
     # Arrow's whitespace is Python's str.isspace(): both passes strip the same characters
     changed = int(pc.sum(pc.not_equal(pc.utf8_trim_whitespace(arr), arr)).as_py() or 0)
     return (col.str.strip() if changed else col), changed
@@ -342,7 +368,9 @@ class _Validator:
             self.notes.append(f"{self.source}, column '{shown(col)}': stripped surrounding "
                               f"whitespace (spaces, tabs, NBSP...) from {n:,} "
                               f"value{'s' if n != 1 else ''}")
-        bad = pc.match_substring_regex(_arrow(s), _INVISIBLE).to_numpy(zero_copy_only=False)
+        arr = _arrow(s)
+        bad = pc.match_substring_regex(arr, _INVISIBLE).to_numpy(zero_copy_only=False) \
+            if _may_hold(arr)[1] else np.zeros(len(s), bool)
         if bad.any():
             self.add(col, "control or invisible characters (NUL, tab, line break, zero-width "
                      "space, BOM, bidi override...; shown escaped): remove them",
