@@ -36,14 +36,12 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ringfence.graph._arrow import (_arrow, codes, column_key, duplicated_rows, positions,
-                                    same_column)
+from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
+from ringfence.graph.text import invisible_characters, strip_whitespace
 
 __all__ = [
     "TABLES",
@@ -70,18 +68,6 @@ TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
                 "edges": ("at",), "enforcement": ("at",)}
 _KIND_RE = r"[a-z][a-z0-9_]*"
 _MAX_EXAMPLES = 5
-# Unicode categories Cc (controls: NUL, tab, line breaks, ESC) and Cf (invisible format
-# characters: zero-width space and joiners, BOM, bidi overrides), as of Unicode 14
-# (Python 3.11's unicodedata; tests/graph/test_tables.py checks it against the running
-# Python). Written out so that Arrow's RE2 and every Python agree on the same set.
-_INVISIBLE = "[" + "".join(
-    f"\\x{{{a:X}}}" + (f"-\\x{{{b:X}}}" if b != a else "") for a, b in (
-        (0x0, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C),
-        (0x6DD, 0x6DD), (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x180E, 0x180E),
-        (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F),
-        (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
-        (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001),
-        (0xE0020, 0xE007F))) + "]"
 # how close (difflib ratio, case ignored) an unknown column's name must be to an absent
 # contract column to be refused as a misspelling. Unknown columns of accounts are
 # attributes, so only a letter dropped, added or swapped is refused there ('creatd_at',
@@ -230,40 +216,6 @@ def _examples(df: pd.DataFrame, mask: np.ndarray, cols: list[str], is_csv: bool)
     return out
 
 
-def _may_hold(arr: pa.Array | pa.ChunkedArray) -> tuple[bool, bool]:
-    """Whether some string may start or end with whitespace, and whether some may hold a
-    control or format character, from the raw UTF-8 bytes: whitespace and those characters
-    are ASCII controls, a space or multi-byte (>= 0x80), so ids that are plain ASCII (most
-    of them) skip the string kernels."""
-    padded = inside = False
-    for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]):
-        if not len(c):
-            continue
-        _, off_buf, data_buf = c.buffers()
-        wide = pa.types.is_large_string(c.type)
-        off = np.frombuffer(off_buf, np.int64 if wide else np.int32)[c.offset:c.offset + len(c) + 1]
-        if data_buf is None or off[-1] == off[0]:
-            continue
-        raw = np.frombuffer(data_buf, np.uint8)[off[0]:off[-1]]
-        odd = (raw <= 0x20) | (raw >= 0x7F)
-        inside = inside or bool(odd.any())
-        start, end = off[:-1] - off[0], off[1:] - off[0]
-        full = end > start
-        padded = padded or bool(odd[start[full]].any() or odd[end[full] - 1].any())
-    return padded, inside
-
-
-def _strip(col: pd.Series) -> tuple[pd.Series, int]:
-    """``col`` without surrounding Unicode whitespace (space, tab, NBSP, ...) and how many
-    values that changed: the same rule for every row, whatever the other rows hold."""
-    arr = _arrow(col)
-    if not _may_hold(arr)[0]:
-        return col, 0
-    # Arrow's whitespace is Python's str.isspace(): both passes strip the same characters
-    changed = int(pc.sum(pc.not_equal(pc.utf8_trim_whitespace(arr), arr)).as_py() or 0)
-    return (col.str.strip() if changed else col), changed
-
-
 def _to_text(col: pd.Series) -> pd.Series:
     """Strings with missing values as ''; numbers written as ids become '123', not '123.0'."""
     if pd.api.types.is_float_dtype(col):
@@ -277,7 +229,7 @@ def _to_text(col: pd.Series) -> pd.Series:
 
 def _as_str(col: pd.Series) -> pd.Series:
     """:func:`_to_text` with surrounding whitespace stripped (CSV exports pad cells)."""
-    return _strip(_to_text(col))[0]
+    return strip_whitespace(_to_text(col))[0]
 
 
 def _close_name(name: str, names: Iterable[str], cutoff: float) -> str | None:
@@ -363,14 +315,12 @@ class _Validator:
     def text(self, df: pd.DataFrame, col: str, cols: list[str]) -> pd.Series:
         """An id, ``kind`` or ``value`` column as strings: whitespace around them stripped
         (counted in a note), control and invisible format characters refused."""
-        s, n = _strip(_to_text(df[col]))
+        s, n = strip_whitespace(_to_text(df[col]))
         if n:
             self.notes.append(f"{self.source}, column '{shown(col)}': stripped surrounding "
                               f"whitespace (spaces, tabs, NBSP...) from {n:,} "
                               f"value{'s' if n != 1 else ''}")
-        arr = _arrow(s)
-        bad = pc.match_substring_regex(arr, _INVISIBLE).to_numpy(zero_copy_only=False) \
-            if _may_hold(arr)[1] else np.zeros(len(s), bool)
+        bad = invisible_characters(s)
         if bad.any():
             self.add(col, "control or invisible characters (NUL, tab, line break, zero-width "
                      "space, BOM, bidi override...; shown escaped): remove them",
