@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["InputError", "InputWarning", "Problem"]
+__all__ = ["InputError", "InputWarning", "Problem", "shown"]
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print on a terminal: characters that are not printable (controls
+    such as ESC, invisible format characters) escaped as in Python literals.
+
+    Examples
+    --------
+    >>> print(shown("acc\\x1b[2J\\u200bount"))
+    acc\\x1b[2J\\u200bount
+    """
+    if text.isprintable():
+        return text
+    # a loop over the characters of one name or file label, never over rows
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 class InputWarning(UserWarning):
@@ -24,9 +40,10 @@ class Problem:
     examples: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        where = f"{self.source}"
+        # file and column names come from the user (headers, paths): printed escaped
+        where = shown(str(self.source))
         if self.column is not None:
-            where += f", column '{self.column}'"
+            where += f", column '{shown(str(self.column))}'"
         text = f"{where}: {self.message}"
         if self.n_rows:
             text += f" ({self.n_rows:,} row{'s' if self.n_rows != 1 else ''})"

@@ -2,21 +2,26 @@
 
 Validation is :mod:`ringfence.graph.tables`' job; this module only refuses files
 that cannot be read at all (missing, empty, not what their extension says, not
-UTF-8), with the same :class:`~ringfence.graph.problems.InputError`.
+UTF-8, not well-formed CSV, a column named twice), with the same
+:class:`~ringfence.graph.problems.InputError`.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import os
+import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ringfence.graph.problems import InputError, Problem
 
-__all__ = ["file_kind", "read_table"]
+__all__ = ["duplicated_columns", "file_kind", "read_table"]
 
 
 def file_kind(path: Path) -> str:
@@ -45,12 +50,106 @@ def _first_bad_utf8_line(raw: bytes) -> tuple[int, str]:
     return 0, ""
 
 
+def duplicated_columns(table: str, source: str, names: list[str]) -> list[Problem]:
+    """One :class:`Problem` per column name that appears more than once in ``names``.
+
+    Examples
+    --------
+    >>> [str(p) for p in duplicated_columns("accounts", "a.csv", ["account_id", "x", "account_id"])]
+    ["a.csv, column 'account_id': column appears more than once in the header (columns 1 and 3)"]
+    """
+    index = pd.Index(names)
+    out = []
+    for name in index[index.duplicated()].unique():
+        where = " and ".join(str(i + 1) for i in (index == name).nonzero()[0])
+        out.append(Problem(table, source, name,
+                           f"column appears more than once in the header (columns {where})"))
+    return out
+
+
+_EXTRA_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+_SHOWN_CHARS = 120
+
+
+def _record_lines(text: str, record: int) -> tuple[int, int]:
+    """The physical lines (1-based, first and last) of CSV record ``record`` (0 = the header).
+
+    pandas numbers records, not lines (a quoted cell may span lines); Python's csv
+    module reads the same records and knows their lines. Only called for a file that
+    is already refused, so the loop over records costs nothing on good input.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    end = 0
+    try:
+        for i, _ in enumerate(reader):
+            if i == record:
+                return end + 1, reader.line_num
+            end = reader.line_num
+    except csv.Error:  # a record Python's csv cannot read either: the line reached
+        pass
+    return end + 1, end + 1
+
+
+def _parse_problem(raw: bytes, table: str, label: str, error: Exception) -> InputError:
+    """An :class:`InputError` for a CSV the parser rejects: the line and its text."""
+    text = raw.decode("utf-8")
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    record = None
+    if m := _EXTRA_FIELDS.search(message):
+        record = int(m.group(2)) - 1
+        message = f"a row has {m.group(3)} fields, the header has {m.group(1)}"
+    elif m := _OPEN_QUOTE.search(message):
+        record = int(m.group(1))
+        message = "a quote (\") is opened and never closed"
+    elif isinstance(error, pd.errors.ParserWarning):
+        record = 1  # pandas only warns (and drops cells) for the first data row
+        message = "the first row has more fields than the header"
+    examples = []
+    if record is not None:
+        line, last = _record_lines(text, record)
+        shown = "\n".join(text.split("\n", last)[line - 1:last])
+        cut = shown[:_SHOWN_CHARS] + ("..." if len(shown) > _SHOWN_CHARS else "")
+        examples = [f"line {line}: {cut!r}"]
+    return InputError([Problem(table, label, None,
+                               f"cannot parse CSV: {message} (quote cells that hold "
+                               "commas, quotes or line breaks, and double their quotes)",
+                               0, examples)])
+
+
+def _read_csv(raw: bytes, table: str, label: str) -> pd.DataFrame:
+    try:
+        with warnings.catch_warnings():
+            # a first data row longer than the header is only a warning (cells dropped)
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            first = pd.read_csv(io.BytesIO(raw), header=None, nrows=1, dtype=str,
+                                keep_default_na=False, index_col=False)
+            # pandas renames a repeated name ('account_id.1'): read the names as they are
+            header = [str(c).strip() or f"Unnamed: {i}" for i, c in enumerate(first.iloc[0])]
+            if problems := duplicated_columns(table, label, header):
+                raise InputError(problems)
+            string_cols = header if table != "accounts" else [
+                c for c in header if c in ("account_id", "created_at")]
+            return pd.read_csv(io.BytesIO(raw), header=0, names=header, index_col=False,
+                               dtype={c: str for c in string_cols}, keep_default_na=False,
+                               na_values={c: ["", "NA", "NaN", "nan", "null"] for c in header
+                                          if c not in string_cols}, low_memory=False)
+    except InputError:
+        raise
+    except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as e:
+        raise _parse_problem(raw, table, label, e) from None
+    except ValueError as e:  # pandas' other complaints about a malformed file
+        raise InputError([Problem(table, label, None, f"cannot parse CSV: {e}")]) from None
+
+
 def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataFrame:
     """Read one table file into a DataFrame of raw values (no validation).
 
     CSV columns are read as strings except the attribute columns of
     ``accounts``, whose types are inferred. Raises :class:`InputError` for
-    files that are missing, empty, not what their extension says, or not UTF-8.
+    files that are missing, empty, not what their extension says, not UTF-8,
+    not well-formed CSV (an unclosed quote, a row longer than the header: the
+    line and its text are shown), or that name a column twice.
     """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True)  # problems are reported by row position
@@ -76,7 +175,12 @@ def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataF
             what = "gzip" if is_gzip else "text" if magic[:1].isascii() else "something else"
             raise fail(f"not a Parquet file (it looks like {what}); the extension says .parquet")
         try:
+            names = pq.read_schema(path).names
+            if problems := duplicated_columns(table, label, [str(c).strip() for c in names]):
+                raise InputError(problems)
             return pd.read_parquet(path)
+        except InputError:
+            raise
         except Exception as e:  # pyarrow raises several types for corrupt files
             raise fail(f"cannot read Parquet file: {e}") from None
     if kind == "csv.gz" and not is_gzip:
@@ -100,16 +204,4 @@ def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataF
         line, snippet = _first_bad_utf8_line(raw)
         raise fail("not UTF-8 text: save the file as UTF-8",
                    [f"line {line}: {snippet}"]) from None
-    header = pd.read_csv(io.BytesIO(raw), nrows=0).columns
-    header = [str(c).strip() for c in header]
-    string_cols = header if table != "accounts" else [
-        c for c in header if c in ("account_id", "created_at")]
-    try:
-        df = pd.read_csv(io.BytesIO(raw), dtype={c: str for c in string_cols},
-                         keep_default_na=False, na_values={
-                             c: ["", "NA", "NaN", "nan", "null"] for c in header
-                             if c not in string_cols}, low_memory=False)
-    except (pd.errors.ParserError, ValueError) as e:
-        raise fail(f"cannot parse CSV: {e}") from None
-    df.columns = header
-    return df
+    return _read_csv(raw, table, label)

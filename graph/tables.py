@@ -40,8 +40,9 @@ import pandas as pd
 
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 from ringfence.graph.memory import release_freed_memory
-from ringfence.graph.problems import InputError, InputWarning, Problem
-from ringfence.graph.reading import file_kind, read_table
+from ringfence.graph.problems import InputError, InputWarning, Problem, shown
+from ringfence.graph.reading import duplicated_columns, file_kind, read_table
+from ringfence.graph.text import invisible_characters, strip_whitespace
 from ringfence.graph.timestamps import newest_time, parse_times
 
 __all__ = [
@@ -69,6 +70,12 @@ TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
                 "edges": ("at",), "enforcement": ("at",)}
 _KIND_RE = r"[a-z][a-z0-9_]*"
 _MAX_EXAMPLES = 5
+# how close (difflib ratio, case ignored) an unknown column's name must be to an absent
+# contract column to be refused as a misspelling. Unknown columns of accounts are
+# attributes, so only a letter dropped, added or swapped is refused there ('creatd_at',
+# 'createdAt': 0.95) and 'created_by' or 'created_on' (0.80) stay attributes; the other
+# tables ignore unknown columns, so a looser match costs nothing but a rename
+_MISSPELLING_CUTOFF = {"accounts": 0.85, "identifiers": 0.6, "edges": 0.6, "enforcement": 0.6}
 
 
 @dataclass
@@ -214,7 +221,7 @@ def _examples(df: pd.DataFrame, mask: np.ndarray, cols: list[str], is_csv: bool)
     return out
 
 
-def _as_str(col: pd.Series) -> pd.Series:
+def _to_text(col: pd.Series) -> pd.Series:
     """Strings with missing values as ''; numbers written as ids become '123', not '123.0'."""
     if pd.api.types.is_float_dtype(col):
         as_int = col.dropna()
@@ -222,10 +229,19 @@ def _as_str(col: pd.Series) -> pd.Series:
             col = col.astype("Int64")
     if not pd.api.types.is_string_dtype(col):
         col = col.astype("string")
-    col = col.fillna("").astype("str")
-    # strip surrounding spaces (CSV exports pad cells); skip the pass when none has any
-    padded = col.str.startswith(" ") | col.str.endswith(" ")
-    return col.str.strip() if padded.any() else col
+    return col.fillna("").astype("str")
+
+
+def _as_str(col: pd.Series) -> pd.Series:
+    """:func:`_to_text` with surrounding whitespace stripped (CSV exports pad cells)."""
+    return strip_whitespace(_to_text(col))[0]
+
+
+def _close_name(name: str, names: Iterable[str], cutoff: float) -> str | None:
+    """The name in ``names`` that ``name`` most likely misspells (case ignored), or None."""
+    by_lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return by_lower[close[0]] if close else None
 
 
 def _parse_time(df: pd.DataFrame, col: str, v: "_Validator", cols: list[str]) -> pd.Series:
@@ -260,32 +276,46 @@ class _Validator:
         for col in spec["required"]:
             if col in present:
                 continue
-            close = difflib.get_close_matches(col, [c for c in present if c not in known],
-                                              n=1, cutoff=0.6)
-            hint = f" (found '{close[0]}': misspelled?)" if close else ""
+            close = _close_name(col, [c for c in present if c not in known], 0.6)
+            hint = f" (found '{shown(close)}': misspelled?)" if close else ""
             self.add(col, f"missing required column{hint}; columns found: "
                      + ", ".join(repr(c) for c in present))
             ok = False
-        if self.table != "accounts":
-            for col in present:
-                if col in known:
-                    continue
-                close = difflib.get_close_matches(col, [c for c in spec["optional"]
-                                                        if c not in present], n=1, cutoff=0.6)
-                if close:
-                    self.add(col, f"unknown column: misspelled '{close[0]}'?")
-                    ok = False
-                else:
-                    self.notes.append(f"{self.source}: ignored unknown column '{col}'")
-        dup = pd.Index(present)[pd.Index(present).duplicated()]
-        for col in dup.unique():
-            self.add(col, "column appears more than once in the header")
+        # an unknown column close to an absent optional one is a typo, not an attribute
+        # ('creatd_at') or a column to ignore ('wieght'): refused in every table
+        absent = [c for c in spec["optional"] if c not in present]
+        for col in present:
+            if col in known:
+                continue
+            close = _close_name(col, absent, _MISSPELLING_CUTOFF[self.table])
+            if close:
+                self.add(col, f"looks like a misspelling of '{close}'")
+                ok = False
+            elif self.table != "accounts":
+                self.notes.append(f"{self.source}: ignored unknown column '{shown(col)}'")
+        for problem in duplicated_columns(self.table, self.source, present):
+            self.problems.append(problem)
             ok = False
         return ok
 
+    def text(self, df: pd.DataFrame, col: str, cols: list[str]) -> pd.Series:
+        """An id, ``kind`` or ``value`` column as strings: whitespace around them stripped
+        (counted in a note), control and invisible format characters refused."""
+        s, n = strip_whitespace(_to_text(df[col]))
+        if n:
+            self.notes.append(f"{self.source}, column '{shown(col)}': stripped surrounding "
+                              f"whitespace (spaces, tabs, NBSP...) from {n:,} "
+                              f"value{'s' if n != 1 else ''}")
+        bad = invisible_characters(s)
+        if bad.any():
+            self.add(col, "control or invisible characters (NUL, tab, line break, zero-width "
+                     "space, BOM, bidi override...; shown escaped): remove them",
+                     df.assign(**{col: s}), bad, cols)
+        return s
 
-def _ids(df: pd.DataFrame, col: str, v: _Validator) -> pd.Series:
-    s = _as_str(df[col])
+
+def _ids(df: pd.DataFrame, col: str, v: _Validator, cols: list[str] | None = None) -> pd.Series:
+    s = v.text(df, col, cols or [col])
     empty = (s == "").to_numpy()
     if empty.any():
         v.add(col, "empty id", df, empty, [col])
@@ -315,7 +345,7 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     df = df[keep].copy()
     id_cols = ("src", "dst") if table == "edges" else ("account_id",)
     for col in id_cols:
-        df[col] = _ids(df, col, v)
+        df[col] = _ids(df, col, v, list(id_cols))
     if "kind" in df.columns:
         kind = _as_str(df["kind"]).astype("category")
         # check each distinct kind once, not every row
@@ -326,7 +356,7 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
             v.add("kind", "kind must be a lower-case token (letters, digits, _), e.g. 'device'",
                   df, bad, list(id_cols) + ["kind"])
     if "value" in df.columns:
-        df["value"] = _as_str(df["value"])
+        df["value"] = v.text(df, "value", ["account_id", "kind", "value"])
         bad = (df["value"] == "").to_numpy()
         if bad.any():
             v.add("value", "empty identifier value", df, bad, ["account_id", "kind", "value"])

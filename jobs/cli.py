@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from ringfence import __version__
 from ringfence.graph.params import ConfigError
+from ringfence.graph.problems import shown
 from ringfence.graph.tables import InputError, InputWarning, load_tables
 from ringfence.graph.timestamps import TimeError, parse_time
 from ringfence.jobs.runs import RunFolderError
@@ -85,6 +86,12 @@ def _print_summary(summary: dict, stream=None) -> None:
         elif isinstance(value, int):
             value = f"{value:,}"
         print(f"  {key:<{width}}  {value}", file=stream)
+
+
+def _print_notes(notes: Sequence[str], stream=None) -> None:
+    """What loading repaired or ignored (dropped duplicates, stripped whitespace, ...)."""
+    for note in notes:
+        print(f"  note: {shown(note)}", file=stream or sys.stdout)
 
 
 # --------------------------------------------------------------------------- commands

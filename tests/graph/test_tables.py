@@ -91,7 +91,7 @@ def test_parquet_and_dataframe_inputs(tmp_path, good):
          "found 'acount_id': misspelled?", 0, None),
         ("identifiers", "account_id,knd,value\na1,device,d\n", "kind", "misspelled?", 0, None),
         ("edges", "src,dst,kind,wieght\na1,a2,transfer,1\n", "wieght",
-         "misspelled 'weight'?", 0, None),
+         "looks like a misspelling of 'weight'", 0, None),
         ("accounts", "account_id\na1\n\"\"\na2\n", "account_id", "empty id", 1, "line 3"),
         ("accounts", "account_id\na1\na2\na1\n", "account_id", "duplicate account_id", 2,
          "line 4: account_id='a1'"),
@@ -255,3 +255,83 @@ def test_tables_drop_refuses_accounts():
     t = load_tables(pd.DataFrame({"account_id": ["a"]}))
     with pytest.raises(ValueError, match="cannot drop 'accounts'"):
         t.drop("accounts")
+
+
+# --------------------------------------------------------------------------- ids and columns
+
+
+def test_whitespace_around_ids_is_stripped_the_same_for_every_row(capsys, tmp_path, good):
+    # a tab and an NBSP around ids, and no row padded with a plain space: before, they were
+    # other accounts (stripped only when some row of the column had a plain space)
+    paths = dict(good, identifiers=write(
+        tmp_path, "i.csv", "account_id,kind,value\na1\t,device,d1\n\u00a0a2,device,\u2003d1\n"),
+        edges=write(tmp_path, "e.csv", "src,dst,kind\n\ta1,a3\u00a0,transfer\n"))
+    code, out, err = run(capsys, *args_for(paths))
+    assert code == 0, err
+    assert "i.csv, column 'account_id': stripped surrounding whitespace" in out
+    assert "from 2 values" in out
+    assert "i.csv, column 'value': stripped surrounding whitespace (spaces, tabs, NBSP...) " \
+           "from 1 value" in out
+    assert "e.csv, column 'src'" in out and "e.csv, column 'dst'" in out
+    t = load_tables(**paths)
+    assert t.identifiers["account_id"].tolist() == ["a1", "a2"]
+    assert t.identifiers["value"].tolist() == ["d1", "d1"]
+    assert t.edges[["src", "dst"]].values.tolist() == [["a1", "a3"]]
+
+
+@pytest.mark.parametrize("table,text,column,example", [
+    ("accounts", "account_id\na1\na2\na\x00b\n", "account_id", "line 4: account_id='a\\x00b'"),
+    ("accounts", "account_id\na1\na2\na3\na\u200b1\n", "account_id",
+     "line 5: account_id='a\\u200b1'"),
+    ("accounts", "account_id\na1\na2\na3\n\"x\ny\"\n", "account_id", "account_id='x\\ny'"),
+    ("identifiers", "account_id,kind,value\na1,device,d\u202e1\n", "value",
+     "line 2: account_id='a1', kind='device', value='d\\u202e1'"),
+    ("identifiers", "account_id,kind,value\na1,device,d1\ta2\n", "value", "value='d1\\ta2'"),
+    ("edges", "src,dst,kind\na1,\ufeffa2,transfer\n", "dst", "src='a1', dst='\\ufeffa2'"),
+    ("enforcement", "account_id,action\na\u200d1,ban\n", "account_id", "account_id='a\\u200d1'"),
+])
+def test_control_and_invisible_characters_in_ids_are_refused(capsys, tmp_path, good, table,
+                                                             text, column, example):
+    paths = dict(good, **{table: write(tmp_path, f"bad_{table}.csv", text)})
+    code, out, err = run(capsys, *args_for(paths))
+    assert code == 2, out
+    assert (f"bad_{table}.csv, column '{column}': control or invisible characters") in err
+    assert "(1 row)" in err
+    assert example in err
+
+
+@pytest.mark.parametrize("table,header,row,column,contract", [
+    ("accounts", "account_id,creatd_at", "a1,2025-01-01", "creatd_at", "created_at"),
+    ("accounts", "account_id,Created_At,country", "a1,2025-01-01,de", "Created_At",
+     "created_at"),
+    ("accounts", "account_id,createdAt", "a1,2025-01-01", "createdAt", "created_at"),
+    ("identifiers", "account_id,kind,value,seen_on", "a1,device,d1,2025-01-01", "seen_on",
+     "seen_at"),
+    ("enforcement", "account_id,action,reasn", "a1,ban,fraud", "reasn", "reason"),
+])
+def test_misspelled_contract_columns_are_refused(capsys, tmp_path, good, table, header, row,
+                                                 column, contract):
+    paths = dict(good, **{table: write(tmp_path, f"bad_{table}.csv", f"{header}\n{row}\n")})
+    code, out, err = run(capsys, *args_for(paths))
+    assert code == 2, out
+    assert f"bad_{table}.csv, column '{column}': looks like a misspelling of '{contract}'" in err
+
+
+def test_attributes_far_from_contract_names_stay_attributes(tmp_path):
+    path = write(tmp_path, "a.csv", "account_id,created_by,created_on,country,account_age\n"
+                 "a1,ops,2025-01-01,de,3\n")
+    t = load_tables(path)
+    assert list(t.accounts.columns)[1:] == ["created_by", "created_on", "country", "account_age"]
+
+
+def test_flag_prints_the_input_notes(capsys, tmp_path, good):
+    paths = dict(good, edges=write(tmp_path, "e.csv", "src,dst,kind\na1,a2,transfer\n"
+                                   "a1,a2,transfer\na3,a3,message\n"))
+    args = ["flag", "--no-model", "--quiet", "--out", str(tmp_path / "out"), "--top", "0"]
+    for k, v in paths.items():
+        args += [f"--{k}", str(v)]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "note: " in out
+    assert "e.csv: dropped 1 exact duplicate row" in out
+    assert "e.csv: dropped 1 self-loop edge(s)" in out
