@@ -71,11 +71,6 @@ def _time_option(args: argparse.Namespace, option: str):
         raise UsageError(f"{option}: {e}") from None
 
 
-def _print_notes(notes: Sequence[str]) -> None:
-    for note in notes:
-        print(f"  note: {note}")
-
-
 def _print_summary(summary: dict, stream=None) -> None:
     stream = stream or sys.stdout
     width = max(len(k) for k in summary)
