@@ -83,6 +83,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     if args.accounts < 100:
         raise UsageError("--accounts must be at least 100")
+    _check_out_folder(args.out)
     print(f"generating a synthetic platform of {args.accounts:,} accounts (seed {args.seed}) ...",
           file=sys.stderr, flush=True)
     platform = generate_platform(n_accounts=args.accounts, seed=args.seed)
@@ -156,8 +157,8 @@ def _check_out_folder(out: str, option: str = "--out") -> None:
     """Refuse, before any work, an output folder that cannot be written."""
     p = Path(out).resolve()
     if p.exists() and not p.is_dir():
-        raise UsageError(f"{option} {out}: exists and is not a folder (give a folder: the run "
-                         "replaces it whole)")
+        raise UsageError(f"{option} {out}: exists and is not a folder (give a folder to "
+                         "write the outputs in)")
     _nearest_folder(p, option)
 
 
@@ -326,6 +327,7 @@ def cmd_neo4j_sync(args: argparse.Namespace) -> int:
 def cmd_neo4j_load(args: argparse.Namespace) -> int:
     from ringfence.graph.neo4j import Neo4jConnectionError, load_from_neo4j, write_tables
 
+    _check_out_folder(args.out)
     try:
         tables = load_from_neo4j(_neo4j_settings(args))
     except Neo4jConnectionError as e:

@@ -165,7 +165,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
                          na_values={c: ["", "NA", "NaN", "nan"] for c in head
                                     if c not in _TEXT_COLUMNS})
     for c in _string_columns(df):
-        df[c] = df[c].str.replace(r"^'", "", regex=True)
+        hit = df[c].str.startswith("'", na=False).to_numpy(bool)
+        if hit.any():
+            df[c] = df[c].mask(hit, df[c][hit].str.slice(1))
     for c in _TIME_COLUMNS:
         if c in df.columns:
             df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")

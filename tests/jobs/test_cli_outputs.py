@@ -63,7 +63,7 @@ def test_flag_out_that_is_a_file_is_refused_before_loading(inputs, tmp_path, cap
     assert main(flag(inputs, out)) == 2
     err = one_line_error(capsys)
     assert err == (f"ringfence flag: error: --out {out}: exists and is not a folder (give a "
-                   "folder: the run replaces it whole)")
+                   "folder to write the outputs in)")
     assert out.read_text() == "keep me"
     inside = out / "run"                                  # a folder under a file
     assert main(flag(inputs, inside)) == 2
@@ -176,3 +176,10 @@ def test_error_messages_are_escaped(tmp_path, capsys):
     assert main(["report", "a", "--run", str(run), "--out", str(tmp_path / "c.html")]) == 2
     err = one_line_error(capsys)
     assert "\x1b" not in err and "run\\x1b[2J" in err
+
+
+@pytest.mark.parametrize("command", [["synth", "--accounts", "100"], ["neo4j", "load"]])
+def test_other_out_folders_checked_first(tmp_path, capsys, command):
+    (tmp_path / "f").write_text("")
+    assert main([*command, "--out", str(tmp_path / "f")]) == 2
+    assert "exists and is not a folder" in one_line_error(capsys)
