@@ -59,7 +59,9 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax: Axes | None =
     blue; the centre larger with a black ring), identifiers are squares
     coloured by kind (hubs hollow), direct edges are dark and solid,
     identifier uses light; edge width follows ``weight``. The layout is a
-    seeded spring layout, so the same graph is drawn the same way.
+    seeded spring layout, so the same graph is drawn the same way. Labels
+    and the title are plain text: a ``$`` in an id is never read as
+    mathtext, so any id can be drawn.
 
     Parameters
     ----------
@@ -156,7 +158,7 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax: Axes | None =
         ax.text(x, y - dy * (1.6 if is_center else 1.0), t, ha="center", va="top",
                 fontsize=(8.5 if is_center else 7 if n > 40 else 7.5),
                 fontweight="bold" if is_center else "normal", bbox=box, zorder=5,
-                clip_on=False)
+                clip_on=False, parse_math=False)
 
     handles = [
         Line2D([], [], marker="o", ls="", ms=12, mfc=_account_colour(G.nodes[center])
@@ -180,8 +182,10 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax: Axes | None =
         handles.append(Line2D([], [], color="#333333", lw=2, label="direct edges"))
     if uses:
         handles.append(Line2D([], [], color="#b0b0b0", lw=2, label="uses identifier"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
-              fontsize=8, borderaxespad=0.2)
+    legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                       frameon=False, fontsize=8, borderaxespad=0.2)
+    for t in legend.get_texts():
+        t.set_parse_math(False)
     if title is None:
         n_acc = len(accounts)
         title = (f"{center}: {n_acc} account{'s' if n_acc != 1 else ''}, "
@@ -189,7 +193,7 @@ def draw_neighbourhood(G: nx.Graph, center: str | None = None, ax: Axes | None =
                  f"within {G.graph.get('hops', '?')} hops")
         if G.graph.get("trimmed"):
             title += f" ({G.graph['trimmed']} weaker accounts left out)"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, parse_math=False)
     ax.set_axis_off()
     ax.margins(0.08)
     return ax

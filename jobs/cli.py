@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -107,6 +108,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     if args.accounts < 100:
         raise UsageError("--accounts must be at least 100")
+    _check_out_folder(args.out)
     print(f"generating a synthetic platform of {args.accounts:,} accounts (seed {args.seed}) ...",
           file=sys.stderr, flush=True)
     platform = generate_platform(n_accounts=args.accounts, seed=args.seed)
@@ -116,15 +118,31 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _printable(text: object) -> str:
+    r"""``text`` with every non-printable character escaped as :func:`repr` escapes it.
+
+    Ids, reasons and messages come from the data: printed raw, an escape
+    sequence in them would clear the screen or retitle the window. This is
+    the escaping ``validate`` shows examples with (``repr``), without quotes,
+    so that ordinary text prints as it is.
+
+    >>> _printable("acct\x1b[2J\u200b ok")
+    'acct\\x1b[2J\\u200b ok'
+    """
+    s = str(text)
+    return s if s.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1]
+                                             for c in s)
+
+
 def _print_top(result, n: int) -> None:
     top = result.top(n)
     if not len(top):
         return
     print(f"\nthe {len(top)} highest-risk accounts:")
     for _, row in top.iterrows():
-        print(f"  #{row['rank']:<4} {row['account_id']}  score {row['score']:.3f}")
+        print(f"  #{row['rank']:<4} {_printable(row['account_id'])}  score {row['score']:.3f}")
         for reason in str(row["reasons"]).split("; "):
-            print(f"         - {reason}")
+            print(f"         - {_printable(reason)}")
 
 
 def _job_config(args: argparse.Namespace, **job: object):
@@ -142,6 +160,42 @@ def _model_settings(args: argparse.Namespace) -> dict:
     return {"model": args.model, "use_model": False if args.no_model else None}
 
 
+def _nearest_folder(path: Path, option: str) -> Path:
+    """The folder ``path`` would be made in: its nearest existing ancestor, checked writable.
+
+    Probing with a real temporary file, not :func:`os.access`: it also sees
+    read-only mounts and holds for root.
+    """
+    anc = path.parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise UsageError(f"{option} {path}: {anc} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=anc).close()
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write in {anc} ({e.strerror})") from None
+    return anc
+
+
+def _check_out_folder(out: str, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be written."""
+    p = Path(out).resolve()
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{option} {out}: exists and is not a folder (give a folder to "
+                         "write the outputs in)")
+    _nearest_folder(p, option)
+
+
+def _check_out_file(out: str, option: str = "--out") -> None:
+    """Refuse, before any work, an output file that cannot be written."""
+    p = Path(out).resolve()
+    if p.is_dir():
+        raise UsageError(f"{option} {out}: is a folder (give the HTML file to write, "
+                         "e.g. case.html)")
+    _nearest_folder(p, option)
+
+
 def cmd_flag(args: argparse.Namespace) -> int:
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import flag_files
@@ -151,6 +205,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
         raise UsageError("--enforcement is required for the flag job (bans and clearances)")
     if paths["identifiers"] is None and paths["edges"] is None:
         raise UsageError("the flag job needs --identifiers or --edges (or both)")
+    _check_out_folder(args.out)
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
                          format=args.format, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
@@ -220,6 +275,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from ringfence.models.evaluate import evaluate_scores, format_report, time_split
 
     cutoff = _time_option(args, "--cutoff")
+    if args.out:
+        _check_out_folder(args.out)
     config = _job_config(args, review_capacity=args.review_capacity, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with stages.stage("load and validate"):
@@ -259,19 +316,23 @@ def _check_cutoff(cutoff, tables, before, outcome) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ringfence.jobs.report import write_case_report
+    from ringfence.jobs.report import ReportError, write_case_report
     from ringfence.jobs.runs import read_run
 
     if args.hops < 0:
         raise UsageError("--hops must be at least 0")
     if args.max_nodes < 1:
         raise UsageError("--max-nodes must be at least 1")
+    _check_out_file(args.out)
     folder = read_run(args.run)
     if not (folder.table("scores")["account_id"].astype(str) == str(args.account_id)).any():
         raise UsageError(f"account {str(args.account_id)!r} is not in the run at {args.run}")
-    path = write_case_report(folder.result(), args.account_id, args.out, hops=args.hops,
-                             max_nodes=args.max_nodes)
-    print(f"ringfence report: wrote {path}")
+    try:
+        path = write_case_report(folder.result(), args.account_id, args.out, hops=args.hops,
+                                 max_nodes=args.max_nodes)
+    except ReportError as e:
+        raise UsageError(str(e)) from None
+    print(f"ringfence report: wrote {_printable(path)}")
     return 0
 
 
@@ -305,6 +366,7 @@ def cmd_neo4j_sync(args: argparse.Namespace) -> int:
 def cmd_neo4j_load(args: argparse.Namespace) -> int:
     from ringfence.graph.neo4j import Neo4jConnectionError, load_from_neo4j, write_tables
 
+    _check_out_folder(args.out)
     try:
         tables = load_from_neo4j(_neo4j_settings(args))
     except Neo4jConnectionError as e:
@@ -478,7 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (InputError, UsageError, ConfigError, RunFolderError) as e:
-        print(f"ringfence {args.command}: error: {e}", file=sys.stderr)
+        text = "\n".join(_printable(line) for line in str(e).split("\n"))
+        print(f"ringfence {args.command}: error: {text}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head & co.
         import os

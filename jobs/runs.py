@@ -57,15 +57,65 @@ class RunFolderError(ValueError):
     """A run folder cannot be read (missing, not a run, changed inputs); one line."""
 
 
+# OWASP's CSV-injection rule: a spreadsheet runs a cell starting with one of these as a
+# formula; a leading quote makes it text. Cells already starting with a quote get one too,
+# so that removing exactly one on reading is exact.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+_REQUIRED_COLUMNS = {"scores": ("account_id", "score"), "identities": ("identity_id",),
+                     "links": ("account_a", "account_b"), "clusters": ("cluster_id",),
+                     "evidence": ("account_id",)}
+
+
+def _string_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding text cells (the ones a ``.str`` accessor works on)."""
+    return [c for c in df.columns
+            if isinstance(df[c].dtype, pd.StringDtype) or (
+                df[c].dtype == object and pd.api.types.infer_dtype(df[c], skipna=True)
+                in ("string", "mixed", "mixed-integer"))]
+
+
+def _escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with a quote before every text cell that starts like a formula."""
+    out = df.copy(deep=False)
+    for c in _string_columns(df):
+        s = df[c]
+        hit = s.str.startswith(_FORMULA_STARTS, na=False).to_numpy(bool)
+        if hit.any():
+            out[c] = s.mask(hit, "'" + s[hit])
+    return out
+
+
 def write_table(df: pd.DataFrame, directory: str | os.PathLike, name: str, fmt: str) -> Path:
-    """Write ``df`` as ``directory/name.parquet`` or ``.csv``; returns the path."""
+    """Write ``df`` as ``directory/name.parquet`` or ``.csv``; returns the path.
+
+    In CSV, a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab, a
+    carriage return or a single quote gets a single quote in front (OWASP's
+    rule against CSV injection: a spreadsheet shows it as text instead of
+    running a formula); :func:`read_table` removes it again. Lines end in
+    CRLF, as RFC 4180 has it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> df = pd.DataFrame({"account_id": ["=1+1", "'x", "a"], "score": [-0.5, 0.0, 1.0]})
+    >>> print(write_table(df, d, "scores", "csv").read_text().strip())
+    account_id,score
+    '=1+1,-0.5
+    ''x,0.0
+    a,1.0
+    >>> read_table(d, "scores")["account_id"].tolist()
+    ['=1+1', "'x", 'a']
+    """
     directory = Path(directory)
     if fmt == "parquet":
         path = directory / f"{name}.parquet"
         df.to_parquet(path, index=False)
     elif fmt == "csv":
         path = directory / f"{name}.csv"
-        df.to_csv(path, index=False)
+        # CRLF line ends (RFC 4180) make the csv writer quote every cell holding a CR, which
+        # a reader would otherwise take for the end of the row
+        _escape_formulas(df).to_csv(path, index=False, lineterminator="\r\n")
     else:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     return path
@@ -75,20 +125,49 @@ def read_table(directory: str | os.PathLike, name: str) -> pd.DataFrame:
     """Table ``name`` of a run folder, whichever format it was written in.
 
     CSV text columns (ids, reasons, masks) are read as strings, so ids such
-    as ``007`` keep their leading zeros; cluster times are parsed as UTC.
+    as ``007`` keep their leading zeros, and the quote :func:`write_table`
+    put before formula-like cells is removed; cluster times are parsed as UTC.
+
+    Raises
+    ------
+    RunFolderError
+        The table is missing, unreadable (corrupt, truncated, not a table)
+        or lacks a column every reader needs; the message names the file.
     """
     d = Path(directory)
-    if (d / f"{name}.parquet").exists():
-        return pd.read_parquet(d / f"{name}.parquet")
-    path = d / f"{name}.csv"
+    path = d / f"{name}.parquet"
+    if not path.exists():
+        path = d / f"{name}.csv"
     if not path.exists():
         raise RunFolderError(f"{d}: no {name}.parquet or {name}.csv "
                              "(is this a flag job's --out directory?)")
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserWarning) as e:  # parse errors: ValueErrors
+        first = ("a row has more fields than the header" if isinstance(e, Warning)
+                 else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+        raise RunFolderError(f"{path}: cannot read this table, it is damaged or not a "
+                             f"{path.suffix[1:]} table ({first})") from None
+    missing = [c for c in _REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
+    if missing:
+        raise RunFolderError(f"{path}: not a run's {name} table (no column "
+                             f"{', '.join(map(repr, missing))})")
+    return df
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
     head = pd.read_csv(path, nrows=0).columns
-    df = pd.read_csv(path, dtype={c: str for c in head if c in _TEXT_COLUMNS},
-                     keep_default_na=False,
-                     na_values={c: ["", "NA", "NaN", "nan"] for c in head
-                                if c not in _TEXT_COLUMNS})
+    # a first row with one field too many would silently become the index: refuse it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        df = pd.read_csv(path, dtype={c: str for c in head if c in _TEXT_COLUMNS},
+                         keep_default_na=False, index_col=False,
+                         na_values={c: ["", "NA", "NaN", "nan"] for c in head
+                                    if c not in _TEXT_COLUMNS})
+    for c in _string_columns(df):
+        hit = df[c].str.startswith("'", na=False).to_numpy(bool)
+        if hit.any():
+            df[c] = df[c].mask(hit, df[c][hit].str.slice(1))
     for c in _TIME_COLUMNS:
         if c in df.columns:
             df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
@@ -151,13 +230,7 @@ class RunFolder:
     def table(self, name: str) -> pd.DataFrame:
         """One output table (``scores``, ``identities``, ``links``, ``clusters``, ``evidence``)."""
         if name not in self._tables:
-            try:
-                self._tables[name] = read_table(self.path, name)
-            except (OSError, ValueError) as e:
-                if isinstance(e, RunFolderError):
-                    raise
-                raise RunFolderError(f"{self.path}: cannot read its {name} table "
-                                     f"({str(e).splitlines()[0]})") from None
+            self._tables[name] = read_table(self.path, name)
         return self._tables[name]
 
     def input_paths(self, *, required: bool = True) -> dict[str, Path] | None:

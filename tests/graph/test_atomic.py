@@ -6,6 +6,10 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
@@ -158,3 +162,114 @@ def test_file_sha256_equals_hashlib_across_chunks(tmp_path):
     assert file_sha256(path) == want
     (tmp_path / "empty").write_bytes(b"")
     assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+@pytest.mark.parametrize("m, expected", [(0o022, 0o755), (0o002, 0o775), (0o077, 0o700)])
+def test_atomic_directory_permissions_follow_the_umask(tmp_path, mask, m, expected):
+    mask(m)
+    with atomic_directory(tmp_path / "run") as tmp:
+        _fill(tmp, {"f": "x"})
+    assert _mode(tmp_path / "run") == expected
+    (tmp_path / "plain").mkdir()                        # as a plain mkdir would give
+    assert _mode(tmp_path / "plain") == expected
+
+
+def test_atomic_directory_lock_serialises_two_writers(tmp_path):
+    """Two writers of one folder: the second waits for the first's swap, then swaps its own."""
+    out = tmp_path / "run"
+    first_inside = threading.Event()
+    order: list[str] = []
+
+    def write(name: str, files: dict[str, str]) -> None:
+        with atomic_directory(out) as tmp:
+            order.append(f"{name} in")
+            if name == "a":
+                first_inside.set()
+                time.sleep(0.3)                          # b must wait here, not interleave
+            _fill(tmp, files)
+            order.append(f"{name} out")
+
+    a = threading.Thread(target=write, args=("a", {"x.csv": "a", "y.csv": "a"}))
+    a.start()
+    assert first_inside.wait(10)
+    b = threading.Thread(target=write, args=("b", {"x.csv": "b", "z.csv": "b"}))
+    b.start()
+    a.join(10)
+    b.join(10)
+    assert order == ["a in", "a out", "b in", "b out"]
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"x.csv": "b", "z.csv": "b"}
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]   # no tmp, old or lock left
+
+
+_WRITER = """
+import sys
+from ringfence.graph.atomic import atomic_directory
+out, tag = sys.argv[1], sys.argv[2]
+for i in range(15):
+    with atomic_directory(out) as tmp:
+        for k in range(3):
+            (tmp / f"{k}.txt").write_text(f"{tag}{i}")
+"""
+
+
+def test_atomic_directory_lock_serialises_processes(tmp_path):
+    out = tmp_path / "run"
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(out), tag]) for tag in "pq"]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    texts = {p.read_text() for p in out.iterdir()}
+    assert len(texts) == 1 and texts.pop() in {"p14", "q14"}   # one complete result
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_atomic_directory_removes_leftovers_of_dead_runs(tmp_path):
+    out = tmp_path / "run"
+    _fill(out, {"old.csv": "1"})
+    _fill(tmp_path / ".run.tmp-abc123", {"half.csv": "x"})     # killed while writing
+    _fill(tmp_path / ".run.old-4242", {"old.csv": "0"})        # killed between two renames
+    (tmp_path / ".run.lock").write_text("")                    # its lock file
+    _fill(tmp_path / ".other.tmp-zz", {"f": "other folder's"})  # not ours: kept
+    with atomic_directory(out) as tmp:
+        _fill(tmp, {"new.csv": "2"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-zz", "run"]
+    assert [p.name for p in out.iterdir()] == ["new.csv"]
+
+
+def test_atomic_directory_swap_never_leaves_the_folder_missing(tmp_path):
+    """A reader polling the folder while a writer swaps it 200 times always finds one."""
+    out = tmp_path / "run"
+    _fill(out, {"n": "start"})
+    stop = threading.Event()
+    missing: list[int] = []
+    seen = 0
+
+    def poll() -> None:
+        nonlocal seen
+        while not stop.is_set():
+            if not os.path.isdir(out):
+                missing.append(seen)
+            seen += 1
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        for i in range(200):
+            with atomic_directory(out) as tmp:
+                (tmp / "n").write_text(str(i))
+    finally:
+        stop.set()
+        reader.join(10)
+    assert seen > 200 and missing == []
+    assert (out / "n").read_text() == "199"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_atomic_directory_falls_back_to_two_renames(tmp_path, monkeypatch):
+    from ringfence.graph import atomic
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: None)
+    out = tmp_path / "run"
+    _fill(out, {"old.csv": "1"})
+    with atomic_directory(out) as tmp:
+        _fill(tmp, {"new.csv": "2"})
+    assert [p.name for p in out.iterdir()] == ["new.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]

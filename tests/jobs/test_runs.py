@@ -225,3 +225,85 @@ def test_result_of_a_run_made_from_dataframes(propagation_result, tmp_path):
     assert any("was a DataFrame" in n for n in r.run["loaded_from"]["notes"])
     with pytest.raises(RunFolderError, match="is not a file any more"):
         read_run(out).inputs()
+
+
+# --- CSV injection: formula-like text is escaped in CSV runs and read back exactly ---------
+
+HOSTILE_IDS = ["=1+1", "+x", "-x", "@x", "'x", "\tx", "\rx", "''y", "=HYPERLINK(\"http://e\")"]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def hostile_result():
+    """A small run whose account ids (in scores, links and evidence) start like formulas."""
+    from helpers import small_tables
+    from ringfence.jobs.flag import run_flag
+
+    names = [f"a{i}" for i in range(len(HOSTILE_IDS))]
+    t = small_tables(names + ["banned1"],
+                     identifiers=[(a, "device", "d1") for a in names + ["banned1"]],
+                     enforcement=[("banned1", "ban", "2026-01-01", "=cmd|' /C calc'!A0")])
+    result = run_flag(t, scorer="propagation", review_capacity=len(names))
+    rename = dict(zip(names, HOSTILE_IDS))
+    for df, cols in ((result.scores, ["account_id"]), (result.links, ["account_a", "account_b"]),
+                     (result.evidence, ["account_id"])):
+        for c in cols:
+            df[c] = df[c].replace(rename)
+    assert len(result.links) and len(result.evidence)
+    return result
+
+
+def test_csv_run_escapes_formulas_and_reads_back_exactly(hostile_result, tmp_path):
+    import csv
+
+    out = write_run(hostile_result, tmp_path / "run", "csv")
+    cells = 0
+    for f in sorted(out.glob("*.csv")):
+        with open(f, newline="", encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                for cell in row:
+                    cells += 1
+                    # only numbers (-1: no cluster) may start with a formula character
+                    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) \
+                        or _is_number(cell), (f.name, cell)
+    assert cells > 100
+    assert "'=1+1" in (out / "scores.csv").read_text(encoding="utf-8")
+    folder = read_run(out)
+    for name, cols in (("scores", ["account_id", "reasons"]),
+                       ("links", ["account_a", "account_b"]),
+                       ("evidence", ["account_id", "text", "path"])):
+        table = folder.table(name)
+        for c in cols:
+            assert table[c].tolist() == getattr(hostile_result, name)[c].tolist(), (name, c)
+    assert set(HOSTILE_IDS) <= set(folder.table("scores")["account_id"])
+
+
+def test_parquet_run_keeps_text_as_it_is(hostile_result, tmp_path):
+    out = write_run(hostile_result, tmp_path / "run", "parquet")
+    raw = pd.read_parquet(out / "scores.parquet")
+    assert raw["account_id"].tolist() == hostile_result.scores["account_id"].tolist()
+    assert read_table(out, "scores")["account_id"].tolist() == raw["account_id"].tolist()
+
+
+def test_read_table_refuses_damaged_tables(tmp_path):
+    (tmp_path / "scores.csv").write_text('account_id,score\n"a,0.5\n')
+    with pytest.raises(RunFolderError, match=r"scores\.csv: cannot read this table, it is "
+                       r"damaged or not a csv table \(.*EOF inside string"):
+        read_table(tmp_path, "scores")
+    (tmp_path / "scores.csv").write_text("account_id,score\na,0.5,9\nb,0.1\n")
+    with pytest.raises(RunFolderError, match="a row has more fields than the header"):
+        read_table(tmp_path, "scores")
+    (tmp_path / "scores.csv").write_text("id,score\na,0.5\n")
+    with pytest.raises(RunFolderError, match=r"scores\.csv: not a run's scores table "
+                       r"\(no column 'account_id'\)"):
+        read_table(tmp_path, "scores")
+    (tmp_path / "links.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(RunFolderError, match=r"links\.parquet: cannot read this table"):
+        read_table(tmp_path, "links")
