@@ -217,17 +217,12 @@ def test_repeated_and_misspelled_headers_are_refused(platform):
                     "in the header") in err
 
 
-@pytest.mark.xfail(strict=False, reason="issue #17 item 'Timestamps as Unix milliseconds ... "
-                   "far in the future / past' and 'one timestamp far in the future moves the "
-                   "as-of time': being fixed in the timestamp parser by another helper")
 @FAST
 @given(platforms(id_strategy=plain_ids, time_strategy=st.one_of(good_times, odd_times)))
 def test_extreme_and_odd_timestamps_work_or_are_refused_clearly(platform):
     check_flag(platform)
 
 
-@pytest.mark.xfail(strict=False, reason="issue #17 item 'flag --top prints terminal escape "
-                   "sequences from ids and ban reasons raw': being fixed by another helper")
 @FAST
 @given(platforms(id_strategy=plain_ids, reasons=st.lists(
     st.tuples(ids, st.sampled_from(["\x1b[2J", "\x1b]0;title\x07", "\x9b31m"])).map("".join),
@@ -237,9 +232,6 @@ def test_hostile_ban_reasons_never_reach_the_terminal(platform):
     check_flag(platform)
 
 
-@pytest.mark.xfail(strict=False, reason="issue #17 item 'Account ids beginning with =, +, - "
-                   "or @ are written raw to CSV outputs (CSV injection)': being fixed in the "
-                   "writer by another helper")
 @FAST
 @given(platforms(id_strategy=st.one_of(formula_ids, plain_ids)))
 def test_formula_prefixes_are_escaped_in_csv_outputs(platform):
