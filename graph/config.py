@@ -89,9 +89,10 @@ class GraphConfig:
     edge_repeat_cap
         The edges between two accounts add up to at most this many times the
         strongest of them. Without a cap, 1,000 copies of one edge gave that
-        pair 1,000 times the weight, and degree normalisation then divided
-        everything else the two accounts touch by it (a banned account's other
-        neighbours went from 0.080 to 0.006 in propagation).
+        pair 1,000 times the weight, which took nearly all the risk the two
+        accounts pass on and swelled their weighted degree (a banned account's
+        other neighbour fell from 0.20 to 0.0007 in propagation; with the cap,
+        to 0.13).
     restart
         Probability that the propagation walk jumps back to a banned account
         (1 - damping).
