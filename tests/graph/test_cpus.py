@@ -66,11 +66,14 @@ def test_thread_limits_bound_every_pool(machine):
         cpus.resolve_threads(0)
 
 
-def test_waiting_openmp_threads_sleep():
+@pytest.mark.parametrize("env,expected", [
+    ({}, "10000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "unset")])
+def test_waiting_openmp_threads_spin_briefly(env, expected):
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {**{k: v for k, v in os.environ.items()
+              if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}, **env}
     out = subprocess.run([sys.executable, "-c", "import os, ringfence.graph, sklearn.ensemble; "
-                          "print(os.environ['OMP_WAIT_POLICY'])"], env=env, check=True,
+                          "print(os.environ.get('GOMP_SPINCOUNT', 'unset'))"], env=env, check=True,
                          capture_output=True, text=True).stdout
-    assert out.strip() == "PASSIVE"    # set when ringfence.graph is imported, before OpenMP
+    assert out.strip() == expected   # set when ringfence.graph is imported, before OpenMP
