@@ -13,9 +13,9 @@ finished the work, and gradient boosting, which waits at a barrier several
 times per tree, slowed down 11 times and more on two busy cores. Importing
 this module shortens the spin to ``SPIN_COUNT`` rounds (``GOMP_SPINCOUNT``)
 unless the environment sets a wait policy itself. Not sleeping at once
-(``OMP_WAIT_POLICY=PASSIVE``): on an idle machine that made the model stage of
-a 20,000-account run four times slower (12 s against 3 s), the barriers being
-too short for a sleep and a wake-up. The setting must be made before the
+(``OMP_WAIT_POLICY=PASSIVE``): steadier under load, but on an idle machine it
+made the model stage of a 20,000-account run four times slower (12 s against
+3 s), the barriers being too short for a sleep and a wake-up. The setting must be made before the
 OpenMP runtime is loaded, so :mod:`ringfence.graph` imports this module first.
 """
 
