@@ -213,10 +213,13 @@ def _bitmask_by_key(keys: np.ndarray, bits: np.ndarray) -> np.ndarray:
 def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np.ndarray],
                      weight: np.ndarray, kind_bits: np.ndarray,
                      sums: dict[str, np.ndarray] | None = None,
-                     latest: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+                     latest: dict[str, np.ndarray] | None = None,
+                     cap: float | None = None) -> pd.DataFrame:
     """Sum weights per unordered pair; keep count, kinds mask and the arg-max row.
 
-    ``sums`` are summed per pair too; ``latest`` (int64 nanoseconds) keep their maximum.
+    With ``cap``, a pair's weight is at most ``cap`` times its strongest
+    row's. ``sums`` are summed per pair too; ``latest`` (int64 nanoseconds)
+    keep their maximum.
     """
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = lo.astype(np.int64) * n + hi
@@ -224,10 +227,13 @@ def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np
     key, weight, kind_bits = key[order], weight[order], kind_bits[order]
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, int)
     counts = np.diff(np.r_[first, len(key)])
+    total = np.add.reduceat(weight, first) if len(key) else weight
+    if cap is not None and len(key):
+        total = np.minimum(total, cap * weight[first])
     out = pd.DataFrame({
         "a": (key[first] // n).astype(np.int64),
         "b": (key[first] % n).astype(np.int64),
-        "weight": np.add.reduceat(weight, first) if len(key) else weight,
+        "weight": total,
         "count": counts,
         "kinds": _bitmask_by_key(key, kind_bits),
     })
@@ -304,7 +310,9 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
     where ``n`` is the number of accounts using it, or 0 when ``n`` exceeds its
     kind's share limit (it then links nobody). Two accounts sharing it get
     that weight times ``sqrt(recency_a * recency_b)``, the recencies of their
-    latest uses. Edges add ``weight * edge_kind_weight * recency``.
+    latest uses. Edges add ``weight * edge_kind_weight * recency``, summed per
+    pair of accounts up to ``edge_repeat_cap`` times the pair's strongest edge,
+    so that repeating an edge cannot drown an account's other links.
 
     Parameters
     ----------
@@ -448,7 +456,7 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         links_by_edge = _aggregate_pairs(
             ea, eb, n, {"top_kind": ekind.cat.codes.to_numpy()}, w,
             ekind.cat.codes.to_numpy(), sums={"amount": np.nan_to_num(amount)},
-            latest={"last_at": _ns(at)})
+            latest={"last_at": _ns(at)}, cap=config.edge_repeat_cap)
         links_by_edge = links_by_edge.rename(columns={"count": "n_edges"})
         links_by_edge = links_by_edge[links_by_edge["weight"] > 0].reset_index(drop=True)
         edge_times = (ea, eb, _ns(at)) if "at" in edf.columns else None

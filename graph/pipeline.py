@@ -89,6 +89,8 @@ def _in_process(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestam
     last = STAGES.index(stop_after)
     with stages.stage(_STAGE_TITLES["build"]):
         graph = build_graph(tables, config, as_of=as_of, release_inputs=release_inputs)
+    tables.notes.extend(note for note in config.unused_kind_notes(
+        graph.kind_names, graph.edge_kind_names) if note not in tables.notes)
     state = GraphState(graph=graph)
     if last >= 1:
         with stages.stage(_STAGE_TITLES["identities"]):

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
+from ringfence.graph.cpus import thread_budget
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
@@ -515,7 +516,7 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             for name, cols in _ID_COLUMNS.items() if out[name] is not None and known is not None
             for c in cols}
     # Arrow's hash kernels release the GIL: the columns are looked up side by side
-    with ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1) or 1) as pool:
+    with ThreadPoolExecutor(min(len(jobs), thread_budget()) or 1) as pool:
         futures = {k: pool.submit(positions, *a) for k, a in jobs.items()}
         done.update({k: f.result() for k, f in futures.items()})
     release_freed_memory()

@@ -111,8 +111,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     _check_out_folder(args.out)
     print(f"generating a synthetic platform of {args.accounts:,} accounts (seed {args.seed}) ...",
           file=sys.stderr, flush=True)
-    platform = generate_platform(n_accounts=args.accounts, seed=args.seed)
-    paths = write_platform(platform, args.out, format=args.format)
+    with _threads(args):
+        platform = generate_platform(n_accounts=args.accounts, seed=args.seed)
+        paths = write_platform(platform, args.out, format=args.format)
     print(f"wrote {len(paths)} files to {args.out}")
     _print_summary(platform.summary())
     return 0
@@ -155,8 +156,15 @@ def _job_config(args: argparse.Namespace, **job: object):
 def _model_settings(args: argparse.Namespace) -> dict:
     if args.model is not None and args.no_model:
         raise UsageError("--model and --no-model exclude each other")
-    if args.model is not None and not Path(args.model).exists():
-        raise UsageError(f"{args.model}: model file not found")
+    if args.model is not None:
+        if not Path(args.model).exists():
+            raise UsageError(f"{args.model}: model file not found")
+        from ringfence.models.model import load_model
+
+        try:  # before the data loads: an unsigned or foreign file is refused at once
+            load_model(args.model)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     return {"model": args.model, "use_model": False if args.no_model else None}
 
 
@@ -196,6 +204,15 @@ def _check_out_file(out: str, option: str = "--out") -> None:
     _nearest_folder(p, option)
 
 
+def _threads(args: argparse.Namespace):
+    """The thread limits of a computing command (``--threads``, else the available CPUs)."""
+    from ringfence.graph.cpus import thread_limits
+
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+    return thread_limits(args.threads)
+
+
 def cmd_flag(args: argparse.Namespace) -> int:
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import flag_files
@@ -209,7 +226,8 @@ def cmd_flag(args: argparse.Namespace) -> int:
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
                          format=args.format, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
-    result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format)
+    with _threads(args):
+        result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
     _print_notes(result.run["input_notes"])
@@ -228,11 +246,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     with stages.stage("load and validate"):
         tables = _load(args)
         tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
-    state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages)
-    try:
-        model, X, summary = fit_model(tables, state, seed=config.graph.seed, stages=stages)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    with _threads(args):
+        state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages)
+        try:
+            model, X, summary = fit_model(tables, state, seed=config.graph.seed, stages=stages)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     summary.pop("train_nodes")
     summary["inputs"] = dict(tables.sources)
     summary["graph_config"] = config.graph.to_dict()
@@ -290,7 +309,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"known at {cutoff:%Y-%m-%d}: {len(before.accounts):,} accounts, "
           f"{int((before.enforcement['action'] == 'ban').sum()):,} bans; "
           f"banned afterwards: {int(outcome['banned'].sum()):,} accounts")
-    result = run_flag(before, config.replace(as_of=cutoff), stages=stages)
+    with _threads(args):
+        result = run_flag(before, config.replace(as_of=cutoff), stages=stages)
     if args.out:
         write_run(result, args.out)
     metrics = evaluate_scores(result.scores, outcome, label="banned")
@@ -414,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="csv (gzip, the default) or parquet")
+    p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
+                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
 
     p = sub.add_parser("flag", help="flag accounts linked to banned ones, with evidence",
                        description="Build the account graph, link identities, find clusters, "
@@ -442,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: fit one in this run when there are >= 20 banned and >= 20 "
                    "cleared accounts, else propagation alone)")
     p.add_argument("--no-model", action="store_true", help="score by propagation alone")
+    p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
+                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     p = sub.add_parser("train", help="fit the repeat-offender model and save it with a model card",
@@ -453,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", metavar="TIME", help="measure ages from this time (ISO 8601 or "
                    "Unix seconds/milliseconds)")
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
+                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     p = sub.add_parser("backtest", help="time-aware evaluation: flag with what was known at a "
@@ -467,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-model", action="store_true", help="score by propagation alone")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--out", metavar="DIR", help="also write the flag outputs here")
+    p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
+                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     p = sub.add_parser("report", help="write a self-contained HTML case report for one account",

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from joblib import effective_n_jobs
 
 from ringfence.graph.build import AccountGraph
+from ringfence.graph.cpus import thread_budget
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.propagate import propagation_columns
 from ringfence.graph.memory import release_freed_memory
@@ -350,7 +351,8 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     Rows of ``train_nodes`` come from a graph with the labels of their own fold
     erased (``fold`` gives each training node's fold, 0..k-1); every other row
     is computed once with all labels. Cost: (k + 1) times :func:`label_features`,
-    run on ``n_jobs`` threads (-1: one per core; the sparse products release
+    run on ``n_jobs`` threads (-1: one per available CPU, see
+    :func:`ringfence.graph.cpus.thread_budget`; the sparse products release
     the GIL, so two cores finish in about 0.6 of the time), fewer when the
     memory available would not hold three times the extra passes (each needs
     about ``PASS_BYTES_PER_ACCOUNT`` bytes per account). The result does
@@ -375,9 +377,9 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
         return rows
 
     tasks = [None, *folds]
-    # joblib's reading of n_jobs, as in scikit-learn (-1: all cores, counting CPU quotas)
-    workers = max(1, min(effective_n_jobs(n_jobs), len(tasks),
-                         _passes_that_fit(graph.n_accounts)))
+    # -1: the CPUs this process may use (affinity, CPU quota, --threads)
+    threads = thread_budget() if n_jobs == -1 else effective_n_jobs(n_jobs)
+    workers = max(1, min(threads, len(tasks), _passes_that_fit(graph.n_accounts)))
     if workers == 1:
         parts = [one(t) for t in tasks]
     else:

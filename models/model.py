@@ -23,8 +23,10 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.validation import check_is_fitted
 
 from ringfence.graph.atomic import atomic_file, write_json
+from ringfence.models.signing import UntrustedModelError, sign_file, verify_file
 
-__all__ = ["RepeatOffenderModel", "FeatureMismatchError", "save_model", "load_model"]
+__all__ = ["RepeatOffenderModel", "FeatureMismatchError", "ModelFileError", "UntrustedModelError",
+           "save_model", "load_model"]
 
 CARD_SUFFIX = ".card.json"
 PREDICT_BLOCK = 100_000  # rows predicted at a time
@@ -34,6 +36,10 @@ FORMAT = 2
 
 class FeatureMismatchError(ValueError):
     """The features given differ from those the model was fitted on."""
+
+
+class ModelFileError(ValueError):
+    """A signed file that is not a model this version reads (another format, not a model)."""
 
 
 class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
@@ -322,9 +328,12 @@ def _versions() -> dict[str, str]:
 
 def save_model(model: RepeatOffenderModel, path: str | os.PathLike,
                training: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Save a fitted model and its model card (``<path>.card.json``) atomically.
+    """Save a fitted model, its signature and its model card (``<path>.card.json``).
 
-    The card holds the training data summary, the feature list, the
+    The model file is written atomically with the permissions the umask
+    allows, then signed (``<path>.sig``, see :mod:`ringfence.models.signing`):
+    :func:`load_model` reads only files signed with this machine's key. The
+    card holds the training data summary, the feature list, the
     cross-validation metrics, the parameters, package versions and the
     creation time.
     """
@@ -346,6 +355,7 @@ def save_model(model: RepeatOffenderModel, path: str | os.PathLike,
     card_path = path.with_name(path.name + CARD_SUFFIX)
     with atomic_file(path) as tmp:
         joblib.dump({"model": model, "card": card}, tmp)
+    sign_file(path)
     write_json(card, card_path)
     return path, card_path
 
@@ -354,21 +364,26 @@ def load_model(path: str | os.PathLike,
                expected_features: list[str] | None = None) -> tuple[RepeatOffenderModel, dict]:
     """Load a model saved by :func:`save_model`; returns ``(model, card)``.
 
-    With ``expected_features``, raises :class:`FeatureMismatchError` when the
-    model was made with a different feature list.
+    The file's signature is checked before it is unpickled: a file not signed
+    with this machine's key raises :class:`UntrustedModelError` and is never
+    read. A signed file that is not a model of this version's format raises
+    :class:`ModelFileError`. With ``expected_features``, raises
+    :class:`FeatureMismatchError` when the model was made with a different
+    feature list.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: model file not found")
+    verify_file(path)
     try:
         blob = joblib.load(path)
     except Exception as e:
-        raise ValueError(f"{path}: not a ringfence model file ({e})") from None
+        raise ModelFileError(f"{path}: not a ringfence model file ({e})") from None
     if not isinstance(blob, dict) or not isinstance(blob.get("model"), RepeatOffenderModel):
-        raise ValueError(f"{path}: not a ringfence model file")
+        raise ModelFileError(f"{path}: not a ringfence model file")
     model, card = blob["model"], blob["card"]
     if card.get("format", 1) != FORMAT:
-        raise ValueError(f"{path}: saved by another ringfence version (model format "
+        raise ModelFileError(f"{path}: saved by another ringfence version (model format "
                          f"{card.get('format', 1)}, this version reads {FORMAT}); "
                          "retrain it (ringfence train)")
     if expected_features is not None and list(model.feature_names_in_) != list(expected_features):

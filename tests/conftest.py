@@ -11,6 +11,16 @@ from bolt_server import session_server
 from ringfence.graph.neo4j import Neo4jSettings, connect
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _model_key_in_temporary_config(tmp_path_factory):
+    """Models are signed with a key made in a temporary folder, never the user's own key."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    patch.delenv("RINGFENCE_MODEL_KEY", raising=False)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory):
     """A running Bolt server (tests/bolt_server.py); see docs/neo4j-testing.md."""

@@ -21,6 +21,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ringfence.graph.atomic import atomic_file
+from ringfence.graph.cpus import thread_budget
 from ringfence.graph.synth.generated_platform import Platform
 from ringfence.graph.synth.strings import CHUNK, concat_str, zero_padded
 from ringfence.graph.synth.vocabulary import DAY, TABLE_NAMES
@@ -174,7 +175,7 @@ def write_platform(platform: Platform, out_dir: str | os.PathLike, format: str =
     jobs = [(name, getattr(platform, name), out / (name + ext), fmt) for name in TABLE_NAMES]
     jobs.append(("truth", platform.truth, out / "truth.csv.gz", "csv"))
     written: dict[str, Path] = {}
-    workers = max(1, min(4, os.cpu_count() or 1))
+    workers = max(1, min(4, thread_budget()))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for name, df, path, f in jobs:
             written[name] = _write_file(pool, workers, _arrow_table(df, f == "csv"), path, f,

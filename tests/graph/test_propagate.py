@@ -334,3 +334,32 @@ def test_propagation_columns_are_the_table_without_ids():
     for name, values in cols.items():
         np.testing.assert_array_equal(values, df[name].to_numpy())
     assert meta == df.attrs["propagation"]
+
+
+def _repeated_edge_scores(repeats: int, cap: float | None = None) -> pd.Series:
+    """Propagation from banned ``s`` when its edge to ``x`` is sent ``repeats`` times
+    (distinct rows: one a minute); ``s`` also sent one edge each to ``a`` and ``b``."""
+    times = list(pd.date_range("2025-12-01", periods=repeats, freq="min", tz="UTC"))
+    edges = pd.DataFrame({"src": ["s"] * repeats + ["s", "s", "a"],
+                          "dst": ["x"] * repeats + ["a", "b", "c"],
+                          "kind": "transfer", "at": times + times[:1] * 3})
+    enf = pd.DataFrame({"account_id": ["s"], "action": ["ban"], "at": ["2025-11-01T00:00:00Z"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables = load_tables(pd.DataFrame({"account_id": list("sxabc")}), edges=edges,
+                             enforcement=enf)
+    config = GraphConfig() if cap is None else GraphConfig(edge_repeat_cap=cap)
+    graph = build_graph(tables, config, as_of="2026-01-01")
+    return pd.Series(propagate_blacklist(graph)["propagation"].to_numpy(), index=graph.account_ids)
+
+
+def test_repeating_an_edge_does_not_hide_the_other_accounts():
+    once, repeated = _repeated_edge_scores(1), _repeated_edge_scores(1000)
+    others = ["a", "b", "c"]
+    # without a cap a's score fell 280 times (0.20 -> 0.0007): x took all of s's mass
+    ratio = once[others] / repeated[others]
+    assert (ratio < 2.0).all(), ratio
+    assert repeated["x"] >= once["x"]          # repetition still counts, up to the cap
+    # a cap of 1: the pair weighs as its strongest edge (the latest, a few hours more recent)
+    np.testing.assert_allclose(_repeated_edge_scores(1000, cap=1.0)[others], once[others],
+                               rtol=0.01)

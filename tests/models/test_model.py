@@ -12,6 +12,7 @@ from sklearn.base import clone
 
 from ringfence.models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
                           load_model, save_model)
+from ringfence.models.signing import UntrustedModelError, key_path, sign_file
 
 
 def test_estimator_contract():
@@ -76,9 +77,11 @@ def test_save_load_round_trip(tmp_path):
     blob = joblib.load(path)
     blob["card"]["format"] = 1   # as written by a version whose booster read DataFrames
     joblib.dump(blob, tmp_path / "old.joblib")
+    sign_file(tmp_path / "old.joblib")  # signed, so that the format check is reached
     with pytest.raises(ValueError, match="model format 1.*retrain"):
         load_model(tmp_path / "old.joblib")
     (tmp_path / "junk.joblib").write_bytes(b"not a model")
+    sign_file(tmp_path / "junk.joblib")
     with pytest.raises(ValueError, match="not a ringfence model"):
         load_model(tmp_path / "junk.joblib")
 
@@ -105,3 +108,79 @@ def test_fast_prediction_matches_with_missing_categories_in_training():
         M = model._matrix(frame)
         np.testing.assert_array_equal(column_major_decision(model.booster_, M),
                                       model.booster_.decision_function(M))
+
+
+def _small_model() -> RepeatOffenderModel:
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    return RepeatOffenderModel(max_iter=10).fit(X, (X["a"] > 0.5).astype(int))
+
+
+class _WritesMarker:
+    """Unpickling this calls ``open(marker, "w")``: code run by merely loading the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_pickle_is_refused_before_it_is_read(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.joblib"
+    joblib.dump({"model": _WritesMarker(marker), "card": {"format": 2}}, path)
+    with pytest.raises(UntrustedModelError, match="no signature"):
+        load_model(path)
+    (tmp_path / "evil.joblib.sig").write_text("hmac-sha256 " + "0" * 64 + "\n")
+    with pytest.raises(UntrustedModelError, match="signature does not match"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_a_model_signed_with_another_key_is_refused(tmp_path, monkeypatch):
+    path, _ = save_model(_small_model(), tmp_path / "m.joblib")
+    load_model(path)
+    monkeypatch.setenv("RINGFENCE_MODEL_KEY", "the key of another machine")
+    with pytest.raises(UntrustedModelError, match="signed with another key.*copy"):
+        load_model(path)
+    save_model(_small_model(), path)   # signed with the variable's key: now it loads
+    load_model(path)
+    monkeypatch.delenv("RINGFENCE_MODEL_KEY")
+    with pytest.raises(UntrustedModelError, match="does not match"):
+        load_model(path)
+
+
+def test_a_changed_model_file_is_refused(tmp_path):
+    path, _ = save_model(_small_model(), tmp_path / "m.joblib")
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(UntrustedModelError, match="does not match"):
+        load_model(path)
+
+
+def test_key_file_is_private_and_model_follows_umask(tmp_path, monkeypatch):
+    import os
+    import stat
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    old = os.umask(0o022)
+    try:
+        path, card = save_model(_small_model(), tmp_path / "m.joblib")
+    finally:
+        os.umask(old)
+    key = key_path()
+    assert key == tmp_path / "config" / "ringfence" / "model.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(key.read_text().strip()) == 64
+    for p in (path, card, tmp_path / "m.joblib.sig"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+    save_model(_small_model(), tmp_path / "n.joblib")
+    assert len(list(key.parent.iterdir())) == 1   # the key is made once, no leftovers
+
+
+def test_no_key_on_this_machine_is_a_clear_refusal(tmp_path, monkeypatch):
+    path, _ = save_model(_small_model(), tmp_path / "m.joblib")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "elsewhere"))
+    with pytest.raises(UntrustedModelError, match="no model key on this machine.*RINGFENCE_MODEL_KEY"):
+        load_model(path)

@@ -1,0 +1,65 @@
+"""jobs/cli.py with saved models: train -> flag --model, unsigned or foreign models refused
+with exit status 2 before anything is unpickled, --threads."""
+
+from __future__ import annotations
+
+import re
+
+import joblib
+import pytest
+
+from ringfence.graph.synth import generate_platform, write_platform
+from ringfence.jobs.cli import main
+
+
+class _WritesMarker:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):  # unpickling this creates the marker file
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("platform")
+    write_platform(generate_platform(n_accounts=3000, seed=5), d, format="csv")
+    return d
+
+
+def _inputs(d):
+    return [arg for t in ("accounts", "identifiers", "edges", "enforcement")
+            for arg in (f"--{t}", str(d / f"{t}.csv.gz"))]
+
+
+def test_flag_refuses_a_crafted_model_before_reading_it(files, tmp_path, capsys):
+    marker, model = tmp_path / "marker", tmp_path / "evil.joblib"
+    joblib.dump({"model": _WritesMarker(marker), "card": {"format": 2}}, model)
+    for command in (["flag", "--out", str(tmp_path / "o")], ["backtest", "--cutoff", "2026-01-01"]):
+        code = main([*command, *_inputs(files), "--model", str(model), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert f"error: {model}: no signature (evil.joblib.sig is missing)" in err
+        assert "Traceback" not in err
+    assert not marker.exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_train_then_flag_with_the_model(files, tmp_path, capsys, monkeypatch):
+    model = tmp_path / "m.joblib"
+    assert main(["train", *_inputs(files), "--model-out", str(model), "--quiet",
+                 "--threads", "1"]) == 0
+    assert (tmp_path / "m.joblib.sig").exists()
+    capsys.readouterr()
+    out = tmp_path / "o"
+    assert main(["flag", *_inputs(files), "--model", str(model), "--out", str(out), "--quiet",
+                 "--threads", "2"]) == 0
+    assert re.search(r"scoring +model", capsys.readouterr().out) and out.exists()
+    monkeypatch.setenv("RINGFENCE_MODEL_KEY", "another machine's key")
+    assert main(["flag", *_inputs(files), "--model", str(model), "--out", str(out)]) == 2
+    assert "signed with another key" in capsys.readouterr().err
+
+
+def test_threads_must_be_positive(files, tmp_path, capsys):
+    assert main(["flag", *_inputs(files), "--out", str(tmp_path / "o"), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
