@@ -22,6 +22,8 @@ def _modules() -> list[str]:
 
 
 MODULES = _modules()
+# examples that fit a model on a small platform: make test runs them, make test-fast does not
+SLOW = {"ringfence.jobs.flag"}
 
 
 def test_every_layer_is_searched():
@@ -31,7 +33,8 @@ def test_every_layer_is_searched():
         assert name in MODULES
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m
+                                  for m in MODULES])
 def test_docstring_examples(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     module = importlib.import_module(name)

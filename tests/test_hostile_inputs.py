@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -166,6 +167,9 @@ def check_flag(platform: Platform, extra: tuple[str, ...] = ()) -> None:
 
 # each example runs the command line (about a second for flag): no shrinking, which would
 # take minutes; a failing example is printed as generated
+# each example runs the command line: part of make test, not of make test-fast
+pytestmark = pytest.mark.slow
+
 FAST = settings(max_examples=10, deadline=None, derandomize=True,
                 phases=(Phase.explicit, Phase.reuse, Phase.generate),
                 suppress_health_check=[HealthCheck.too_slow])

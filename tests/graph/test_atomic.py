@@ -212,6 +212,7 @@ for i in range(15):
 """
 
 
+@pytest.mark.slow  # subprocesses
 def test_atomic_directory_lock_serialises_processes(tmp_path):
     out = tmp_path / "run"
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(out), tag]) for tag in "pq"]

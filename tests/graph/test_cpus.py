@@ -66,6 +66,7 @@ def test_thread_limits_bound_every_pool(machine):
         cpus.resolve_threads(0)
 
 
+@pytest.mark.slow  # a subprocess per case
 @pytest.mark.parametrize("env,expected", [
     ({}, "10000"), ({"GOMP_SPINCOUNT": "5"}, "5"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "unset")])
 def test_waiting_openmp_threads_spin_briefly(env, expected):

@@ -25,6 +25,7 @@ def test_stage_peaks_are_each_stages_own():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's VmHWM")
+@pytest.mark.slow  # a subprocess holding 458 MiB
 def test_a_job_started_by_a_big_process_reports_its_own_peak():
     import subprocess
     import sys

@@ -239,6 +239,7 @@ def test_load_tables_raises_input_error(good):
     assert e.value.problems[0].n_rows == 2
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_script_exit_status(tmp_path):
     """The installed `ringfence` command exits 2 on bad input (not only main())."""
     exe = shutil.which("ringfence", path=str(Path(sys.executable).parent))

@@ -3,6 +3,8 @@ which are control or invisible format characters (refused), for every code point
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import sys
 import unicodedata
@@ -27,6 +29,7 @@ def test_invisible_is_unicode_cc_and_cf():
             assert not pattern.fullmatch(c), hex(ord(c))
 
 
+@pytest.mark.slow  # every code point
 def test_arrow_finds_the_same_characters_as_the_pattern():
     found = invisible_characters(pd.Series(["x" + c + "x" for c in CODE_POINTS]))
     expected = [unicodedata.category(c) in ("Cc", "Cf") for c in CODE_POINTS]
@@ -34,6 +37,7 @@ def test_arrow_finds_the_same_characters_as_the_pattern():
             if f != e and unicodedata.category(c) != "Cn"] == []
 
 
+@pytest.mark.slow  # every code point
 def test_arrow_whitespace_is_python_whitespace():
     arr = pa.array([c + "x" for c in CODE_POINTS])
     arrow = pc.not_equal(pc.utf8_trim_whitespace(arr), arr).to_numpy(zero_copy_only=False)

@@ -165,6 +165,7 @@ def test_in_memory_result_and_masks(tmp_path):
         case_report_html(result, "no-such-account")
 
 
+@pytest.mark.slow  # opens the page in Chromium when there is one
 def test_hostile_account_id_is_escaped(tmp_path):
     evil = '<script>alert("x")</script>'
     evil2 = '"><img src=x onerror=alert(1)>'

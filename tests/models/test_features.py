@@ -12,6 +12,7 @@ from ringfence.models.features import account_features, hide_labels, label_featu
 from ringfence.models.training import training_set
 
 
+@pytest.mark.slow  # a label pass per changed label
 def test_own_label_cannot_change_own_features(platform, parts):
     """Flip a training account's label, or give an unlabelled account violations:
     its own feature row stays exactly the same, while its neighbours' rows move."""

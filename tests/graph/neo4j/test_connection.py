@@ -34,6 +34,7 @@ def test_settings_from_env_and_password_never_shown():
         Neo4jSettings.from_env({}, pasword="x")
 
 
+@pytest.mark.slow  # waits out the retries
 def test_bounded_retry_of_a_batch():
     calls, retries = [], []
 
