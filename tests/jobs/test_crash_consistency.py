@@ -79,3 +79,44 @@ def test_sigkill_while_writing_leaves_the_old_or_the_new_run(two_runs, tmp_path)
     write_run(read_run(refs["b"]).result(rebuild=False), out, "csv")
     assert _which_run(out, refs) == "b"
     assert [p.name for p in tmp_path.iterdir()] == ["flags"]   # no tmp, old or lock left
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_flag_job_at_random_points(tmp_path):
+    """The whole command, killed anywhere from loading to the swap: the folder is the previous
+    run or the new one, never missing, never half-written."""
+    from ringfence.graph.synth import write_platform
+
+    files = write_platform(generate_platform(n_accounts=2000, seed=4), tmp_path / "in",
+                           format="csv")
+    out = tmp_path / "flags"
+
+    def command(capacity: int) -> list[str]:
+        args = [sys.executable, "-m", "ringfence.jobs.cli", "flag", "--no-model", "--quiet",
+                "--top", "0", "--out", str(out), "--review-capacity", str(capacity)]
+        for t in ("accounts", "identifiers", "edges", "enforcement"):
+            args += [f"--{t}", str(files[t])]
+        return args
+
+    env = dict(os.environ, RINGFENCE_MASK_KEY="crash-test")
+    refs = {}
+    for name, capacity in (("new", 60), ("old", 30)):     # "old" ends up in place
+        t0 = time.perf_counter()
+        subprocess.run(command(capacity), env=env, check=True, capture_output=True)
+        seconds = time.perf_counter() - t0
+        refs[name] = {table: read_table(out, table) for table in OUTPUT_TABLES}
+    rng = random.Random(5)
+    for _ in range(8):
+        proc = subprocess.Popen(command(60), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 1.2 * seconds))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        assert out.is_dir()
+        json.loads((out / "run.json").read_text(encoding="utf-8"))
+        tables = {table: read_table(out, table) for table in OUTPUT_TABLES}
+        matches = [name for name, ref in refs.items()
+                   if all(tables[t].equals(ref[t]) for t in OUTPUT_TABLES)]
+        assert len(matches) == 1
+    subprocess.run(command(60), env=env, check=True, capture_output=True)
+    assert [p.name for p in tmp_path.iterdir() if p.name != "in"] == ["flags"]
