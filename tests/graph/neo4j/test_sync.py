@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from neo4j_helpers import assert_same_tables, count, flag, snapshot, sync
 
-from ringfence.graph import load_tables
+from ringfence.graph import InputError, load_tables
 from ringfence.graph.neo4j import default_run_id, load_from_neo4j
 from ringfence.graph.synth import generate_platform
 from ringfence.graph.tables import Tables
@@ -157,7 +157,10 @@ def test_a_newer_run_replaces_flags_links_and_memberships(db, settings, platform
 def test_hostile_ids_round_trip(db, settings):
     hostile = ["x'}) DETACH DELETE n //", 'dq"uote', "back`tick", "brace}", "{brace",
                "uni\u00e9\u4e2d\U0001F600", "$param", "a\\b", "MATCH (n) DETACH DELETE n",
-               "nul\x00byte", "new\nline"]
+               "per%cent", "semi;colon"]
+    # control characters never reach the database: the input contract refuses them
+    with pytest.raises(InputError, match="control or invisible characters"):
+        load_tables(pd.DataFrame({"account_id": ["nul\x00byte", "new\nline"]}))
     accounts = pd.DataFrame({"account_id": hostile,
                              "weird`col": list(range(len(hostile))),
                              "score": [0.5] * len(hostile),          # collides with an output
