@@ -8,15 +8,20 @@ from dataclasses import dataclass, field
 __all__ = ["InputError", "InputWarning", "Problem", "shown"]
 
 
-def shown(text: str) -> str:
+def shown(text: object) -> str:
     """``text`` safe to print on a terminal: characters that are not printable (controls
     such as ESC, invisible format characters) escaped as in Python literals.
+
+    Ids, reasons and file names come from the data: printed raw, an escape
+    sequence in them would clear the screen or retitle the window. Ordinary
+    text, accents and other scripts included, prints as it is.
 
     Examples
     --------
     >>> print(shown("acc\\x1b[2J\\u200bount"))
     acc\\x1b[2J\\u200bount
     """
+    text = str(text)
     if text.isprintable():
         return text
     # a loop over the characters of one name or file label, never over rows

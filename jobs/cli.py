@@ -119,31 +119,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _printable(text: object) -> str:
-    r"""``text`` with every non-printable character escaped as :func:`repr` escapes it.
-
-    Ids, reasons and messages come from the data: printed raw, an escape
-    sequence in them would clear the screen or retitle the window. This is
-    the escaping ``validate`` shows examples with (``repr``), without quotes,
-    so that ordinary text prints as it is.
-
-    >>> _printable("acct\x1b[2J\u200b ok")
-    'acct\\x1b[2J\\u200b ok'
-    """
-    s = str(text)
-    return s if s.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1]
-                                             for c in s)
-
-
 def _print_top(result, n: int) -> None:
     top = result.top(n)
     if not len(top):
         return
     print(f"\nthe {len(top)} highest-risk accounts:")
     for _, row in top.iterrows():
-        print(f"  #{row['rank']:<4} {_printable(row['account_id'])}  score {row['score']:.3f}")
+        print(f"  #{row['rank']:<4} {shown(row['account_id'])}  score {row['score']:.3f}")
         for reason in str(row["reasons"]).split("; "):
-            print(f"         - {_printable(reason)}")
+            print(f"         - {shown(reason)}")
 
 
 def _job_config(args: argparse.Namespace, **job: object):
@@ -352,7 +336,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                                  max_nodes=args.max_nodes)
     except ReportError as e:
         raise UsageError(str(e)) from None
-    print(f"ringfence report: wrote {_printable(path)}")
+    print(f"ringfence report: wrote {shown(path)}")
     return 0
 
 
@@ -568,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (InputError, UsageError, ConfigError, RunFolderError) as e:
-        text = "\n".join(_printable(line) for line in str(e).split("\n"))
+        text = "\n".join(shown(line) for line in str(e).split("\n"))
         print(f"ringfence {args.command}: error: {text}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head & co.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from ringfence.graph import load_tables
 from ringfence.graph.pipeline import run_pipeline
@@ -49,14 +48,6 @@ def test_model_beats_propagation_alone_at_k(parts, platform):
 
 
 # --- scorers on a small platform --------------------------------------------------------------
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_per_pool():
-    """Small fits spend longer synchronising threads than computing when the cores are
-    shared; the results do not depend on it (the libraries are loaded by the imports above)."""
-    with threadpool_limits(limits=1):
-        yield
-
 
 @pytest.fixture(scope="module")
 def small():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from ringfence.graph import load_tables
 from ringfence.graph.pipeline import run_pipeline
@@ -32,15 +31,6 @@ def test_large_label_sets_fit_a_stratified_sample():
 
 # a light booster: these tests check what fit_model passes around, not the model's quality
 PARAMS = {"max_iter": 30}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_per_pool():
-    """Fits this small spend longer synchronising threads (OpenMP, BLAS) than computing when the
-    cores are shared (9 s instead of 0.8 s per fit); the results do not depend on it. The
-    libraries must be loaded (imported above) for the limit to reach them."""
-    with threadpool_limits(limits=1):
-        yield
 
 
 @pytest.fixture(scope="module")
