@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ringfence.graph.config import GraphConfig
+from ringfence.graph.decisions import latest_decisive
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.tables import Tables
 from ringfence.graph.timestamps import parse_time
@@ -121,8 +122,9 @@ class AccountGraph:
     adjacency : scipy.sparse.csr_matrix
         Symmetric accounts x accounts weights: shared identifiers plus edges.
     status : pandas.DataFrame
-        Per account (row = node): ``banned``, ``cleared``, ``ban_at``,
-        ``ban_reason``, ``violations``, ``last_violation_at``, ``seed_weight``.
+        Per account (row = node): ``banned``, ``cleared``, ``lifted``,
+        ``confirmed``, ``ban_at``, ``ban_reason``, ``violations``,
+        ``last_violation_at``, ``seed_weight`` (see :func:`account_status`).
     as_of : pandas.Timestamp
         The time ages are measured from.
     """
@@ -248,17 +250,23 @@ def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np
 
 def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
                    config: GraphConfig) -> pd.DataFrame:
-    """Per account: ban and clearance as of ``as_of``, violations, and seed weight.
+    """Per account: ban, clearance, lifted ban and confirmation in force, violations,
+    and seed weight.
 
-    The latest of an account's ``ban`` and ``cleared`` actions decides: a
-    reviewer's clearance after a ban lifts it, a ban after a clearance stands.
-    Actions without a time count as older than any timed action.
-    A seed's weight is ``(1 + violation_boost * log1p(violations))`` times the
-    decay of its ban with ``ban_half_life_days``.
+    The latest of an account's ``ban``, ``cleared`` and ``lifted`` actions
+    (enforcement rows at or before ``as_of``) and its logged decisions
+    (``tables.decisions``, all of them) is in force; the rules, undated rows
+    included, are :func:`~ringfence.graph.decisions.latest_decisive`'s.
+    ``banned`` (a seed, a positive label) holds for a ban or a confirmation,
+    ``cleared`` (blocks propagation, a negative label) for a clearance;
+    ``lifted`` marks a ban that ended (neither). A seed's weight is
+    ``(1 + violation_boost * log1p(violations))`` times the decay of its ban
+    (a confirmation counts as a ban at its time) with ``ban_half_life_days``.
     """
     n = len(index)
     status = pd.DataFrame({
         "banned": np.zeros(n, bool), "cleared": np.zeros(n, bool),
+        "lifted": np.zeros(n, bool), "confirmed": np.zeros(n, bool),
         "ban_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
         "ban_reason": np.full(n, "", dtype=object),
         "violations": np.zeros(n, np.int64),
@@ -266,33 +274,42 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
         "seed_weight": np.zeros(n),
     })
     enf = tables.enforcement
-    if enf is None or len(enf) == 0:
+    log = tables.decisions
+    if (enf is None or len(enf) == 0) and (log is None or len(log) == 0):
         return status
-    node = tables.account_positions("enforcement")
-    at = enf["at"] if "at" in enf.columns else pd.Series(pd.NaT, index=enf.index,
-                                                         dtype="datetime64[ns, UTC]")
-    action = enf["action"].astype(str).to_numpy()
-    reason = enf["reason"].astype(str).to_numpy() if "reason" in enf.columns else \
-        np.full(len(enf), "", dtype=object)
-    frame = pd.DataFrame({"node": node, "action": action, "at": _utc(at), "reason": reason})
-    frame = frame[frame["at"].isna() | (frame["at"] <= as_of)]
+    if enf is not None and len(enf):
+        node = tables.account_positions("enforcement")
+        at = enf["at"] if "at" in enf.columns else pd.Series(pd.NaT, index=enf.index,
+                                                             dtype="datetime64[ns, UTC]")
+        action = enf["action"].astype(str).to_numpy()
+        reason = enf["reason"].astype(str).to_numpy() if "reason" in enf.columns else \
+            np.full(len(enf), "", dtype=object)
+        frame = pd.DataFrame({"node": node, "action": action, "at": _utc(at), "reason": reason})
+        frame = frame[frame["at"].isna() | (frame["at"] <= as_of)]
+    else:
+        frame = pd.DataFrame({"node": np.array([], np.int64), "action": np.array([], object),
+                              "at": pd.Series([], dtype="datetime64[ns, UTC]"),
+                              "reason": np.array([], object)})
 
     viol = frame[frame["action"] == "violation"]
     vc = viol.groupby("node").agg(n=("action", "size"), last=("at", "max"))
     status.loc[vc.index, "violations"] = vc["n"].to_numpy()
     status.loc[vc.index, "last_violation_at"] = vc["last"].array
 
-    decisive = frame[frame["action"].isin(["ban", "cleared"])].copy()
-    # NaT sorts first: untimed actions are older than any timed one; ties: cleared wins
-    decisive["rank"] = (decisive["action"] == "cleared").astype(int)
-    decisive = decisive.sort_values(["node", "at", "rank"], na_position="first", kind="stable")
-    latest = decisive.groupby("node").tail(1)
-    ban = latest[latest["action"] == "ban"]
-    status.loc[ban["node"].to_numpy(), "banned"] = True
-    status.loc[ban["node"].to_numpy(), "ban_at"] = ban["at"].array
-    status.loc[ban["node"].to_numpy(), "ban_reason"] = ban["reason"].to_numpy()
-    clr = latest[latest["action"] == "cleared"]
-    status.loc[clr["node"].to_numpy(), "cleared"] = True
+    logged = None
+    if log is not None and len(log):
+        logged = log.assign(node=tables.account_positions("decisions"))
+    latest = latest_decisive(frame, logged)
+    act = latest["action"].to_numpy()
+    for action, column in (("ban", "banned"), ("confirmed", "banned"), ("confirmed", "confirmed"),
+                           ("cleared", "cleared"), ("lifted", "lifted")):
+        status.loc[latest["node"].to_numpy()[act == action], column] = True
+    seed = latest[(act == "ban") | (act == "confirmed")]
+    status.loc[seed["node"].to_numpy(), "ban_at"] = seed["at"].array
+    # a reviewer's free text stays in the log: evidence about other accounts cites only this
+    status.loc[seed["node"].to_numpy(), "ban_reason"] = np.where(
+        seed["action"].to_numpy() == "confirmed", "confirmed by a reviewer",
+        seed["reason"].to_numpy(object))
 
     banned = status["banned"].to_numpy()
     w = (1.0 + config.violation_boost * np.log1p(status["violations"].to_numpy()))

@@ -1,9 +1,12 @@
 """Masking identifier values: what a reviewer sees instead of a phone number or a card.
 
 Identifier values never appear in clear in ringfence's outputs: they are shown
-as the kind's initial and a short keyed hash (HMAC-SHA256) whose key comes from
-the ``RINGFENCE_MASK_KEY`` environment variable; without it a random per-run
-key is used, and masks then differ between runs.
+as the kind's initial and a short keyed hash (HMAC-SHA256). The key is
+``RINGFENCE_MASK_KEY`` when set, else the key file that ``ringfence init``
+writes once (``$XDG_CONFIG_HOME/ringfence/mask.key``, see
+:mod:`~ringfence.graph.keyfile`), so masks are the same in every run and the key
+holder can resolve them (``ringfence unmask``). Without either, a random
+per-run key is used, and masks then differ between runs.
 """
 
 from __future__ import annotations
@@ -12,12 +15,20 @@ import hashlib
 import hmac
 import os
 import secrets
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MASK_ENV", "Masker"]
+from ringfence.graph.keyfile import config_dir, read_key
+
+__all__ = ["MASK_ENV", "Masker", "mask_key_path"]
 
 MASK_ENV = "RINGFENCE_MASK_KEY"
+
+
+def mask_key_path() -> Path:
+    """The mask key file: ``$XDG_CONFIG_HOME/ringfence/mask.key`` (``ringfence init``)."""
+    return config_dir() / "mask.key"
 
 
 class Masker:
@@ -27,7 +38,8 @@ class Masker:
     ----------
     key
         The HMAC key. ``None`` reads ``RINGFENCE_MASK_KEY`` from the
-        environment, or draws a random key (``persistent`` is then False).
+        environment, else the key file :func:`mask_key_path`, else draws a
+        random key (``persistent`` is then False). ``source`` says which.
 
     Examples
     --------
@@ -36,12 +48,17 @@ class Masker:
     """
 
     def __init__(self, key: bytes | str | None = None):
+        self.persistent = True
+        self.source = "given"
         if key is None:
             env = os.environ.get(MASK_ENV)
-            self.persistent = bool(env)
-            key = env if env else secrets.token_bytes(32)
-        else:
-            self.persistent = True
+            path = mask_key_path()
+            if env:
+                key, self.source = env, "environment"
+            elif path.is_file():
+                key, self.source = read_key(path), "key file"
+            else:
+                key, self.source, self.persistent = secrets.token_bytes(32), "random", False
         self._key = key.encode() if isinstance(key, str) else key
 
     def __repr__(self) -> str:  # never show the key

@@ -15,8 +15,13 @@ Parquet (``.parquet``) file, or a pandas DataFrame given from Python:
     Direct account-to-account relations: ``src``, ``dst``, ``kind``, optional
     ``weight`` (positive, default 1), ``at``, ``amount``.
 ``enforcement``
-    ``account_id``, ``action`` (``ban``, ``violation`` or ``cleared``),
-    optional ``at``, ``reason``.
+    ``account_id``, ``action`` (``ban``, ``violation``, ``cleared`` or
+    ``lifted``), optional ``at``, ``reason``.
+
+and, for the flag job, a reviewers' decisions log (``decisions``, written by
+``ringfence decide``): ``at``, ``account_id``, ``decision`` (``cleared``,
+``confirmed`` or ``lifted``), ``by``, ``reason``, every cell required
+(:mod:`~ringfence.graph.decisions` says which decision is in force).
 
 Timestamps are ISO 8601 strings or Unix time (seconds, milliseconds, ... by
 magnitude) between 1970 and 2100, stored as UTC (see :mod:`~ringfence.graph.timestamps`).
@@ -40,6 +45,7 @@ import pandas as pd
 
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 from ringfence.graph.cpus import thread_budget
+from ringfence.graph.decisions import DECISIONS, LOG_COLUMNS
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
@@ -58,7 +64,7 @@ __all__ = [
     "read_table",
 ]
 
-ACTIONS = ("ban", "violation", "cleared")
+ACTIONS = ("ban", "violation", "cleared", "lifted")
 
 # Column contract per table: required columns, then optional ones.
 TABLES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -66,9 +72,12 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "identifiers": {"required": ("account_id", "kind", "value"), "optional": ("seen_at",)},
     "edges": {"required": ("src", "dst", "kind"), "optional": ("weight", "at", "amount")},
     "enforcement": {"required": ("account_id", "action"), "optional": ("at", "reason")},
+    "decisions": {"required": LOG_COLUMNS, "optional": ()},
 }
 TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
-                "edges": ("at",), "enforcement": ("at",)}
+                "edges": ("at",), "enforcement": ("at",), "decisions": ("at",)}
+# reviewers decide on the platform's past: their times say nothing of the data's as-of time
+_DATA_TIMES = {k: v for k, v in TIME_COLUMNS.items() if k != "decisions"}
 _KIND_RE = r"[a-z][a-z0-9_]*"
 _MAX_EXAMPLES = 5
 # how close (difflib ratio, case ignored) an unknown column's name must be to an absent
@@ -76,7 +85,8 @@ _MAX_EXAMPLES = 5
 # attributes, so only a letter dropped, added or swapped is refused there ('creatd_at',
 # 'createdAt': 0.95) and 'created_by' or 'created_on' (0.80) stay attributes; the other
 # tables ignore unknown columns, so a looser match costs nothing but a rename
-_MISSPELLING_CUTOFF = {"accounts": 0.85, "identifiers": 0.6, "edges": 0.6, "enforcement": 0.6}
+_MISSPELLING_CUTOFF = {"accounts": 0.85, "identifiers": 0.6, "edges": 0.6, "enforcement": 0.6,
+                       "decisions": 0.6}
 
 
 @dataclass
@@ -95,6 +105,9 @@ class Tables:
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     time_format: str | None = None
+    decisions: pd.DataFrame | None = None
+    # what loading could not settle for sure (an undated clearance): shown as warnings
+    warnings: list[str] = field(default_factory=list)
     # integer encodings of id columns computed while loading, reused by the graph build:
     # (table, column, what) -> (key of the column they describe, key of accounts.account_id, array)
     _encoded: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -178,7 +191,7 @@ class Tables:
             out["banned_accounts"] = int(enf.loc[enf["action"] == "ban", "account_id"].nunique())
             out["cleared_accounts"] = int(
                 enf.loc[enf["action"] == "cleared", "account_id"].nunique())
-        times = [df[c] for name, cols in TIME_COLUMNS.items() for c in cols
+        times = [df[c] for name, cols in _DATA_TIMES.items() for c in cols
                  if (df := self[name]) is not None and c in df.columns]
         times = [t for t in times if t.notna().any()]
         if times:
@@ -194,7 +207,7 @@ class Tables:
         :func:`~ringfence.graph.timestamps.newest_time`).
         """
         columns = {f"{self.sources.get(name, name)}, column '{c}'": df[c]
-                   for name, cols in TIME_COLUMNS.items() if (df := self[name]) is not None
+                   for name, cols in _DATA_TIMES.items() if (df := self[name]) is not None
                    for c in cols if c in df.columns}
         as_of, note = newest_time(columns)
         if note is not None and note not in self.notes:
@@ -344,6 +357,15 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     spec = TABLES[table]
     keep = [c for c in df.columns if c in spec["required"] + spec["optional"]]
     df = df[keep].copy()
+    if table == "decisions" and v.is_csv:
+        for col in ("account_id", "by", "reason"):
+            df[col] = _unquote(df[col])
+    undated = None
+    if table == "decisions":
+        at = df["at"]
+        undated = at.isna().to_numpy() if not (at.dtype == object or
+                                               pd.api.types.is_string_dtype(at)) \
+            else (_as_str(at) == "").to_numpy()
     id_cols = ("src", "dst") if table == "edges" else ("account_id",)
     for col in id_cols:
         df[col] = _ids(df, col, v, list(id_cols))
@@ -368,11 +390,16 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
         if bad.any():
             v.add("action", "unknown action; expected one of " + ", ".join(ACTIONS),
                   df.assign(action=raw), bad, ["account_id", "action"])
-    if "reason" in df.columns:
+    if table == "decisions":
+        _validate_decisions(df, v)
+    elif "reason" in df.columns:
         df["reason"] = _as_str(df["reason"])
     for col in TIME_COLUMNS[table]:
         if col in df.columns:
             df[col] = _parse_time(df, col, v, list(id_cols) + [col])
+    if undated is not None and undated.any():
+        v.add("at", "no time: every decision says when it was made", df, undated,
+              ["account_id", "decision", "at"])
     for col in ("weight", "amount"):
         if col not in df.columns:
             continue
@@ -394,6 +421,49 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     if table == "edges" and "weight" not in df.columns:
         df["weight"] = 1.0
     return df
+
+
+def _validate_decisions(df: pd.DataFrame, v: _Validator) -> None:
+    """The decision, who and why of each logged decision (its time is checked below)."""
+    cols = ["account_id", "decision", "by", "reason"]
+    raw = _as_str(df["decision"])
+    df["decision"] = raw.str.lower()
+    bad = ~df["decision"].isin(DECISIONS).to_numpy()
+    if bad.any():
+        v.add("decision", "unknown decision; expected one of " + ", ".join(DECISIONS),
+              df.assign(decision=raw), bad, cols)
+    for col, what in (("by", "who decided"), ("reason", "why")):
+        df[col] = v.text(df, col, cols)
+        empty = (df[col] == "").to_numpy()
+        if empty.any():
+            v.add(col, f"empty: every decision says {what}", df, empty, cols)
+
+
+def _unquote(col: pd.Series) -> pd.Series:
+    """One leading quote removed: ``ringfence decide`` writes the log's text cells with
+    the run folders' rule against formula injection (jobs.runs.write_table)."""
+    s = _to_text(col)
+    hit = s.str.startswith("'").to_numpy(bool)
+    return s.mask(hit, s[hit].str.slice(1)) if hit.any() else s
+
+
+def _undated_clearances(df: pd.DataFrame, source: str, is_csv: bool) -> str | None:
+    """A warning for undated ``cleared``/``lifted`` rows of accounts with a dated ban: they
+    are taken as later than the ban (graph.decisions), which a time would make sure of."""
+    if "at" not in df.columns:
+        return None
+    dated_ban = df.loc[(df["action"] == "ban").to_numpy() & df["at"].notna().to_numpy(),
+                       "account_id"]
+    hit = (df["action"].isin(["cleared", "lifted"]).to_numpy() & df["at"].isna().to_numpy()
+           & df["account_id"].isin(dated_ban).to_numpy())
+    if not hit.any():
+        return None
+    n = int(hit.sum())
+    rows = "\n".join(f"    {e}" for e in _examples(df, hit, ["account_id", "action", "at"],
+                                                      is_csv))
+    return (f"{source}, column 'at': {n:,} undated 'cleared' or 'lifted' row"
+            f"{'s' if n != 1 else ''} of accounts with a dated ban: taken as later than the "
+            f"ban, so the clearance applies (give its time to be sure)\n{rows}")
 
 
 def _drop_duplicates(df: pd.DataFrame, enc: dict[tuple[str, str], np.ndarray],
@@ -423,14 +493,15 @@ def _check_references(df: pd.DataFrame, cols: tuple[str, ...],
 
 
 _ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
-               "enforcement": ("account_id",)}
+               "enforcement": ("account_id",), "decisions": ("account_id",)}
 
 
 def load_tables(accounts: str | os.PathLike | pd.DataFrame,
                 identifiers: str | os.PathLike | pd.DataFrame | None = None,
                 edges: str | os.PathLike | pd.DataFrame | None = None,
                 enforcement: str | os.PathLike | pd.DataFrame | None = None, *,
-                time_format: str | None = None) -> Tables:
+                time_format: str | None = None,
+                decisions: str | os.PathLike | pd.DataFrame | None = None) -> Tables:
     """Read and validate the input tables.
 
     Parameters
@@ -441,6 +512,9 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     time_format
         A :func:`~datetime.datetime.strptime` format (``"%d/%m/%Y"``) for time
         text that is not ISO 8601, in every time column of every table.
+    decisions
+        The reviewers' decisions log (``ringfence decide``), read on top of
+        ``enforcement`` (see :mod:`~ringfence.graph.decisions`).
 
     Returns
     -------
@@ -465,7 +539,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     {'device': 1}
     """
     given: dict[str, object] = {"accounts": accounts, "identifiers": identifiers,
-                                "edges": edges, "enforcement": enforcement}
+                                "edges": edges, "enforcement": enforcement,
+                                "decisions": decisions}
     problems: list[Problem] = []
     notes: list[str] = []
     out: dict[str, pd.DataFrame | None] = {}
@@ -521,6 +596,7 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
         done.update({k: f.result() for k, f in futures.items()})
     release_freed_memory()
     encoded: dict[str, dict[tuple[str, str], np.ndarray]] = {}
+    found: list[str] = []  # warnings
     for name, cols in _ID_COLUMNS.items():
         df = out[name]
         if df is None:
@@ -531,6 +607,10 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             v = _Validator(name, sources[name], validators[name].is_csv)
             _check_references(df, cols, enc, v)
             problems.extend(v.problems)
+        if name == "enforcement" and (w := _undated_clearances(
+                df, sources[name], validators[name].is_csv)):
+            warnings.warn(w, InputWarning, stacklevel=2)
+            found.append(w)
         out[name], encoded[name] = df, enc
     if problems:
         raise InputError(problems)
@@ -554,7 +634,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     out = {k: (df.reset_index(drop=True) if df is not None else None) for k, df in out.items()}
     tables = Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
                     edges=out["edges"], enforcement=out["enforcement"], sources=sources,
-                    notes=notes, time_format=time_format)
+                    notes=notes, time_format=time_format, decisions=out["decisions"],
+                    warnings=found)
     tables.newest_timestamp()  # notes timestamps that the default as-of time ignores
     for name, enc in encoded.items():
         for (col, what), values in enc.items():

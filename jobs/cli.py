@@ -19,6 +19,7 @@ from ringfence.graph.params import ConfigError
 from ringfence.graph.problems import shown
 from ringfence.graph.tables import InputError, InputWarning, load_tables
 from ringfence.graph.timestamps import TimeError, parse_time
+from ringfence.jobs import decide, init, unmask
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -29,7 +30,8 @@ input contract (each table a .csv, .csv.gz or .parquet file, chosen by extension
                 as device, ip, card, phone, email, address), value, optional seen_at
   edges         src, dst, kind (e.g. transfer, message), optional weight (> 0,
                 default 1), at, amount
-  enforcement   account_id, action (ban | violation | cleared), optional at, reason
+  enforcement   account_id, action (ban | violation | cleared | lifted), optional
+                at, reason
   Timestamps are ISO 8601 (no zone = UTC) or Unix time (seconds, milliseconds,
   ... chosen per column by magnitude), 1970-01-01 .. 2100-01-01, stored as UTC;
   other text such as 03/01/2025 needs --time-format (e.g. %d/%m/%Y). Only
@@ -84,6 +86,13 @@ def _print_summary(summary: dict, stream=None) -> None:
         print(f"  {key:<{width}}  {value}", file=stream)
 
 
+def _print_warnings(texts: Sequence[str]) -> None:
+    """What the input leaves uncertain (an undated clearance): on stderr, escaped."""
+    for text in texts:
+        print("warning: " + "\n".join(shown(line) for line in text.split("\n")),
+              file=sys.stderr)
+
+
 def _print_notes(notes: Sequence[str], stream=None) -> None:
     """What loading repaired or ignored (dropped duplicates, stripped whitespace, ...)."""
     for note in notes:
@@ -100,6 +109,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  {name:<12} {src}")
     _print_summary(tables.summary())
     _print_notes(tables.notes)
+    _print_warnings(tables.warnings)
     return 0
 
 
@@ -201,20 +211,23 @@ def cmd_flag(args: argparse.Namespace) -> int:
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import flag_files
 
-    paths = {k: getattr(args, k) for k in ("accounts", "identifiers", "edges", "enforcement")}
+    paths = {k: getattr(args, k) for k in ("accounts", "identifiers", "edges", "enforcement",
+                                           "decisions")}
     if paths["enforcement"] is None:
         raise UsageError("--enforcement is required for the flag job (bans and clearances)")
     if paths["identifiers"] is None and paths["edges"] is None:
         raise UsageError("the flag job needs --identifiers or --edges (or both)")
     _check_out_folder(args.out)
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
-                         format=args.format, **_model_settings(args))
+                         format=args.format, decisions=args.decisions, **_model_settings(args))
+    paths["decisions"] = config.decisions
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with _threads(args):
         result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
     _print_notes(result.run["input_notes"])
+    _print_warnings(result.run["warnings"])
     _print_top(result, args.top)
     return 0
 
@@ -395,6 +408,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "flag": cmd_flag,
     "evaluate": cmd_evaluate,
     "train": cmd_train,
+    "decide": decide.run,
+    "init": init.run,
+    "unmask": unmask.run,
 }
 
 
@@ -424,7 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flag", help="flag accounts linked to banned ones, with evidence",
                        description="Build the account graph, link identities, find clusters, "
                        "propagate blacklist status and write a ranked, explained review queue. "
-                       "Needs accounts, enforcement, and identifiers or edges.",
+                       "Needs accounts, enforcement, and identifiers or edges. Identifier "
+                       "values in the outputs are masked with the key that ringfence init "
+                       "writes once (RINGFENCE_MASK_KEY, when set, wins), so masks are the "
+                       "same in every run and ringfence unmask can resolve them.",
                        epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(p, required=("accounts",))
     p.add_argument("--out", required=True, metavar="DIR",
@@ -448,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: fit one in this run when there are >= 20 banned and >= 20 "
                    "cleared accounts, else propagation alone)")
     p.add_argument("--no-model", action="store_true", help="score by propagation alone")
+    p.add_argument("--decisions", metavar="FILE", help="the reviewers' decisions log "
+                   "(ringfence decide), read on top of --enforcement: the latest decision or "
+                   "action per account is in force")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
                    "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -542,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="csv (gzip, the default) or parquet")
     _connection(q)
+    decide.add_parser(sub)
+    init.add_parser(sub)
+    unmask.add_parser(sub)
     return parser
 
 

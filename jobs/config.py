@@ -83,6 +83,9 @@ class JobConfig:
     model
         A model file saved by ``ringfence train``; without it a model is fitted
         in the run when labels allow.
+    decisions
+        The reviewers' decisions log (``ringfence decide``) that ``flag_files``
+        reads on top of the enforcement table.
     use_model
         False: scores are blacklist propagation alone.
     format
@@ -99,6 +102,7 @@ class JobConfig:
     as_of: str | float | pd.Timestamp | None = None
     max_paths: int = 3
     model: str | Path | None = None
+    decisions: str | Path | None = None
     use_model: bool = True
     format: str = "parquet"
     release_inputs: bool = False

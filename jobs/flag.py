@@ -23,6 +23,7 @@ import pandas as pd
 
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
+from ringfence.graph.decisions import latest_logged
 from ringfence.graph.evidence import describe_paths, evidence_paths
 from ringfence.graph.identity import IdentityLinking
 from ringfence.graph.masking import Masker
@@ -30,6 +31,7 @@ from ringfence.graph.pipeline import GraphState, run_pipeline
 from ringfence.graph.progress import Stages, peak_rss_mib
 from ringfence.graph.tables import TABLES, Tables, load_tables
 from ringfence.jobs.config import JobConfig, default_review_capacity
+from ringfence.jobs.decisions_log import reading_log
 from ringfence.jobs.runs import record_inputs, write_run
 from ringfence.models.scoring import (PropagationScorer, Scorer, eligible_nodes, make_scorer,
                                       rank_order)
@@ -176,7 +178,8 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         or any :class:`~ringfence.models.scoring.Scorer`.
     masker
         Masks identifier values in reasons (default: key from
-        ``RINGFENCE_MASK_KEY``, else a random per-run key).
+        ``RINGFENCE_MASK_KEY``, else the key file ``ringfence init`` wrote, else
+        a random per-run key).
     stages
         Progress reporter (default: quiet).
 
@@ -238,6 +241,10 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
             "propagation_score": state.propagation["propagation_score"].to_numpy(),
             "reasons": reasons,
         })
+        log = tables.decisions
+        scores = scores.assign(**latest_logged(
+            None if log is None else log.assign(node=tables.account_positions("decisions")),
+            graph.n_accounts))
         links = _links_table(graph, ident, masker)
         identities = ident.table.copy()
 
@@ -255,9 +262,12 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         **({"scoring_note": scoring.info["reason"]} if "reason" in scoring.info else {}),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if tables.decisions is not None:
+        summary["decisions"] = len(tables.decisions)
     if not masker.persistent:
         summary["masks"] = ("random per-run key: identifier masks will differ between runs "
-                            "(set RINGFENCE_MASK_KEY to keep them stable)")
+                            "(run ringfence init once, or set RINGFENCE_MASK_KEY, to keep "
+                            "them stable)")
     parameters = config.to_dict()
     parameters["effective_review_capacity"] = capacity
     run = {
@@ -269,9 +279,10 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         "propagation": state.propagation.attrs.get("propagation", {}),
         "propagation_warnings": state.warnings,
         "model": model_info,
-        "masking": {"persistent_key": masker.persistent,
+        "masking": {"persistent_key": masker.persistent, "key_source": masker.source,
                     "key_fingerprint": masker.fingerprint()},
         "input_notes": list(tables.notes),
+        "warnings": list(tables.warnings),
         "time_format": tables.time_format,
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
@@ -295,10 +306,14 @@ def flag_files(paths: dict[str, str | Path | None], out_dir: str | Path,
     """
     config = (config or JobConfig()).replace(release_inputs=True)
     stages = stages or Stages(quiet=True)
-    with stages.stage("load and validate"):
+    paths = {**paths, "decisions": paths.get("decisions") or config.decisions}
+    log = paths["decisions"]
+    with stages.stage("load and validate"), reading_log(log) as log_record:
         tables = load_tables(**{k: paths.get(k) for k in TABLES}, time_format=time_format)
         tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
     result = run_flag(tables, config, stages=stages, **kwargs)
     record_inputs(result.run, tables)
+    if log_record:  # the log as read, not as it may have grown since
+        result.run["inputs"]["decisions"].update(log_record)
     write_run(result, out_dir, config.format, stages=stages)
     return result

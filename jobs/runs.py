@@ -49,8 +49,9 @@ __all__ = ["OUTPUT_TABLES", "RunFolderError", "RunFolder", "read_run", "read_tab
 OUTPUT_TABLES = ("scores", "identities", "links", "clusters", "evidence")
 # CSV columns that hold text: read as strings, never as numbers ("007" stays "007")
 _TEXT_COLUMNS = {"account_id", "account_a", "account_b", "reasons", "kinds", "top_kind",
-                 "top_identifier", "banned_account", "text", "path", "steps"}
-_TIME_COLUMNS = ("first_activity", "last_activity")
+                 "top_identifier", "banned_account", "text", "path", "steps", "decision",
+                 "decided_by"}
+_TIME_COLUMNS = ("first_activity", "last_activity", "decided_at")
 
 
 class RunFolderError(ValueError):
@@ -253,6 +254,8 @@ class RunFolder:
                                      "a file any more (or the run was made from DataFrames); "
                                      "run from the directory the flag job ran in")
             want = info.get("sha256")
+            if want and info.get("append_only"):
+                continue  # a decisions log grows: read_logged checks the part the run read
             if want and file_sha256(p) != want:
                 raise RunFolderError(f"{p}: the {name} input changed since the run (sha256 "
                                      "differs); flag it again first")
@@ -271,11 +274,30 @@ class RunFolder:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputWarning)
             try:
-                return load_tables(**{k: paths.get(k) for k in TABLES},
+                return load_tables(**{k: paths.get(k) for k in TABLES if k != "decisions"},
+                                   decisions=self.decisions(),
                                    time_format=self.run.get("time_format"))
             except InputError as e:
                 raise RunFolderError(f"{self.path}: its inputs no longer validate: "
                                      f"{str(e).splitlines()[0]}") from None
+
+    def decisions(self) -> pd.DataFrame | None:
+        """The decisions log as this run read it (later appends left out), or None.
+
+        Raises :class:`RunFolderError` when the log's start was rewritten since.
+        """
+        from ringfence.jobs.decisions_log import read_logged
+
+        info = (self.run.get("inputs") or {}).get("decisions")
+        if not info or not info.get("path"):
+            return None
+        p = _resolve(str(info["path"]), self.path) or _resolve(str(info.get("source", "")),
+                                                                self.path)
+        df = None if p is None else read_logged(p, info)
+        if df is None:
+            raise RunFolderError(f"{info['path']}: the decisions log is not the one this run "
+                                 "read (gone, or rewritten: it may only be appended to)")
+        return df
 
     def rebuild(self, tables: Tables, stop_after: str = "identities") -> "GraphState":
         """The run's graph stages again, with its config and as-of time, up to ``stop_after``."""

@@ -33,10 +33,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 from pathlib import Path
 
 from ringfence.graph.atomic import atomic_file
+from ringfence.graph.keyfile import KeyFileError, config_dir, create_key, read_key
 
 __all__ = ["KEY_VARIABLE", "SIGNATURE_SUFFIX", "UntrustedModelError", "key_path", "model_key",
            "sign_file", "signature_path", "verify_file"]
@@ -54,33 +54,16 @@ class UntrustedModelError(ValueError):
 
 def key_path() -> Path:
     """The key file: ``$XDG_CONFIG_HOME/ringfence/model.key`` (default ``~/.config/...``)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "ringfence" / "model.key"
+    return config_dir() / "model.key"
 
 
 def _read_key(path: Path) -> bytes:
-    key = path.read_bytes().strip()
-    if not key:
-        raise UntrustedModelError(f"{path}: the model key file is empty; delete it to make a "
-                                  "new key (models signed with the old key will be refused)")
-    return key
-
-
-def _create_key(path: Path) -> bytes:
-    """A new random key in ``path`` (0600); the first of concurrent savers wins."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    # 0600 whatever the umask: the key lets anyone holding it make models this machine runs
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        os.link(tmp, path)  # atomic, and fails if another process made the key meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return _read_key(path)
+        return read_key(path)
+    except KeyFileError:
+        raise UntrustedModelError(f"{path}: the model key file is empty; delete it to make a "
+                                  "new key (models signed with the old key will be refused)"
+                                  ) from None
 
 
 def model_key(create: bool = False) -> bytes:
@@ -92,7 +75,7 @@ def model_key(create: bool = False) -> bytes:
     if path.exists():
         return _read_key(path)
     if create:
-        return _create_key(path)
+        return create_key(path)
     raise UntrustedModelError(f"no model key on this machine ({KEY_VARIABLE} is not set and "
                               f"{path} does not exist), so no model can be trusted. " + _SHARING)
 
