@@ -227,6 +227,25 @@ def _cluster(result: FlagResult, row: pd.Series) -> dict[str, Any] | None:
             "flagged": int(members["flagged"].sum()), "members": _table(members, limit=12)}
 
 
+def _decisions(result: FlagResult, row: pd.Series, account_id: str) -> dict[str, Any]:
+    """The account's logged decisions as the run read them, else its latest from scores."""
+    from ringfence.jobs.decisions_log import read_logged
+
+    info = ((result.run or {}).get("inputs") or {}).get("decisions") or {}
+    log = read_logged(info["path"], info) if info.get("path") and info.get("sha256") else None
+    if log is not None:
+        mine = log[log["account_id"] == account_id].iloc[::-1]  # newest first
+        at = pd.to_datetime(mine["at"], utc=True, format="ISO8601", errors="coerce")
+        mine = mine.assign(at=at.astype(object).where(at.notna(), mine["at"]))
+        return {"table": _table(mine), "note": None}
+    if _missing(row.get("decision")):
+        return {"table": _table(None), "note": None}
+    latest = pd.DataFrame([{"at": row.get("decided_at"), "decision": row.get("decision"),
+                            "by": row.get("decided_by"), "reason": None}])
+    return {"table": _table(latest), "note": "The decisions log this run read is not "
+            "available: only the latest decision is shown, from the run's scores."}
+
+
 def _run(run: dict[str, Any]) -> dict[str, Any]:
     """What the report says about the run it comes from."""
     summary = run.get("summary", {})
@@ -328,6 +347,7 @@ def case_report_html(result: FlagResult, account_id: str, masker: Masker | None 
         "identity_id": ident["id"], "cluster_id": None if cluster is None else cluster["id"],
         "mask_note": mask_note,
         "evidence": _evidence(result, row, account_id, masker),
+        "decisions": _decisions(result, row, account_id),
         "picture": _picture(result, account_id, masker, hops, max_nodes, known),
         "identity": ident, "cluster": cluster, "run": _run(run),
     }
