@@ -306,10 +306,9 @@ def account_status(tables: Tables, index: pd.Index, as_of: pd.Timestamp,
         status.loc[latest["node"].to_numpy()[act == action], column] = True
     seed = latest[(act == "ban") | (act == "confirmed")]
     status.loc[seed["node"].to_numpy(), "ban_at"] = seed["at"].array
-    # a reviewer's free text stays in the log: evidence about other accounts cites only this
+    # a reviewer's free text stays in the log, out of the evidence cited for other accounts
     status.loc[seed["node"].to_numpy(), "ban_reason"] = np.where(
-        seed["action"].to_numpy() == "confirmed", "confirmed by a reviewer",
-        seed["reason"].to_numpy(object))
+        seed["action"].to_numpy() == "confirmed", "", seed["reason"].to_numpy(object))
 
     banned = status["banned"].to_numpy()
     w = (1.0 + config.violation_boost * np.log1p(status["violations"].to_numpy()))

@@ -46,6 +46,7 @@ class _Lookup:
         self._values = ident["value"].array
         self._ban_at = st["ban_at"].array
         self._ban_reason = st["ban_reason"].array
+        self._confirmed = st["confirmed"].to_numpy() if "confirmed" in st.columns else None
         self.ident_n = ident["n_accounts"].to_numpy()
         self.banned_cache: dict[int, tuple[dict, str]] = {}
         self.violations = st["violations"].to_numpy()
@@ -62,6 +63,10 @@ class _Lookup:
         at = self._ban_at[node]
         reason = self._ban_reason[node]
         return (None if pd.isna(at) else at), ("" if pd.isna(reason) else str(reason))
+
+    def confirmed(self, node: int) -> bool:
+        """Whether a reviewer confirmed the account as an offender (a seed like a ban)."""
+        return self._confirmed is not None and bool(self._confirmed[node])
 
     @staticmethod
     def _find(keys: np.ndarray, key: int) -> int:
@@ -115,7 +120,8 @@ def _banned_text(lk: _Lookup, node: int) -> tuple[dict, str]:
     bits = [b for b in (info["reason"], _plural(info["violations"], "violation")
                         if info["violations"] else "") if b]
     when = f" {at:%Y-%m-%d}" if at is not None else ""
-    text = f"{info['account_id']}, banned{when}" + (f" ({', '.join(bits)})" if bits else "")
+    what = "confirmed offender" if lk.confirmed(node) else "banned"
+    text = f"{info['account_id']}, {what}{when}" + (f" ({', '.join(bits)})" if bits else "")
     lk.banned_cache[node] = (info, text)
     return dict(info), text
 

@@ -10,6 +10,7 @@ import pytest
 
 from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
+from ringfence.graph.evidence import evidence_paths
 from ringfence.graph.pipeline import run_pipeline
 from ringfence.graph.tables import InputError, InputWarning
 from ringfence.models.scoring import eligible_nodes
@@ -92,10 +93,12 @@ def test_confirmed_is_a_seed_and_a_positive_label():
     after = _state([BAN_A], [("2026-02-01", "e", "confirmed", "ana", "same ring")])
     st = _status(after, "e")
     assert st["banned"] and st["confirmed"] and st["seed_weight"] > 0
-    assert st["ban_reason"] == "confirmed by a reviewer"  # the reviewer's text stays in the log
+    assert st["ban_reason"] == ""  # the reviewer's text stays in the log
     assert _raw(after)["d"] > 1.5 * _raw(before)["d"]  # d now sits next to a seed
     assert _labels(after) == {"a": 1, "e": 1}
     assert not eligible_nodes(after)[ACCOUNTS.index("e")]
+    texts = [p["text"] for p in evidence_paths(after.graph, [ACCOUNTS.index("d")])[3]]
+    assert any(t.endswith("e, confirmed offender 2026-02-01") for t in texts), texts
 
 
 def test_the_latest_row_per_account_is_in_force_whatever_its_source():

@@ -142,7 +142,7 @@ def test_flag_honours_the_log_and_records_it(files, tmp_path, capsys, monkeypatc
     top = night1[night1["flagged"]].sort_values("rank").index[:2]
     log = tmp_path / "decisions.csv"
     for account, decision in ((banned, "lifted"), (top[0], "cleared"), (top[1], "confirmed")):
-        assert _decide(log, account, decision, "--reason", f"{decision} after review",
+        assert _decide(log, account, decision, "--reason", f"{decision} after review <i>x</i>",
                        "--by", "ana", "--run", str(tmp_path / "night1")) == 0
     capsys.readouterr()
     # the YAML key works like the option
@@ -170,7 +170,8 @@ def test_flag_honours_the_log_and_records_it(files, tmp_path, capsys, monkeypatc
                  "--out", str(page)]) == 0, capsys.readouterr().err
     html = page.read_text()
     decisions = html.split('id="decisions"')[1].split("</section>")[0]
-    assert "confirmed after review" in decisions and "wrong person" not in decisions
+    assert "confirmed after review &lt;i&gt;x&lt;/i&gt;" in decisions  # escaped, not markup
+    assert "<i>" not in html and "wrong person" not in decisions
     assert ">ana<" in decisions
 
 
