@@ -191,6 +191,9 @@ class Tables:
             out["banned_accounts"] = int(enf.loc[enf["action"] == "ban", "account_id"].nunique())
             out["cleared_accounts"] = int(
                 enf.loc[enf["action"] == "cleared", "account_id"].nunique())
+        if self.decisions is not None:
+            out["decisions_by_kind"] = (
+                self.decisions["decision"].value_counts().sort_index().to_dict())
         times = [df[c] for name, cols in _DATA_TIMES.items() for c in cols
                  if (df := self[name]) is not None and c in df.columns]
         times = [t for t in times if t.notna().any()]

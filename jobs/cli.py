@@ -60,7 +60,7 @@ def _add_inputs(p: argparse.ArgumentParser, required: Sequence[str] = ("accounts
 def _load(args: argparse.Namespace):
     return load_tables(accounts=args.accounts, identifiers=args.identifiers,
                        edges=args.edges, enforcement=args.enforcement,
-                       time_format=args.time_format)
+                       time_format=args.time_format, decisions=getattr(args, "decisions", None))
 
 
 def _time_option(args: argparse.Namespace, option: str):
@@ -426,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate input tables and print what was read",
                        epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(p)
+    p.add_argument("--decisions", metavar="FILE", help="a decisions log (ringfence decide)")
 
     p = sub.add_parser("synth", help="generate a synthetic platform with ground truth")
     p.add_argument("--accounts", type=int, default=10_000, metavar="N",
@@ -477,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fit the repeat-offender model and save it with a model card",
                        epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(p, required=("accounts", "enforcement"))
+    p.add_argument("--decisions", metavar="FILE", help="the decisions log (ringfence decide): "
+                   "cleared accounts are negative labels, confirmed ones positive")
     p.add_argument("--model-out", required=True, metavar="PATH",
                    help="where to save the model (a model card is written next to it)")
     p.add_argument("--config", metavar="FILE", help="YAML file of graph settings")

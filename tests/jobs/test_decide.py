@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import multiprocessing
 from pathlib import Path
 
@@ -54,6 +55,21 @@ def test_decide_appends_dated_rows_and_never_rewrites(tmp_path, capsys):
     assert row["reason"] == "known customer, ticket 881"
     assert before <= row["at"] <= pd.Timestamp.now(tz="UTC")
     assert "acct_1 cleared by" in capsys.readouterr().out
+
+
+def test_validate_reads_the_log_and_warns_about_undated_clearances(tmp_path, capsys):
+    log = tmp_path / "decisions.csv"
+    assert _decide(log, "acct_1", "cleared", "--reason", "ok") == 0
+    assert _decide(log, "acct_2", "confirmed", "--reason", "ring") == 0
+    enf = tmp_path / "enforcement.csv"
+    enf.write_text("account_id,action,at\nacct_2,ban,2026-01-01\nacct_2,lifted,\n")
+    capsys.readouterr()
+    assert main(["validate", "--accounts", str(_accounts(tmp_path)), "--enforcement", str(enf),
+                 "--decisions", str(log)]) == 0
+    captured = capsys.readouterr()
+    assert re.search(r"decisions_by_kind +cleared: 1, confirmed: 1\n", captured.out)
+    assert f"warning: {enf}, column 'at': 1 undated 'cleared' or 'lifted' row" in captured.err
+    assert "line 3: account_id='acct_2', action='lifted'" in captured.err
 
 
 def _append_many(log: str, who: str) -> None:
