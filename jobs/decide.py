@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ from ringfence.graph.decisions import DECISIONS
 from ringfence.graph.problems import shown
 from ringfence.graph.text import invisible_characters, strip_whitespace
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "login_name", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +64,14 @@ def _text(value: str, option: str) -> str:
     return text
 
 
+def login_name() -> str:
+    """Who is running this (the login name; the user id where the system has no name)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no password entry (containers)
+        return f"uid {os.getuid()}"
+
+
 def _known(args: argparse.Namespace) -> pd.Index | None:
     if args.run:
         from ringfence.jobs.runs import read_run
@@ -84,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         account = _text(args.account_id, "ACCOUNT_ID")
         reason = _text(args.reason, "--reason")
-        by = _text(args.by if args.by is not None else getpass.getuser(), "--by")
+        by = _text(args.by if args.by is not None else login_name(), "--by")
     except ValueError as e:
         raise UsageError(str(e)) from None
     now = pd.Timestamp.now(tz="UTC")

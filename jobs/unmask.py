@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import getpass
 import json
 import os
 import re
@@ -103,6 +102,7 @@ def _audit(path: Path, entry: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check key and run, resolve the mask, audit, then print."""
     from ringfence.jobs.cli import UsageError
+    from ringfence.jobs.decide import login_name
     from ringfence.jobs.runs import RunFolderError, read_run
 
     mask = args.mask.strip().lower()
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     found = resolve_mask(tables.identifiers, mask, masker, args.account)
     audit = Path(args.audit) if args.audit else audit_path()
     try:
-        _audit(audit, {"who": getpass.getuser(), "when": pd.Timestamp.now(tz="UTC").isoformat(),
+        _audit(audit, {"who": login_name(), "when": pd.Timestamp.now(tz="UTC").isoformat(),
                        "run": str(Path(args.run).resolve()), "run_id": folder.run.get("run_id"),
                        "mask": mask, "account": args.account, "matches": len(found)})
     except OSError as e:
