@@ -57,7 +57,7 @@ def _text(value: str, option: str) -> str:
     s, _ = strip_whitespace(pd.Series([value], dtype=object))
     text = str(s.iloc[0])
     if invisible_characters(s)[0]:
-        raise ValueError(f"{option} {shown(text)!s}: holds control or invisible characters "
+        raise ValueError(f"{option} {shown(text)}: holds control or invisible characters "
                          "(line break, tab, ESC, zero-width space...); remove them")
     if not text:
         raise ValueError(f"{option}: empty; say it in words")
