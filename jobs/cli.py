@@ -331,12 +331,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     folder = read_run(args.run)
     if not (folder.table("scores")["account_id"].astype(str) == str(args.account_id)).any():
         raise UsageError(f"account {str(args.account_id)!r} is not in the run at {args.run}")
+    result = folder.result()
     try:
-        path = write_case_report(folder.result(), args.account_id, args.out, hops=args.hops,
+        path = write_case_report(result, args.account_id, args.out, hops=args.hops,
                                  max_nodes=args.max_nodes)
     except ReportError as e:
         raise UsageError(str(e)) from None
     print(f"ringfence report: wrote {shown(path)}")
+    _print_notes(result.run["loaded_from"]["notes"])
     return 0
 
 
