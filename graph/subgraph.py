@@ -147,7 +147,7 @@ def keep_around(graph: AccountGraph, nodes: np.ndarray, masker: Masker, *,
     >>> g = build_graph(example_tables())
     >>> kept = keep_around(g, g.nodes(["a"]), Masker(b"k"))
     >>> kept.graph.account_ids.tolist(), kept.graph.identifiers["value"].tolist()
-    (['a', 'b'], ['d:9a4c'])
+    (['a', 'b'], ['d:9126'])
     """
     if int(hops) != hops or hops < 0 or fan_out < 1 or max_accounts < 1:
         raise ValueError("hops must be >= 0, fan_out and max_accounts >= 1")
