@@ -19,6 +19,9 @@ from ringfence.graph.params import ConfigError
 from ringfence.graph.problems import shown
 from ringfence.graph.tables import InputError, InputWarning, load_tables
 from ringfence.graph.timestamps import TimeError, parse_time
+from ringfence.jobs import neighbours as neighbours_command
+from ringfence.jobs import rings as rings_command
+from ringfence.jobs import show as show_command
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -397,6 +400,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "flag": cmd_flag,
     "evaluate": cmd_evaluate,
     "train": cmd_train,
+    "show": show_command.run,
+    "neighbours": neighbours_command.run,
+    "rings": rings_command.run,
 }
 
 
@@ -497,6 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show accounts up to N links away (default 2)")
     p.add_argument("--max-nodes", type=int, default=60, metavar="N",
                    help="at most N nodes in the picture, the strongest links kept (default 60)")
+
+    show_command.add_parser(sub)
+    neighbours_command.add_parser(sub)
+    rings_command.add_parser(sub)
 
     p = sub.add_parser("evaluate", help="measure a flag run against ground truth or labels")
     p.add_argument("--scores", required=True, metavar="DIR", help="a flag job's output directory")
