@@ -2,7 +2,8 @@
 
 :func:`keep_around` cuts out of an :class:`~ringfence.graph.build.AccountGraph`
 the accounts within ``hops`` links of the flagged ones, with the identifiers
-they use (values replaced by their masks: the clear values are never kept),
+two or more of them share and those uses (values replaced by their masks: the
+clear values are never kept),
 the sharing pairs and direct edges among them and their enforcement rows.
 :func:`write_stored_graph` saves it as Parquet files and
 :func:`read_stored_graph` loads it back as an ``AccountGraph`` on which
@@ -157,9 +158,12 @@ def keep_around(graph: AccountGraph, nodes: np.ndarray, masker: Masker, *,
     new_node[keep] = np.arange(len(keep))
 
     uses = graph.uses
-    ua = uses["account"].to_numpy()
+    ua, ui = uses["account"].to_numpy(), uses["identifier"].to_numpy()
     u_rows = np.flatnonzero(new_node[ua] >= 0)
-    ident_rows = np.unique(uses["identifier"].to_numpy()[u_rows])
+    # identifiers two kept accounts share: the only ones a neighbourhood or a path shows
+    shared = np.bincount(ui[u_rows], minlength=len(graph.identifiers)) >= 2
+    u_rows = u_rows[shared[ui[u_rows]]]
+    ident_rows = np.flatnonzero(shared)
     new_ident = np.full(len(graph.identifiers), -1, np.int64)
     new_ident[ident_rows] = np.arange(len(ident_rows))
     idf = graph.identifiers.iloc[ident_rows].reset_index(drop=True)
