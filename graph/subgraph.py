@@ -23,6 +23,7 @@ shows 60 nodes, strongest links first), :data:`MAX_ACCOUNTS` = 200,000.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,9 @@ class StoredGraph:
     ``graph`` is an :class:`AccountGraph` of the kept accounts (nodes
     renumbered) whose identifier ``value`` column holds masks; ``info`` has
     ``hops``, ``fan_out``, ``max_accounts``, ``flagged`` (centre accounts),
-    ``accounts``, ``identifiers`` and ``trimmed`` (accounts reached but left out by the
-    cap; the cap also stops the search, so accounts beyond them are not counted).
+    ``accounts``, ``identifiers``, ``trimmed`` (accounts reached but left out by the
+    cap; the cap also stops the search, so accounts beyond them are not counted) and
+    ``seconds`` (the time the cut took).
     """
 
     graph: AccountGraph
@@ -152,6 +154,7 @@ def keep_around(graph: AccountGraph, nodes: np.ndarray, masker: Masker, *,
     """
     if int(hops) != hops or hops < 0 or fan_out < 1 or max_accounts < 1:
         raise ValueError("hops must be >= 0, fan_out and max_accounts >= 1")
+    t0 = time.perf_counter()
     keep, trimmed = _select(graph, nodes, int(hops), int(fan_out), int(max_accounts))
     n = graph.n_accounts
     new_node = np.full(n, -1, np.int64)
@@ -197,7 +200,8 @@ def keep_around(graph: AccountGraph, nodes: np.ndarray, masker: Masker, *,
                             "action": pd.Series([], dtype=object)})
     info = {"hops": int(hops), "fan_out": int(fan_out), "max_accounts": int(max_accounts),
             "flagged": int(len(np.unique(nodes))), "accounts": int(len(keep)),
-            "identifiers": int(len(idf)), "trimmed": int(trimmed)}
+            "identifiers": int(len(idf)), "trimmed": int(trimmed),
+            "seconds": round(time.perf_counter() - t0, 3)}
     return StoredGraph(graph=kept, enforcement=enf, info=info)
 
 
@@ -253,5 +257,5 @@ def read_stored_graph(directory: str | os.PathLike, meta: dict[str, Any],
                          status=accounts.drop(columns="account_id"),
                          as_of=pd.Timestamp(meta["as_of"]), config=config or GraphConfig())
     info = {k: meta[k] for k in ("hops", "fan_out", "max_accounts", "flagged", "accounts",
-                                 "identifiers", "trimmed") if k in meta}
+                                 "identifiers", "trimmed", "seconds") if k in meta}
     return StoredGraph(graph=graph, enforcement=t["enforcement"], info=info)
