@@ -90,6 +90,7 @@ def test_report_after_an_input_changed_in_place(run_copy, tmp_path, capsys):
     assert main(["rings", "--run", str(run_dir), "--top", "3"]) == 0
 
 
+@pytest.mark.slow  # rebuilds the graph from the inputs and draws it
 def test_report_on_an_unchanged_run_has_no_banner(made, tmp_path):
     base, _ = made
     out = tmp_path / "case.html"
@@ -202,7 +203,7 @@ def test_neighbours_refuses_bad_options(made, tmp_path, capsys):
     assert not (tmp_path / "n.csv").exists()
 
 
-def test_rings(made, capsys):
+def test_rings(made, tmp_path, capsys):
     base, _ = made
     run_dir = base / "flags"
     assert main(["rings", "--run", str(run_dir), "--top", "5"]) == 0
@@ -218,3 +219,6 @@ def test_rings(made, capsys):
     assert main(["rings", "--run", str(run_dir), "--top", "1", "--active-days", "0"]) == 2
     assert "--active-days" in capsys.readouterr().err
     assert main(["rings", "--run", str(run_dir), "--top", "0"]) == 2
+    capsys.readouterr()
+    assert main(["rings", "--run", str(tmp_path / "nowhere")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
