@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import pandas as pd
 
 from ringfence.graph.atomic import atomic_file
 from ringfence.graph.problems import shown
 from ringfence.jobs.runs import RunFolderError, _escape_formulas, read_run
 from ringfence.jobs.show import account_row
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["add_parser", "run", "FORMATS", "neighbourhood_table", "write_neighbourhood"]
 
@@ -53,6 +56,7 @@ def neighbourhood_table(G: nx.Graph) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import networkx as nx
     >>> G = nx.Graph()
     >>> G.add_node("a", kind="account"); G.add_node("b", kind="account")
     >>> G.add_edge("a", "b", kind="transfer", weight=1.5)
@@ -76,6 +80,8 @@ def write_neighbourhood(G: nx.Graph, out: str | os.PathLike) -> Path:
 
     CSV cells that start like a formula get a quote in front, as in run folders.
     """
+    import networkx as nx
+
     out = Path(out)
     ext = out.suffix.lower()
     if ext not in FORMATS:

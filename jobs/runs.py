@@ -36,13 +36,12 @@ from ringfence.graph.atomic import atomic_directory, file_sha256, write_json
 from ringfence.graph.config import load_config
 from ringfence.graph.params import ConfigError
 from ringfence.graph.progress import Stages
-from ringfence.graph.subgraph import RecordedMasks, StoredGraph, read_stored_graph, \
-    write_stored_graph
 from ringfence.graph.tables import TABLES, InputError, InputWarning, Tables, load_tables
 from ringfence.jobs.config import FORMATS
 
 if TYPE_CHECKING:
     from ringfence.graph.pipeline import GraphState
+    from ringfence.graph.subgraph import StoredGraph
     from ringfence.jobs.flag import FlagResult
 
 __all__ = ["OUTPUT_TABLES", "RunFolderError", "RunFolder", "read_run", "read_table",
@@ -200,6 +199,8 @@ def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parq
     which is written last, once, with the timing of the write itself. A
     failure leaves the previous folder as it was.
     """
+    from ringfence.graph.subgraph import write_stored_graph
+
     whole_job = stages is not None
     stages = stages or Stages(quiet=True)
     with atomic_directory(out_dir) as tmp:
@@ -279,6 +280,8 @@ class RunFolder:
         are). Raises :class:`RunFolderError` when the run kept none (a run
         written before runs kept it) or it cannot be read.
         """
+        from ringfence.graph.subgraph import read_stored_graph
+
         if self._stored is None:
             if not self.has_stored_graph():
                 raise RunFolderError(f"{self.path}: this run kept no graph around its flagged "
@@ -361,6 +364,7 @@ class RunFolder:
         Without ``rebuild``, or with neither, ``state`` is None.
         """
         from ringfence.graph.pipeline import GraphState
+        from ringfence.graph.subgraph import RecordedMasks
         from ringfence.jobs.flag import FlagResult
 
         state, masker, graph_from = None, None, "none"
