@@ -20,6 +20,9 @@ from ringfence.graph.problems import shown
 from ringfence.graph.tables import InputError, InputWarning, load_tables
 from ringfence.graph.timestamps import TimeError, parse_time
 from ringfence.jobs import decide, init, unmask
+from ringfence.jobs import neighbours as neighbours_command
+from ringfence.jobs import rings as rings_command
+from ringfence.jobs import show as show_command
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -344,12 +347,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     folder = read_run(args.run)
     if not (folder.table("scores")["account_id"].astype(str) == str(args.account_id)).any():
         raise UsageError(f"account {str(args.account_id)!r} is not in the run at {args.run}")
+    result = folder.result()
     try:
-        path = write_case_report(folder.result(), args.account_id, args.out, hops=args.hops,
+        path = write_case_report(result, args.account_id, args.out, hops=args.hops,
                                  max_nodes=args.max_nodes)
     except ReportError as e:
         raise UsageError(str(e)) from None
     print(f"ringfence report: wrote {shown(path)}")
+    _print_notes(result.run["loaded_from"]["notes"])
     return 0
 
 
@@ -411,6 +416,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "decide": decide.run,
     "init": init.run,
     "unmask": unmask.run,
+    "show": show_command.run,
+    "neighbours": neighbours_command.run,
+    "rings": rings_command.run,
 }
 
 
@@ -520,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show accounts up to N links away (default 2)")
     p.add_argument("--max-nodes", type=int, default=60, metavar="N",
                    help="at most N nodes in the picture, the strongest links kept (default 60)")
+
+    show_command.add_parser(sub)
+    neighbours_command.add_parser(sub)
+    rings_command.add_parser(sub)
 
     p = sub.add_parser("evaluate", help="measure a flag run against ground truth or labels")
     p.add_argument("--scores", required=True, metavar="DIR", help="a flag job's output directory")

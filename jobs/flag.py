@@ -29,6 +29,8 @@ from ringfence.graph.identity import IdentityLinking
 from ringfence.graph.masking import Masker
 from ringfence.graph.pipeline import GraphState, run_pipeline
 from ringfence.graph.progress import Stages, peak_rss_mib
+from ringfence.graph.rings import ring_priorities
+from ringfence.graph.subgraph import StoredGraph, keep_around
 from ringfence.graph.tables import TABLES, Tables, load_tables
 from ringfence.jobs.config import JobConfig, default_review_capacity
 from ringfence.jobs.decisions_log import reading_log
@@ -55,6 +57,10 @@ class FlagResult:
     evidence: pd.DataFrame
     run: dict[str, Any]
     state: GraphState | None = field(default=None, repr=False)
+    #: the graph around the flagged accounts, kept in the run folder (masked identifiers)
+    subgraph: StoredGraph | None = field(default=None, repr=False)
+    #: the masker the run's reasons were masked with
+    masker: Masker | None = field(default=None, repr=False)
 
     @property
     def graph(self) -> AccountGraph | None:
@@ -247,6 +253,8 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
             graph.n_accounts))
         links = _links_table(graph, ident, masker)
         identities = ident.table.copy()
+        # what the run's reports need once its inputs have moved on (written with the run)
+        around = keep_around(graph, flagged_nodes, masker, enforcement=tables.enforcement)
 
     model_info = {"mode": scoring.mode, **scoring.info}
     summary = {
@@ -290,9 +298,12 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         "stage_peak_rss_mib": dict(stages.peak_mib),
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "summary": summary,
+        "subgraph": dict(around.info),
     }
-    return FlagResult(scores=scores, identities=identities, links=links, clusters=state.clusters,
-                      evidence=evidence, run=run, state=state)
+    # rings to review first: active, with undecided members (after every scores column is in)
+    clusters = ring_priorities(state.clusters, scores, graph.as_of)
+    return FlagResult(scores=scores, identities=identities, links=links, clusters=clusters,
+                      evidence=evidence, run=run, state=state, subgraph=around, masker=masker)
 
 
 def flag_files(paths: dict[str, str | Path | None], out_dir: str | Path,

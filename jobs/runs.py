@@ -41,6 +41,7 @@ from ringfence.jobs.config import FORMATS
 
 if TYPE_CHECKING:
     from ringfence.graph.pipeline import GraphState
+    from ringfence.graph.subgraph import StoredGraph
     from ringfence.jobs.flag import FlagResult
 
 __all__ = ["OUTPUT_TABLES", "RunFolderError", "RunFolder", "read_run", "read_table",
@@ -193,16 +194,25 @@ def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parq
     """Write a :class:`~ringfence.jobs.flag.FlagResult` into ``out_dir`` atomically.
 
     Files: ``scores``, ``identities``, ``links``, ``clusters``, ``evidence`` (in
-    ``fmt``) and ``run.json``, which is written last, once, with the timing
-    of the write itself. A failure leaves the previous folder as it was.
+    ``fmt``), the graph around the flagged accounts in ``graph_*.parquet`` (when
+    the result has one: :mod:`ringfence.graph.subgraph`; run.json's
+    ``subgraph`` describes it) and ``run.json``,
+    which is written last, once, with the timing of the write itself. A
+    failure leaves the previous folder as it was.
     """
+    from ringfence.graph.subgraph import write_stored_graph
+
     whole_job = stages is not None
     stages = stages or Stages(quiet=True)
     with atomic_directory(out_dir) as tmp:
         with stages.stage("write outputs"):
             files = {name: write_table(getattr(result, name), tmp, name, fmt).name
                      for name in OUTPUT_TABLES}
+            kept = (write_stored_graph(result.subgraph, tmp)
+                    if result.subgraph is not None else None)
         run = result.run
+        if kept is not None:
+            run["subgraph"] = kept
         # a caller's Stages timed the whole job; our own timed only the write, which must
         # add to the job's timings, not replace them
         run["stage_seconds"] = {**run.get("stage_seconds", {}), **stages.timings}
@@ -224,6 +234,7 @@ class RunFolder:
         self.run = run
         self.notes: list[str] = []
         self._tables: dict[str, pd.DataFrame] = {}
+        self._stored: StoredGraph | None = None
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -233,6 +244,60 @@ class RunFolder:
         if name not in self._tables:
             self._tables[name] = read_table(self.path, name)
         return self._tables[name]
+
+    def _locate(self, name: str, info: dict[str, Any]) -> Path | None:
+        source = str(info.get("source", ""))
+        p = _resolve(str(info["path"]), self.path) if info.get("path") else None
+        return p or _resolve(source, self.path)
+
+    def changed_inputs(self) -> dict[str, str]:
+        """Inputs that are not as the run read them: name -> what is wrong, one line.
+
+        ``"sha256 differs"`` (the file was changed in place) or ``"missing"``
+        (no file where the run found it); an input without a recorded sha256
+        is not checked, one made from a DataFrame is ``"not a file"``.
+        """
+        out: dict[str, str] = {}
+        for name, info in (self.run.get("inputs") or {}).items():
+            p = self._locate(name, info)
+            if p is None:
+                source = str(info.get("source", ""))
+                out[name] = "not a file" if source.endswith("(DataFrame)") else "missing"
+            elif info.get("sha256") and file_sha256(p) != info["sha256"]:
+                out[name] = f"sha256 differs ({p})"
+        return out
+
+    def has_stored_graph(self) -> bool:
+        """Did the run keep the graph around its flagged accounts (``graph_*.parquet``)?"""
+        meta = self.run.get("subgraph")
+        return isinstance(meta, dict) and isinstance(meta.get("files"), dict) and all(
+            (self.path / str(f)).is_file() for f in meta["files"].values())
+
+    def stored_graph(self) -> StoredGraph:
+        """The graph around the run's flagged accounts, as the run kept it.
+
+        Identifier values are the run's masks
+        (:class:`~ringfence.graph.subgraph.RecordedMasks` shows them as they
+        are). Raises :class:`RunFolderError` when the run kept none (a run
+        written before runs kept it) or it cannot be read.
+        """
+        from ringfence.graph.subgraph import read_stored_graph
+
+        if self._stored is None:
+            if not self.has_stored_graph():
+                raise RunFolderError(f"{self.path}: this run kept no graph around its flagged "
+                                     "accounts (no graph_*.parquet files)")
+            try:
+                config = load_config((self.run.get("parameters") or {}).get("config") or {})
+            except ConfigError:
+                config = None
+            try:
+                self._stored = read_stored_graph(
+                    self.path, self.run["subgraph"], config)
+            except (OSError, ValueError, KeyError) as e:
+                raise RunFolderError(f"{self.path}: cannot read the graph the run kept "
+                                     f"({e})") from None
+        return self._stored
 
     def input_paths(self, *, required: bool = True) -> dict[str, Path] | None:
         """The run's input files, checked against the sha256 it recorded.
@@ -244,8 +309,7 @@ class RunFolder:
         paths: dict[str, Path] = {}
         for name, info in (self.run.get("inputs") or {}).items():
             source = str(info.get("source", ""))
-            p = _resolve(str(info["path"]), self.path) if info.get("path") else None
-            p = p or _resolve(source, self.path)
+            p = self._locate(name, info)
             if p is None:
                 if source.endswith("(DataFrame)") and not required:
                     self.notes.append(f"{name} was a DataFrame: the graph cannot be rebuilt")
@@ -313,21 +377,36 @@ class RunFolder:
     def result(self, *, rebuild: bool = True) -> "FlagResult":
         """The run as a :class:`~ringfence.jobs.flag.FlagResult` (for case reports).
 
-        Scores, ranks and reasons are the run's own; with ``rebuild`` the
+        Scores, ranks and reasons are the run's own. With ``rebuild`` the
         graph and identities are rebuilt from the inputs (the model is not
-        refitted), else ``state`` is None.
+        refitted) when they are as the run read them; when one changed, is
+        gone or was a DataFrame, the graph the run kept around its flagged
+        accounts is used instead (:meth:`stored_graph`) and
+        ``run["loaded_from"]["changed_inputs"]`` says which inputs changed.
+        Without ``rebuild``, or with neither, ``state`` is None.
         """
+        from ringfence.graph.pipeline import GraphState
+        from ringfence.graph.subgraph import RecordedMasks
         from ringfence.jobs.flag import FlagResult
 
-        state = None
-        if rebuild:
+        state, masker, graph_from = None, None, "none"
+        changed = self.changed_inputs() if rebuild else {}
+        if rebuild and (not changed or not self.has_stored_graph()):
             tables = self.inputs(required=False)
             if tables is not None:
-                state = self.rebuild(tables, "identities")
+                state, graph_from = self.rebuild(tables, "identities"), "inputs"
+        elif rebuild:
+            state = GraphState(graph=self.stored_graph().graph)
+            masker, graph_from = RecordedMasks(), "stored"
+            self.notes.append("inputs changed since the run: " + "; ".join(
+                f"{k}: {v}" for k, v in changed.items()) + " (using the graph the run kept "
+                "around its flagged accounts)")
         run = dict(self.run)
-        run["loaded_from"] = {"directory": str(self.path), "graph_rebuilt": state is not None,
+        run["loaded_from"] = {"directory": str(self.path), "graph_rebuilt": graph_from == "inputs",
+                              "graph": graph_from, "changed_inputs": changed,
                               "notes": list(self.notes)}
-        return FlagResult(**{n: self.table(n) for n in OUTPUT_TABLES}, run=run, state=state)
+        return FlagResult(**{n: self.table(n) for n in OUTPUT_TABLES}, run=run, state=state,
+                          masker=masker)
 
 
 def _resolve(source: str, run_dir: Path) -> Path | None:

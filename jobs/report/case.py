@@ -20,6 +20,7 @@ PosixPath('case.html')
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import os
@@ -271,7 +272,8 @@ def _run(run: dict[str, Any]) -> dict[str, Any]:
             "restart", "identifier_half_life_days", "edge_half_life_days", "seed") if k in cfg),
         "persistent_key": bool((run.get("masking") or {}).get("persistent_key")),
         "loaded_from": None if not loaded else {
-            "directory": loaded.get("directory"), "graph_rebuilt": loaded.get("graph_rebuilt")},
+            "directory": loaded.get("directory"), "graph_rebuilt": loaded.get("graph_rebuilt"),
+            "graph": loaded.get("graph")},
         "inputs": _table(inputs),
         "versions": ", ".join(f"{k} {v}" for k, v in (run.get("versions") or {}).items()),
     }
@@ -325,8 +327,13 @@ def case_report_html(result: FlagResult, account_id: str, masker: Masker | None 
     if not len(hit):
         raise ReportError(f"account {account_id!r} is not in this run")
     row = scores.loc[hit[0]]
-    masker = masker or Masker()
+    masker = masker or result.masker or Masker()
     run = result.run or {}
+    changed = ((run.get("loaded_from") or {}).get("changed_inputs") or {}) \
+        if (run.get("loaded_from") or {}).get("graph") == "stored" else {}
+    in_graph = result.graph is not None and account_id in result.graph.index
+    if result.graph is not None and not in_graph:  # outside the graph the run kept
+        result = dataclasses.replace(result, state=None)
     rank = row.get("rank")
     known = None
     mask_note = None
@@ -350,6 +357,7 @@ def case_report_html(result: FlagResult, account_id: str, masker: Masker | None 
         "decisions": _decisions(result, row, account_id),
         "picture": _picture(result, account_id, masker, hops, max_nodes, known),
         "identity": ident, "cluster": cluster, "run": _run(run),
+        "changed_inputs": sorted(changed.items()), "in_stored_graph": in_graph,
     }
     return _environment().get_template("case.html.j2").render(page)
 

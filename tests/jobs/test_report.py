@@ -231,11 +231,16 @@ def test_reports_refuse_missing_runs_and_changed_inputs(run_dir, tmp_path):
     run["inputs"]["accounts"]["source"] = str(changed)
     run["inputs"]["accounts"]["path"] = str(changed)
     (copy / "run.json").write_text(json.dumps(run))
+    # a run that kept no graph around its flags (as runs did before) refuses, as it did
+    bare = tmp_path / "bare"
+    shutil.copytree(copy, bare)
+    for f in run["subgraph"]["files"].values():
+        (bare / f).unlink()
     with pytest.raises(RunFolderError, match="changed since the run"):
-        read_run(copy).result()
+        read_run(bare).result()
     changed.unlink()
     with pytest.raises(RunFolderError, match="not a file any more"):
-        read_run(copy).result()
+        read_run(bare).result()
 
 
 def test_command_line(run_dir, loaded, tmp_path, capsys):

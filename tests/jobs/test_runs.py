@@ -133,7 +133,8 @@ def test_write_run_writes_run_json_once_with_outputs_and_format(propagation_resu
     run = json.loads((out / "run.json").read_text())
     assert run["format"] == "csv"
     assert run["outputs"] == {n: f"{n}.csv" for n in runs.OUTPUT_TABLES}
-    assert sorted(p.name for p in out.iterdir()) == sorted([*run["outputs"].values(), "run.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*run["outputs"].values(), "run.json",
+                                                           *run["subgraph"]["files"].values()])
     assert run["stage_seconds"]["write outputs"] == stages.timings["write outputs"]
     assert run["summary"]["accounts"] == 6000
 
@@ -219,7 +220,17 @@ def test_result_rebuilds_the_runs_identities(csv_run):
 def test_result_of_a_run_made_from_dataframes(propagation_result, tmp_path):
     out = write_run(_fresh(propagation_result), tmp_path / "run")
     folder = read_run(out)
+    # no files to rebuild from: the graph the run kept around its flagged accounts
     r = folder.result()
+    assert r.run["loaded_from"]["graph_rebuilt"] is False
+    assert r.run["loaded_from"]["graph"] == "stored"
+    assert r.run["loaded_from"]["changed_inputs"]["accounts"] == "not a file"
+    assert 60 <= r.graph.n_accounts < 6000
+    assert set(r.top(60)["account_id"]) <= set(r.graph.account_ids)
+    # without the kept graph, as before: no graph, and a note saying why
+    for f in folder.run["subgraph"]["files"].values():
+        (out / f).unlink()
+    r = read_run(out).result()
     assert r.state is None
     assert r.run["loaded_from"]["graph_rebuilt"] is False
     assert any("was a DataFrame" in n for n in r.run["loaded_from"]["notes"])
