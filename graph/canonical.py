@@ -1,0 +1,107 @@
+"""A canonical row order, so that every output is a function of the input's content.
+
+The graph numbers its nodes in the order of the accounts table; Leiden visits
+nodes in that order, sums run in it and ties are broken by it. Shuffling the
+accounts file used to change clusters (403 against 396 on a 20,000-account
+platform) and scores. :func:`canonical_order` puts the accounts in
+``account_id`` order (code-point order of the strings) and the enforcement
+rows in a content order; identifiers and edges are made order-free where the
+build reads them (identifier numbers follow ``(kind, value)``, ties between
+edges of one pair are broken by their content: :mod:`ringfence.graph.build`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ringfence.graph.tables import Tables
+
+__all__ = ["canonical_order", "string_order"]
+
+_ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
+               "enforcement": ("account_id",)}
+
+
+def string_order(*columns: pd.Series | np.ndarray) -> np.ndarray:
+    """Positions that sort rows by the given columns (the first decides), stably.
+
+    Strings compare by code point (Arrow's sort), numbers and times by value;
+    missing values sort last. Cost: O(n log n) in Arrow's compiled sort.
+
+    Examples
+    --------
+    >>> string_order(pd.Series(["b", "a", "b"]), np.array([2, 9, 1])).tolist()
+    [1, 2, 0]
+    """
+    arrays = {}
+    for i, col in enumerate(columns):
+        values = col.array if isinstance(col, pd.Series) else col
+        data = getattr(values, "_pa_array", None)
+        if data is None:
+            if isinstance(values, pd.api.extensions.ExtensionArray) and \
+                    isinstance(values.dtype, pd.DatetimeTZDtype):
+                values = values.asi8
+            data = pa.array(np.asarray(values, dtype=object) if np.asarray(values).dtype == object
+                            else np.asarray(values), from_pandas=True)
+        arrays[f"c{i}"] = data
+    table = pa.table(arrays)
+    keys = [(name, "ascending") for name in arrays]  # nulls last: Arrow's default
+    return np.asarray(pc.sort_indices(table, sort_keys=keys), dtype=np.int64)
+
+
+def canonical_order(tables: Tables) -> Tables:
+    """Sort ``tables.accounts`` by ``account_id`` and the enforcement rows by content, in place.
+
+    The cached account positions of the other tables (:meth:`Tables.account_positions`)
+    are renumbered rather than computed again. Tables already in order are left as
+    they are (checking costs one comparison per row).
+
+    Returns
+    -------
+    Tables
+        The same object, for chaining.
+
+    Notes
+    -----
+    Cost: one sort of the account ids (about 0.5 s at 1,000,000 accounts) and of
+    the enforcement rows; identifiers and edges are not moved.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from ringfence.graph.tables import load_tables
+    >>> t = load_tables(pd.DataFrame({"account_id": ["b", "a", "c"], "n": [2, 1, 3]}),
+    ...                 enforcement=pd.DataFrame({"account_id": ["c", "a"],
+    ...                                           "action": ["ban", "ban"]}))
+    >>> t = canonical_order(t)
+    >>> t.accounts["n"].tolist(), t.enforcement["account_id"].tolist()
+    ([1, 2, 3], ['a', 'c'])
+    >>> t.account_positions("enforcement").tolist()
+    [0, 2]
+    """
+    ids = tables.accounts["account_id"]
+    order = string_order(ids)
+    if len(order) and not (order == np.arange(len(order))).all():
+        # positions into the old order, taken before the accounts move
+        old = {(name, col): tables.account_positions(name, col)
+               for name, cols in _ID_COLUMNS.items() if tables[name] is not None
+               for col in cols}
+        new_position = np.empty(len(order), np.int64)
+        new_position[order] = np.arange(len(order))
+        tables.accounts = tables.accounts.take(order).reset_index(drop=True)
+        for (name, col), pos in old.items():
+            tables._remember(name, col, "positions",
+                             np.where(pos >= 0, new_position[np.maximum(pos, 0)], -1))
+    enf = tables.enforcement
+    if enf is not None and len(enf) > 1:
+        pos = tables.account_positions("enforcement")
+        cols = [pos, enf["action"].astype(str).to_numpy(dtype=object)]
+        cols += [enf[c] for c in ("at", "reason") if c in enf.columns]
+        rows = string_order(*cols)
+        if not (rows == np.arange(len(rows))).all():
+            tables.enforcement = enf.take(rows).reset_index(drop=True)
+            tables._remember("enforcement", "account_id", "positions", pos[rows])
+    return tables
