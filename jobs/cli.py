@@ -197,6 +197,17 @@ def _threads(args: argparse.Namespace):
     return thread_limits(args.threads)
 
 
+def _previous_run(path: str | None):
+    """``--previous``: a run folder whose scores can be read, checked before any work."""
+    from ringfence.jobs.runs import read_run
+
+    if path is None:
+        return None
+    folder = read_run(path)
+    folder.table("scores")
+    return folder
+
+
 def cmd_flag(args: argparse.Namespace) -> int:
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import flag_files
@@ -207,11 +218,13 @@ def cmd_flag(args: argparse.Namespace) -> int:
     if paths["identifiers"] is None and paths["edges"] is None:
         raise UsageError("the flag job needs --identifiers or --edges (or both)")
     _check_out_folder(args.out)
+    previous = _previous_run(args.previous)
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
                          format=args.format, **_model_settings(args))
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with _threads(args):
-        result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format)
+        result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format,
+                            previous=previous)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
     _print_notes(result.run["input_notes"])
@@ -448,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: fit one in this run when there are >= 20 banned and >= 20 "
                    "cleared accounts, else propagation alone)")
     p.add_argument("--no-model", action="store_true", help="score by propagation alone")
+    p.add_argument("--previous", metavar="DIR", help="the previous run's --out: carry its "
+                   "identity and cluster ids over (Jaccard >= 0.5 of members) and give each "
+                   "account's status against it (new, still_flagged, rose, fell, dropped)")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
                    "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
