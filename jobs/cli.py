@@ -19,6 +19,7 @@ from ringfence.graph.params import ConfigError
 from ringfence.graph.problems import shown
 from ringfence.graph.tables import InputError, InputWarning, load_tables
 from ringfence.graph.timestamps import TimeError, parse_time
+from ringfence.jobs import diff as diff_command
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -408,6 +409,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "flag": cmd_flag,
     "evaluate": cmd_evaluate,
     "train": cmd_train,
+    "diff": diff_command.run,
 }
 
 
@@ -558,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="csv (gzip, the default) or parquet")
     _connection(q)
+    diff_command.add_parser(sub)
     return parser
 
 
