@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ringfence.graph.canonical import string_order
+from ringfence.graph.canonical import content_order
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.tables import Tables
@@ -372,9 +372,9 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         kc = kind_cat.cat.codes.to_numpy().astype(np.int64)
         ident_code = _identifier_codes(tables.value_codes("identifiers", "value"), kc,
                                        len(kind_names))
-        # renumbered in (kind, value) order: the first-appearance numbers depend on row order
+        # renumbered by content: the first-appearance numbers depend on row order
         first_obs = _first_appearances(ident_code)
-        by_content = string_order(kc[first_obs], idf["value"].array.take(first_obs))
+        by_content = content_order(kc[first_obs], idf["value"].array.take(first_obs))
         first_obs = first_obs[by_content]
         renumber = np.empty(len(by_content), np.int64)
         renumber[by_content] = np.arange(len(by_content))

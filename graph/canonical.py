@@ -17,9 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ringfence.graph._arrow import _GOLDEN, _mix
 from ringfence.graph.tables import Tables
 
-__all__ = ["canonical_order", "string_order"]
+__all__ = ["canonical_order", "string_order", "content_order", "string_hashes"]
 
 _ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
                "enforcement": ("account_id",)}
@@ -50,6 +51,83 @@ def string_order(*columns: pd.Series | np.ndarray) -> np.ndarray:
     table = pa.table(arrays)
     keys = [(name, "ascending") for name in arrays]  # nulls last: Arrow's default
     return np.asarray(pc.sort_indices(table, sort_keys=keys), dtype=np.int64)
+
+
+def string_hashes(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray
+                  ) -> np.ndarray:
+    """A 64-bit hash of each string's UTF-8 bytes, read from Arrow's buffers.
+
+    Equal strings get equal hashes whatever their position; the cost is one
+    vectorised step per eight bytes of the longest string.
+
+    Examples
+    --------
+    >>> h = string_hashes(np.array(["ab", "ba", "ab", ""], dtype=object))
+    >>> bool(h[0] == h[2]), bool(h[0] != h[1]), h.dtype.name
+    (True, True, 'uint64')
+    """
+    data = getattr(values, "_pa_array", None) if not isinstance(values, pd.Series) \
+        else getattr(values.array, "_pa_array", None)
+    if data is None:
+        data = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    chunks = data.chunks if isinstance(data, pa.ChunkedArray) else [data]
+    out = []
+    with np.errstate(over="ignore"):
+        for c in chunks:
+            _, off_buf, data_buf = c.buffers()
+            wide = pa.types.is_large_string(c.type)
+            off = np.frombuffer(off_buf, np.int64 if wide else np.int32)[
+                c.offset:c.offset + len(c) + 1].astype(np.int64)
+            raw = np.frombuffer(data_buf, np.uint8) if data_buf is not None else \
+                np.zeros(0, np.uint8)
+            # eight bytes at a time: every position of the padded buffer read as a
+            # (little-endian, unaligned) 64-bit word
+            padded = np.zeros(len(raw) + 8, np.uint8)
+            padded[:len(raw)] = raw
+            words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+            start, length = off[:-1], np.diff(off)
+            h = length.astype(np.uint64) * _GOLDEN
+            alive = np.flatnonzero(length > 0)
+            pos = 0
+            while len(alive):
+                word = words[start[alive] + pos]
+                left = length[alive] - pos  # bytes of the string from here on
+                short = left < 8
+                if short.any():  # clear the bytes past the string's end
+                    keep = (np.uint64(1) << (left[short].astype(np.uint64) * np.uint64(8))) \
+                        - np.uint64(1)
+                    word[short] &= keep
+                h[alive] = _mix(h[alive] * _GOLDEN + word)
+                pos += 8
+                alive = alive[length[alive] > pos]
+            out.append(h)
+    return np.concatenate(out) if out else np.empty(0, np.uint64)
+
+
+def content_order(kind_codes: np.ndarray, values) -> np.ndarray:
+    """Positions that order distinct ``(kind, value)`` pairs by their content alone.
+
+    Kind first, then a hash of the value (:func:`string_hashes`): far cheaper than
+    sorting millions of strings, and as independent of row order. Should two
+    values of one kind share a hash, the strings are sorted instead.
+
+    Examples
+    --------
+    >>> kinds = np.array([1, 0, 1])
+    >>> values = np.array(["x", "y", "z"], dtype=object)
+    >>> order = content_order(kinds, values)
+    >>> kinds[order].tolist(), sorted(values[order][1:].tolist())
+    ([0, 1, 1], ['x', 'z'])
+    >>> content_order(kinds[::-1], values[::-1]).tolist() == [2 - i for i in order]
+    True
+    """
+    h = string_hashes(values)
+    kind_codes = np.asarray(kind_codes, np.int64)
+    order = np.lexsort((h, kind_codes))
+    hk, kk = h[order], kind_codes[order]
+    if len(order) > 1 and ((hk[1:] == hk[:-1]) & (kk[1:] == kk[:-1])).any():
+        return string_order(kind_codes, values)  # a collision: ~1e-6 at 7 million values
+    return order
 
 
 def canonical_order(tables: Tables) -> Tables:
