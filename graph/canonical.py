@@ -6,8 +6,9 @@ accounts file used to change clusters (403 against 396 on a 20,000-account
 platform) and scores. :func:`canonical_order` puts the accounts in
 ``account_id`` order (code-point order of the strings) and the enforcement
 rows in a content order; identifiers and edges are made order-free where the
-build reads them (identifier numbers follow ``(kind, value)``, ties between
-edges of one pair are broken by their content: :mod:`ringfence.graph.build`).
+build reads them (identifiers are numbered by kind and a hash of the value,
+ties between edges of one pair are broken by their content:
+:mod:`ringfence.graph.build`).
 """
 
 from __future__ import annotations
