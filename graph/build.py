@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ringfence.graph.canonical import content_order
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.decisions import latest_decisive
 from ringfence.graph.memory import release_freed_memory
@@ -216,16 +217,20 @@ def _aggregate_pairs(a: np.ndarray, b: np.ndarray, n: int, columns: dict[str, np
                      weight: np.ndarray, kind_bits: np.ndarray,
                      sums: dict[str, np.ndarray] | None = None,
                      latest: dict[str, np.ndarray] | None = None,
-                     cap: float | None = None) -> pd.DataFrame:
+                     cap: float | None = None,
+                     ties: tuple[np.ndarray, ...] = ()) -> pd.DataFrame:
     """Sum weights per unordered pair; keep count, kinds mask and the arg-max row.
 
     With ``cap``, a pair's weight is at most ``cap`` times its strongest
     row's. ``sums`` are summed per pair too; ``latest`` (int64 nanoseconds)
-    keep their maximum.
+    keep their maximum. ``ties`` (first decides) order a pair's equally
+    strong rows, so that neither the arg-max row nor the order of the sums
+    depends on the order of the input rows.
     """
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = lo.astype(np.int64) * n + hi
-    order = np.lexsort((-weight, key))  # within a pair, the strongest contribution first
+    # within a pair, the strongest contribution first
+    order = np.lexsort(tuple(reversed(ties)) + (-weight, key))
     key, weight, kind_bits = key[order], weight[order], kind_bits[order]
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, int)
     counts = np.diff(np.r_[first, len(key)])
@@ -383,6 +388,14 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         kc = kind_cat.cat.codes.to_numpy().astype(np.int64)
         ident_code = _identifier_codes(tables.value_codes("identifiers", "value"), kc,
                                        len(kind_names))
+        # renumbered by content: the first-appearance numbers depend on row order
+        first_obs = _first_appearances(ident_code)
+        by_content = content_order(kc[first_obs], idf["value"].array.take(first_obs))
+        first_obs = first_obs[by_content]
+        renumber = np.empty(len(by_content), np.int64)
+        renumber[by_content] = np.arange(len(by_content))
+        ident_code = renumber[ident_code]
+        del renumber, by_content
         acc = tables.account_positions("identifiers")
         seen = _ns(idf["seen_at"]) if "seen_at" in idf.columns else np.full(len(idf), _NAT)
         # one use per (identifier, account): sort the observations by that key once
@@ -393,7 +406,6 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         first_ns, last_ns = _min_max(seen[order], starts)
         ukey = key[starts]
         n_uses = np.diff(np.r_[starts, len(key)])
-        first_obs = _first_appearances(ident_code)
         # per-observation arrays (8.5 million rows at 1,000,000 accounts) are done with
         del key, order, seen, starts, ident_code, acc
         ident = pd.DataFrame({
@@ -472,7 +484,8 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         links_by_edge = _aggregate_pairs(
             ea, eb, n, {"top_kind": ekind.cat.codes.to_numpy()}, w,
             ekind.cat.codes.to_numpy(), sums={"amount": np.nan_to_num(amount)},
-            latest={"last_at": _ns(at)}, cap=config.edge_repeat_cap)
+            latest={"last_at": _ns(at)}, cap=config.edge_repeat_cap,
+            ties=(ekind.cat.codes.to_numpy(), np.nan_to_num(amount), _ns(at)))
         links_by_edge = links_by_edge.rename(columns={"count": "n_edges"})
         links_by_edge = links_by_edge[links_by_edge["weight"] > 0].reset_index(drop=True)
         edge_times = (ea, eb, _ns(at)) if "at" in edf.columns else None

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph.build import AccountGraph, build_graph
+from ringfence.graph.canonical import canonical_order
 from ringfence.graph.clusters import find_clusters
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.identity import IdentityLinking, link_identities
@@ -144,6 +145,9 @@ def run_pipeline(tables: Tables, config: GraphConfig | None = None, *,
     Returns
     -------
     GraphState
+        Nodes are the accounts in ``account_id`` order: ``tables.accounts`` is
+        sorted so in place (:func:`~ringfence.graph.canonical.canonical_order`),
+        and no output depends on the order of the input rows.
 
     Notes
     -----
@@ -155,6 +159,8 @@ def run_pipeline(tables: Tables, config: GraphConfig | None = None, *,
         raise ValueError(f"stop_after must be one of {', '.join(STAGES)}, got {stop_after!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    # nodes in account_id order: outputs must not depend on the order of input rows
+    canonical_order(tables)
     return ENGINES[engine](tables, config or GraphConfig(), as_of=as_of,
                            stages=stages or Stages(quiet=True), release_inputs=release_inputs,
                            stop_after=stop_after)

@@ -23,6 +23,7 @@ from ringfence.jobs import decide, init, unmask
 from ringfence.jobs import neighbours as neighbours_command
 from ringfence.jobs import rings as rings_command
 from ringfence.jobs import show as show_command
+from ringfence.jobs import diff as diff_command
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -210,6 +211,17 @@ def _threads(args: argparse.Namespace):
     return thread_limits(args.threads)
 
 
+def _previous_run(path: str | None):
+    """``--previous``: a run folder whose scores can be read, checked before any work."""
+    from ringfence.jobs.runs import read_run
+
+    if path is None:
+        return None
+    folder = read_run(path)
+    folder.table("scores")
+    return folder
+
+
 def cmd_flag(args: argparse.Namespace) -> int:
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import flag_files
@@ -221,12 +233,14 @@ def cmd_flag(args: argparse.Namespace) -> int:
     if paths["identifiers"] is None and paths["edges"] is None:
         raise UsageError("the flag job needs --identifiers or --edges (or both)")
     _check_out_folder(args.out)
+    previous = _previous_run(args.previous)
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
                          format=args.format, decisions=args.decisions, **_model_settings(args))
     paths["decisions"] = config.decisions
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     with _threads(args):
-        result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format)
+        result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format,
+                            previous=previous)
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
     _print_notes(result.run["input_notes"])
@@ -419,6 +433,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "show": show_command.run,
     "neighbours": neighbours_command.run,
     "rings": rings_command.run,
+    "diff": diff_command.run,
 }
 
 
@@ -479,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decisions", metavar="FILE", help="the reviewers' decisions log "
                    "(ringfence decide), read on top of --enforcement: the latest decision or "
                    "action per account is in force")
+    p.add_argument("--previous", metavar="DIR", help="the previous run's --out: carry its "
+                   "identity and cluster ids over (Jaccard >= 0.5 of members) and give each "
+                   "account's status against it (new, still_flagged, rose, fell, dropped)")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
                    "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -582,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_parser(sub)
     init.add_parser(sub)
     unmask.add_parser(sub)
+    diff_command.add_parser(sub)
     return parser
 
 

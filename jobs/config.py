@@ -94,6 +94,9 @@ class JobConfig:
         Let the graph build drop the identifiers and edges tables once read
         (about 0.8 GB at 1,000,000 accounts); the command line sets it, a
         notebook keeps its tables by default.
+    score_tolerance
+        With a previous run (``--previous``): a flagged account's score must move
+        by more than this to count as ``rose`` or ``fell`` (default 0.05).
     """
 
     graph: GraphConfig = field(default_factory=GraphConfig)
@@ -106,6 +109,7 @@ class JobConfig:
     use_model: bool = True
     format: str = "parquet"
     release_inputs: bool = False
+    score_tolerance: float = 0.05
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "review_capacity": [Interval(int, 1, None), None],
@@ -115,6 +119,7 @@ class JobConfig:
         "use_model": [Boolean()],
         "format": [Options(*FORMATS)],
         "release_inputs": [Boolean()],
+        "score_tolerance": [Interval(float, 0, 1)],
     }
 
     def __post_init__(self) -> None:
@@ -186,4 +191,5 @@ class JobConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (the graph's as ``config``, as run.json records them)."""
         return {"config": self.graph.to_dict(), "review_capacity": self.review_capacity,
-                "threshold": self.threshold, "max_paths": self.max_paths}
+                "threshold": self.threshold, "max_paths": self.max_paths,
+                "score_tolerance": self.score_tolerance}

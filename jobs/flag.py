@@ -13,6 +13,7 @@ import json
 import platform
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -33,8 +34,9 @@ from ringfence.graph.rings import ring_priorities
 from ringfence.graph.subgraph import StoredGraph, keep_around
 from ringfence.graph.tables import TABLES, Tables, load_tables
 from ringfence.jobs.config import JobConfig, default_review_capacity
+from ringfence.jobs.continuity import Previous, add_status, carry_over, queue_table
 from ringfence.jobs.decisions_log import reading_log
-from ringfence.jobs.runs import record_inputs, write_run
+from ringfence.jobs.runs import RunFolder, read_run, record_inputs, write_run
 from ringfence.models.scoring import (PropagationScorer, Scorer, eligible_nodes, make_scorer,
                                       rank_order)
 
@@ -69,6 +71,11 @@ class FlagResult:
 
     def summary(self) -> dict[str, Any]:
         return self.run["summary"]
+
+    @property
+    def queue(self) -> pd.DataFrame:
+        """The flagged accounts in rank order (the ``queue`` output)."""
+        return queue_table(self.scores)
 
     def top(self, n: int = 5) -> pd.DataFrame:
         """The ``n`` highest-ranked flagged accounts with their reasons."""
@@ -163,7 +170,8 @@ def _evidence(graph: AccountGraph, flagged_nodes: np.ndarray, explanations: dict
 
 def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
              scorer: Scorer | str = "auto", masker: Masker | None = None,
-             stages: Stages | None = None, **settings: Any) -> FlagResult:
+             stages: Stages | None = None,
+             previous: RunFolder | str | Path | None = None, **settings: Any) -> FlagResult:
     """Run the flag job on validated tables and return its outputs as DataFrames.
 
     Parameters
@@ -188,6 +196,10 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         a random per-run key).
     stages
         Progress reporter (default: quiet).
+    previous
+        The previous run's folder: identity and cluster ids are carried over
+        from it and ``scores`` says each account's status against it
+        (:mod:`ringfence.jobs.continuity`).
 
     Returns
     -------
@@ -215,6 +227,9 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         scorer = make_scorer(scorer, model_path=config.model, seed=config.graph.seed)
     masker = masker or Masker()
     stages = stages or Stages(quiet=True)
+    if previous is not None and not isinstance(previous, RunFolder):
+        previous = read_run(previous)
+    prior = Previous.read(previous) if previous is not None else None
     t0 = time.perf_counter()
 
     row_counts = {name: (len(df) if (df := tables[name]) is not None else None)
@@ -226,6 +241,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
     score = np.asarray(scoring.scores, float)
 
     with stages.stage("rank and explain"):
+        id_counters = carry_over(state, prior)
         # a reviewer's clearance stands: cleared accounts are not queued again
         capacity = config.capacity_for(graph.n_accounts)
         rank, flagged = _flag(score, eligible_nodes(state), capacity, config.threshold)
@@ -239,7 +255,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
             "score": np.clip(score, 0.0, 1.0),
             "rank": pd.array(rank, dtype="Int64") if len(rank) else pd.array([], "Int64"),
             "flagged": flagged,
-            "identity_id": ident.identity,
+            "identity_id": state.linking.identity,
             "cluster_id": state.membership,
             "banned": status["banned"].to_numpy(),
             "cleared": status["cleared"].to_numpy(),
@@ -251,6 +267,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         scores = scores.assign(**latest_logged(
             None if log is None else log.assign(node=tables.account_positions("decisions")),
             graph.n_accounts))
+        scores = add_status(scores, prior, graph.as_of, config.score_tolerance)
         links = _links_table(graph, ident, masker)
         identities = ident.table.copy()
         # what the run's reports need once its inputs have moved on (written with the run)
@@ -266,6 +283,9 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         "identities_split": ident.n_split,
         "clusters": int(len(state.clusters)),
         "flagged": int(flagged.sum()),
+        **({"vs_previous": ", ".join(f"{n:,} {k}" for k, n in scores["status_vs_previous"]
+                                     .value_counts().items() if k != "not_flagged")}
+           if prior is not None else {}),
         "scoring": scoring.mode,
         **({"scoring_note": scoring.info["reason"]} if "reason" in scoring.info else {}),
         "seconds": round(time.perf_counter() - t0, 2),
@@ -279,7 +299,10 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
     parameters = config.to_dict()
     parameters["effective_review_capacity"] = capacity
     run = {
+        "run_id": uuid.uuid4().hex,
         "as_of": graph.as_of.isoformat(),
+        **({"previous": prior.reference()} if prior is not None else {}),
+        "id_counters": id_counters,
         "parameters": parameters,
         "inputs": {name: {"source": src} for name, src in tables.sources.items()},
         "row_counts": row_counts,

@@ -1,8 +1,8 @@
 """A run folder: what the flag job writes, and the one reader every command uses.
 
 A run folder (``ringfence flag --out DIR``) holds the output tables
-``scores``, ``identities``, ``links``, ``clusters`` and ``evidence`` (Parquet
-or CSV) and ``run.json``: parameters, inputs (paths and sha256), timings and
+``scores``, ``identities``, ``links``, ``clusters``, ``evidence`` and ``queue``
+(Parquet or CSV) and ``run.json``: parameters, inputs (paths and sha256), timings and
 the summary. :func:`write_run` writes it atomically (readers see the old
 folder or the new one); :func:`read_run` opens one for case reports, the
 Neo4j sync, evaluation and notebooks, with one error class,
@@ -47,12 +47,12 @@ if TYPE_CHECKING:
 __all__ = ["OUTPUT_TABLES", "RunFolderError", "RunFolder", "read_run", "read_table",
            "write_run", "write_table", "record_inputs"]
 
-OUTPUT_TABLES = ("scores", "identities", "links", "clusters", "evidence")
+OUTPUT_TABLES = ("scores", "identities", "links", "clusters", "evidence", "queue")
 # CSV columns that hold text: read as strings, never as numbers ("007" stays "007")
 _TEXT_COLUMNS = {"account_id", "account_a", "account_b", "reasons", "kinds", "top_kind",
                  "top_identifier", "banned_account", "text", "path", "steps", "decision",
-                 "decided_by"}
-_TIME_COLUMNS = ("first_activity", "last_activity", "decided_at")
+                 "decided_by", "status_vs_previous"}
+_TIME_COLUMNS = ("first_activity", "last_activity", "decided_at", "first_flagged_at")
 
 
 class RunFolderError(ValueError):
@@ -65,7 +65,7 @@ class RunFolderError(ValueError):
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 _REQUIRED_COLUMNS = {"scores": ("account_id", "score"), "identities": ("identity_id",),
                      "links": ("account_a", "account_b"), "clusters": ("cluster_id",),
-                     "evidence": ("account_id",)}
+                     "evidence": ("account_id",), "queue": ("account_id", "rank")}
 
 
 def _string_columns(df: pd.DataFrame) -> list[str]:
@@ -193,7 +193,7 @@ def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parq
               stages: Stages | None = None) -> Path:
     """Write a :class:`~ringfence.jobs.flag.FlagResult` into ``out_dir`` atomically.
 
-    Files: ``scores``, ``identities``, ``links``, ``clusters``, ``evidence`` (in
+    Files: ``scores``, ``identities``, ``links``, ``clusters``, ``evidence``, ``queue`` (in
     ``fmt``), the graph around the flagged accounts in ``graph_*.parquet`` (when
     the result has one: :mod:`ringfence.graph.subgraph`; run.json's
     ``subgraph`` describes it) and ``run.json``,
@@ -405,8 +405,9 @@ class RunFolder:
         run["loaded_from"] = {"directory": str(self.path), "graph_rebuilt": graph_from == "inputs",
                               "graph": graph_from, "changed_inputs": changed,
                               "notes": list(self.notes)}
-        return FlagResult(**{n: self.table(n) for n in OUTPUT_TABLES}, run=run, state=state,
-                          masker=masker)
+        # the queue is made from scores (and older runs have none)
+        return FlagResult(**{n: self.table(n) for n in OUTPUT_TABLES if n != "queue"}, run=run,
+                          state=state, masker=masker)
 
 
 def _resolve(source: str, run_dir: Path) -> Path | None:
