@@ -120,7 +120,8 @@ def test_queue_output_is_the_flagged_accounts_in_rank_order(night1, tmp_path):
     assert set(queue["account_id"]) == set(flagged["account_id"])
     assert list(queue.columns) == ["rank", "account_id", "score", "status_vs_previous",
                                    "previous_score", "first_flagged_at", "identity_id",
-                                   "cluster_id", "reasons"]
+                                   "cluster_id", "decision", "decided_at", "decided_by",
+                                   "reasons"]
     assert queue["score"].is_monotonic_decreasing
     csv = write_run(first, tmp_path / "csv", "csv")
     back = read_run(csv).table("queue")
