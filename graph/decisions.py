@@ -105,7 +105,8 @@ def latest_decisive(enforcement: pd.DataFrame, log: pd.DataFrame | None) -> pd.D
 
 def latest_logged(log: pd.DataFrame | None, n: int) -> dict[str, object]:
     """Per account (``n`` of them), its latest logged decision: ``decision``,
-    ``decided_at``, ``decided_by`` (missing for accounts without one).
+    ``decided_at``, ``decided_by`` (empty strings and NaT for accounts without one, so
+    the columns read back the same from Parquet and CSV).
 
     Examples
     --------
@@ -113,10 +114,10 @@ def latest_logged(log: pd.DataFrame | None, n: int) -> dict[str, object]:
     ...                     "at": pd.to_datetime(["2026-02-02", "2026-02-01"], utc=True),
     ...                     "by": ["ana", "bo"], "reason": ["ok", "appeal"]})
     >>> latest_logged(log, 3)["decision"].tolist()
-    [None, 'cleared', None]
+    ['', 'cleared', '']
     """
-    decision = np.full(n, None, dtype=object)
-    by = np.full(n, None, dtype=object)
+    decision = np.full(n, "", dtype=object)
+    by = np.full(n, "", dtype=object)
     at = np.full(n, _NEVER, np.int64)
     if log is not None and len(log):
         t = _ns(log["at"])
