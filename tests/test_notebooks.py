@@ -208,17 +208,7 @@ def test_05_neo4j_against_the_test_server(bolt_server, run_env):
     assert bolt_server.password not in text
 
 
-def _has_commands(*names: str) -> bool:
-    from ringfence.jobs.cli import build_parser
-
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    return all(n in sub.choices for n in names)
-
-
 @pytest.mark.notebooks
-@pytest.mark.xfail(not _has_commands("decide", "diff"), strict=False,
-                   reason="needs decide/diff (ringfence decide, flag --decisions/--previous, "
-                   "ringfence diff)")
 def test_06_nightly_loop(run_env):
     nb, seconds = run_notebook("06_nightly_loop.ipynb", env=run_env)
     text = outputs_text(nb)
