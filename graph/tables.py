@@ -1,6 +1,6 @@
-"""The input contract: four tables, loaded and validated.
+"""The input contract: four tables (and an optional fifth), loaded and validated.
 
-ringfence reads four tables, each a CSV (``.csv``), gzip CSV (``.csv.gz``) or
+ringfence reads four tables (and optionally reviewers' link decisions), each a CSV (``.csv``), gzip CSV (``.csv.gz``) or
 Parquet (``.parquet``) file, or a pandas DataFrame given from Python:
 
 ``accounts``
@@ -17,6 +17,10 @@ Parquet (``.parquet``) file, or a pandas DataFrame given from Python:
 ``enforcement``
     ``account_id``, ``action`` (``ban``, ``violation`` or ``cleared``),
     optional ``at``, ``reason``.
+``link_decisions`` (optional)
+    Reviewers' verdicts on pairs of accounts: ``account_a``, ``account_b``,
+    ``decision`` (``same_actor`` or ``different_actors``), ``decided_at``,
+    ``decided_by``, optional ``reason`` (see :mod:`~ringfence.graph.link_decisions`).
 
 Timestamps are ISO 8601 strings or Unix time (seconds, milliseconds, ... by
 magnitude) between 1970 and 2100, stored as UTC (see :mod:`~ringfence.graph.timestamps`).
@@ -40,6 +44,7 @@ import pandas as pd
 
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 from ringfence.graph.cpus import thread_budget
+from ringfence.graph.link_decisions import check_link_decisions
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
@@ -66,9 +71,11 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "identifiers": {"required": ("account_id", "kind", "value"), "optional": ("seen_at",)},
     "edges": {"required": ("src", "dst", "kind"), "optional": ("weight", "at", "amount")},
     "enforcement": {"required": ("account_id", "action"), "optional": ("at", "reason")},
+    "link_decisions": {"required": ("account_a", "account_b", "decision", "decided_at",
+                                    "decided_by"), "optional": ("reason",)},
 }
 TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
-                "edges": ("at",), "enforcement": ("at",)}
+                "edges": ("at",), "enforcement": ("at",), "link_decisions": ("decided_at",)}
 _KIND_RE = r"[a-z][a-z0-9_]*"
 _MAX_EXAMPLES = 5
 # how close (difflib ratio, case ignored) an unknown column's name must be to an absent
@@ -76,7 +83,8 @@ _MAX_EXAMPLES = 5
 # attributes, so only a letter dropped, added or swapped is refused there ('creatd_at',
 # 'createdAt': 0.95) and 'created_by' or 'created_on' (0.80) stay attributes; the other
 # tables ignore unknown columns, so a looser match costs nothing but a rename
-_MISSPELLING_CUTOFF = {"accounts": 0.85, "identifiers": 0.6, "edges": 0.6, "enforcement": 0.6}
+_MISSPELLING_CUTOFF = {"accounts": 0.85, "identifiers": 0.6, "edges": 0.6, "enforcement": 0.6,
+                       "link_decisions": 0.6}
 
 
 @dataclass
@@ -92,6 +100,7 @@ class Tables:
     identifiers: pd.DataFrame | None = None
     edges: pd.DataFrame | None = None
     enforcement: pd.DataFrame | None = None
+    link_decisions: pd.DataFrame | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     time_format: str | None = None
@@ -132,7 +141,7 @@ class Tables:
         for name in names:
             if name not in TABLES or name == "accounts":
                 raise ValueError(f"cannot drop {name!r}: use one of identifiers, edges, "
-                                 "enforcement")
+                                 "enforcement, link_decisions")
             setattr(self, name, None)
             for key in [k for k in self._encoded if k[0] == name]:
                 del self._encoded[key]
@@ -178,6 +187,9 @@ class Tables:
             out["banned_accounts"] = int(enf.loc[enf["action"] == "ban", "account_id"].nunique())
             out["cleared_accounts"] = int(
                 enf.loc[enf["action"] == "cleared", "account_id"].nunique())
+        if self.link_decisions is not None:
+            out["link_decisions"] = (self.link_decisions["decision"].value_counts()
+                                     .sort_index().to_dict())
         times = [df[c] for name, cols in TIME_COLUMNS.items() for c in cols
                  if (df := self[name]) is not None and c in df.columns]
         times = [t for t in times if t.notna().any()]
@@ -193,8 +205,10 @@ class Tables:
         the others are ignored, with a note in :attr:`notes` (the rule:
         :func:`~ringfence.graph.timestamps.newest_time`).
         """
+        # a reviewer's decision comes after the activity it judges: not a clock of the platform
         columns = {f"{self.sources.get(name, name)}, column '{c}'": df[c]
-                   for name, cols in TIME_COLUMNS.items() if (df := self[name]) is not None
+                   for name, cols in TIME_COLUMNS.items()
+                   if name != "link_decisions" and (df := self[name]) is not None
                    for c in cols if c in df.columns}
         as_of, note = newest_time(columns)
         if note is not None and note not in self.notes:
@@ -344,7 +358,7 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
     spec = TABLES[table]
     keep = [c for c in df.columns if c in spec["required"] + spec["optional"]]
     df = df[keep].copy()
-    id_cols = ("src", "dst") if table == "edges" else ("account_id",)
+    id_cols = _ID_COLUMNS[table]
     for col in id_cols:
         df[col] = _ids(df, col, v, list(id_cols))
     if "kind" in df.columns:
@@ -423,19 +437,20 @@ def _check_references(df: pd.DataFrame, cols: tuple[str, ...],
 
 
 _ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
-               "enforcement": ("account_id",)}
+               "enforcement": ("account_id",), "link_decisions": ("account_a", "account_b")}
 
 
 def load_tables(accounts: str | os.PathLike | pd.DataFrame,
                 identifiers: str | os.PathLike | pd.DataFrame | None = None,
                 edges: str | os.PathLike | pd.DataFrame | None = None,
-                enforcement: str | os.PathLike | pd.DataFrame | None = None, *,
+                enforcement: str | os.PathLike | pd.DataFrame | None = None,
+                link_decisions: str | os.PathLike | pd.DataFrame | None = None, *,
                 time_format: str | None = None) -> Tables:
     """Read and validate the input tables.
 
     Parameters
     ----------
-    accounts, identifiers, edges, enforcement
+    accounts, identifiers, edges, enforcement, link_decisions
         A path (``.csv``, ``.csv.gz`` or ``.parquet``) or a DataFrame. Only
         ``accounts`` is required here; each job says which others it needs.
     time_format
@@ -465,7 +480,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     {'device': 1}
     """
     given: dict[str, object] = {"accounts": accounts, "identifiers": identifiers,
-                                "edges": edges, "enforcement": enforcement}
+                                "edges": edges, "enforcement": enforcement,
+                                "link_decisions": link_decisions}
     problems: list[Problem] = []
     notes: list[str] = []
     out: dict[str, pd.DataFrame | None] = {}
@@ -497,6 +513,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             continue
         validators[name] = v
         df = _validate_accounts(raw, v) if name == "accounts" else _validate_generic(raw, v)
+        if name == "link_decisions":
+            df = check_link_decisions(df, v)
         problems.extend(v.problems)
         notes.extend(v.notes)
         out[name] = df
@@ -553,7 +571,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
         out["enforcement"]["action"] = out["enforcement"]["action"].astype("category")
     out = {k: (df.reset_index(drop=True) if df is not None else None) for k, df in out.items()}
     tables = Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
-                    edges=out["edges"], enforcement=out["enforcement"], sources=sources,
+                    edges=out["edges"], enforcement=out["enforcement"],
+                    link_decisions=out["link_decisions"], sources=sources,
                     notes=notes, time_format=time_format)
     tables.newest_timestamp()  # notes timestamps that the default as-of time ignores
     for name, enc in encoded.items():
