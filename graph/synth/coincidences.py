@@ -61,7 +61,7 @@ def share_by_coincidence(rng: np.random.Generator, cfg: SynthConfig, acc: Accoun
     rec = _some_ordinary(rng, acc, cfg.recycled_phone_share)
     rec, donor = _older_strangers(rng, acc, rec, cfg.phone_recycle_gap_days * DAY)
     own.phone[rec] = own.phone[donor]
-    own.phone_fmt[rec] = own.phone_fmt[donor]
+    own.phone_fmt[rec] = 0  # the new holder writes it as the carrier gives it: +E.164
     near[rec[acc.is_off[donor]]] = True
     # a second-hand device joins the buyer's own devices
     rec = _some_ordinary(rng, acc, cfg.second_hand_device_share)

@@ -23,8 +23,8 @@ from ringfence.graph.synth.accounts import Accounts
 from ringfence.graph.synth.config import SynthConfig
 from ringfence.graph.synth.vocabulary import (ADDR, CARD, COUNTRY_P, COUNTRY_P_OFF, DEV,
                                               DOMAIN_P, DOMAINS, DOTTED, EMAIL,
-                                              EMAIL_VARIANTS, IP, PHONE, PHONE_FORMAT_SHIFT,
-                                              PHONE_FORMATS)
+                                              EMAIL_VARIANTS, IP, NATIONAL, PHONE,
+                                              PHONE_FORMAT_SHIFT, PHONE_FORMATS)
 
 __all__ = ["IdentifierCounter", "IdentifierBlocks", "OwnIdentifiers", "allocate_own_identifiers",
            "reuse_for_evasion", "add_own_identifiers", "add_extra_identifiers",
@@ -202,7 +202,7 @@ def reuse_for_evasion(rng: np.random.Generator, cfg: SynthConfig, acc: Accounts,
                                 np.where(pattern & bump, (var[src] + 1) % len(EMAIL_VARIANTS),
                                          np.where(pattern, var[src], var[sel])))
             # gmail ignores dots: half the rotators who keep their gmail local part add one
-            dotted = rot & pattern & (dom[sel] == gmail) & (rng.random(m) < 0.5)
+            dotted = rot & pattern & bump & (dom[src] == gmail) & (rng.random(m) < 0.5)
             style[sel] = np.where(dotted, np.where(style[src] == DOTTED, 0, DOTTED), np.where(exact_mail, style[src], style[sel]))
             var[sel] = np.where(dotted, var[src], var[sel])
             # the old phone number, typed in another format (a rotator's only strong trace)
@@ -210,6 +210,9 @@ def reuse_for_evasion(rng: np.random.Generator, cfg: SynthConfig, acc: Accounts,
             # actor ever write a number the same way)
             retyped = rot & prim & (phone_fmt[src] == 0) & (rng.random(m) < cfg.rotator_phone_trace)
             new_fmt = rng.integers(1, len(PHONE_FORMATS), m)
+            # the national form is read with the account's country: only at home
+            abroad = own.country[sel] != own.country[phone[src]]
+            new_fmt = np.where(abroad & (new_fmt == NATIONAL), 1, new_fmt)
             phone[sel] = np.where(retyped, phone[src], phone[sel])
             phone_fmt[sel] = np.where(retyped, new_fmt, np.where(r_phone, phone_fmt[src],
                                                                  phone_fmt[sel]))

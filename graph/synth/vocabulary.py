@@ -46,4 +46,5 @@ EMAIL_STYLES = ("plain", "capitals", "dotted")
 PLAIN, CAPITALS, DOTTED = range(3)
 # how a phone number is written: +E.164, spaced, dashed, national (trunk prefix, no country code)
 PHONE_FORMATS = ("e164", "spaced", "dashed", "national")
+NATIONAL = PHONE_FORMATS.index("national")
 PHONE_FORMAT_SHIFT = 32  # a phone key is its number id | format << PHONE_FORMAT_SHIFT
