@@ -194,14 +194,19 @@ def main(argv: list[str] | None = None) -> int:
             for row in bench_one(d, args, n):
                 results["runs"].append({"accounts": n, "seed": seed, **row})
 
-    cols = ("precision", "recall", "f1", "household_share", "ring_share", "stranger_share",
-            "seconds")
-    head = f"{'accounts':>10} {'seed':>4}  {'method':<14}" + "".join(f"{c[:10]:>11}" for c in cols)
+    cols = {"precision": "precision", "recall": "recall", "f1": "F1",
+            "household_share": "households", "ring_share": "rings",
+            "stranger_share": "strangers", "seconds": "seconds"}
+    head = f"{'accounts':>10} {'seed':>4}  {'method':<14}" + "".join(f"{c:>11}"
+                                                                  for c in cols.values())
     print(head)
     print("-" * len(head))
     for r in results["runs"]:
         cells = "".join(f"{'n/a':>11}" if r[c] is None else f"{r[c]:>11.3f}" for c in cols)
         print(f"{r['accounts']:>10,} {r['seed']:>4}  {r['method']:<14}{cells}")
+    print("precision, recall, F1: pairs of accounts in one identity against the true actors; "
+          "households, rings, strangers: share of such pairs of different actors in one "
+          "identity (strangers: of those that share an identifier value)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"identities-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
