@@ -33,7 +33,8 @@ What is in it
   strong identifier and keep only weak traces: the same IP or one in the same
   /24, the same email local part at another domain (or a ``+tag`` variant, or
   at gmail.com a dot more), their old phone number typed in another format
-  (spaced, dashed, national), or nothing at all. Some actors run several accounts at once (multi-accounting).
+  (spaced, dashed, national), or nothing at all. Some actors run several
+  accounts at once (multi-accounting).
 * **Rings**: groups of actors that transfer money densely among themselves and
   share some devices, cards and proxy IPs.
 * **Edges**: sparse background transfers and messages with some locality,

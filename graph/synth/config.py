@@ -155,8 +155,9 @@ class SynthConfig:
         account's only by a dot at a provider where dots count (outlook.com,
         ...): over-eager normalisation merges two people.
     rotator_phone_trace : float
-        Share of full rotators that type their old phone number in another
-        format (spaces, dashes, national form): equal only once normalised.
+        Share of full rotators' main accounts (whose source wrote its number
+        as +E.164) that type the old number in another format (spaces, dashes,
+        national form): equal only once normalised.
 
     Examples
     --------

@@ -16,11 +16,11 @@ from ringfence.graph.synth.enforcement import (EnforcementLog, clear_reviews, en
                                                enforce_ordinary)
 from ringfence.graph.synth.generated_platform import Platform
 from ringfence.graph.synth.hubs import plant_hubs
-from ringfence.graph.synth.link_labels import draw_link_decisions
 from ringfence.graph.synth.identifiers import (IdentifierBlocks, IdentifierCounter,
                                                add_extra_identifiers, add_own_identifiers,
                                                add_ring_identifiers, allocate_own_identifiers,
                                                observe_identifiers, reuse_for_evasion)
+from ringfence.graph.synth.link_labels import draw_link_decisions
 from ringfence.graph.synth.neighbours import near_offenders
 
 __all__ = ["generate_platform", "MAX_ACCOUNTS"]
@@ -123,9 +123,10 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     rows = {**ids, **edges}
     del ids, edges
     with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow gathers and string building
-        platform = assemble(rows, rng=rng, pool=pool, cfg=cfg, seed=int(seed), T0=T0, acc=acc,
-                        ctr=ctr, hubs=hubs, country=own.country, log=log, attrs=attrs,
-                        hidden=off_enf.hidden, wrong=wrong, near_final=near_final)
+        platform = assemble(rows, rng=rng, pool=pool, cfg=cfg, seed=int(seed), T0=T0,
+                            acc=acc, ctr=ctr, hubs=hubs, country=own.country, log=log,
+                            attrs=attrs, hidden=off_enf.hidden, wrong=wrong,
+                            near_final=near_final)
     if link_labels:
         platform.link_decisions = draw_link_decisions(
             platform.truth, platform.identifiers, platform.accounts, link_labels, int(seed),

@@ -24,7 +24,7 @@ from ringfence.graph.synth.config import SynthConfig
 from ringfence.graph.synth.vocabulary import (ADDR, CARD, COUNTRY_P, COUNTRY_P_OFF, DEV,
                                               DOMAIN_P, DOMAINS, DOTTED, EMAIL,
                                               EMAIL_VARIANTS, IP, NATIONAL, PHONE,
-                                              PHONE_FORMAT_SHIFT, PHONE_FORMATS)
+                                              PHONE_FORMAT_SHIFT, PHONE_FORMATS, PLAIN)
 
 __all__ = ["IdentifierCounter", "IdentifierBlocks", "OwnIdentifiers", "allocate_own_identifiers",
            "reuse_for_evasion", "add_own_identifiers", "add_extra_identifiers",
@@ -203,12 +203,13 @@ def reuse_for_evasion(rng: np.random.Generator, cfg: SynthConfig, acc: Accounts,
                                          np.where(pattern, var[src], var[sel])))
             # gmail ignores dots: half the rotators who keep their gmail local part add one
             dotted = rot & pattern & bump & (dom[src] == gmail) & (rng.random(m) < 0.5)
-            style[sel] = np.where(dotted, np.where(style[src] == DOTTED, 0, DOTTED), np.where(exact_mail, style[src], style[sel]))
+            style[sel] = np.where(dotted, np.where(style[src] == DOTTED, PLAIN, DOTTED),
+                                  np.where(exact_mail, style[src], style[sel]))
             var[sel] = np.where(dotted, var[src], var[sel])
-            # the old phone number, typed in another format (a rotator's only strong trace)
-            # (a main account, from a number written as +E.164: so no two accounts of one
-            # actor ever write a number the same way)
-            retyped = rot & prim & (phone_fmt[src] == 0) & (rng.random(m) < cfg.rotator_phone_trace)
+            # a rotator's main account may type the old number in another format; only from
+            # a number written as +E.164, so no two accounts of an actor write it alike
+            retyped = (rot & prim & (phone_fmt[src] == 0)
+                       & (rng.random(m) < cfg.rotator_phone_trace))
             new_fmt = rng.integers(1, len(PHONE_FORMATS), m)
             # the national form is read with the account's country: only at home
             abroad = own.country[sel] != own.country[phone[src]]
