@@ -8,7 +8,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench eval-reddit clean install browser
+.PHONY: demo test test-fast bench bench-identities eval-reddit clean install browser
 
 install: $(STAMP)
 
@@ -51,3 +51,7 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# identity linking: the old rule, ringfence's linker (and Splink if installed) at 100k and 1M
+bench-identities: $(STAMP)
+	$(BIN)/python benchmarks/bench_identities.py

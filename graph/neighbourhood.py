@@ -42,9 +42,12 @@ def _widest_paths(graph: AccountGraph, center: int, hops: int
     frontier = [center]
     for h in range(1, hops + 1):
         improved: set[int] = set()
+        # strengths as the previous round left them: one raised earlier in this round came
+        # by an h-link path, and passing it on would count a path of h + 1 links as h
+        before = {u: strength[u] for u in frontier}
         for u in frontier:
             lo, hi = adj.indptr[u], adj.indptr[u + 1]
-            su = strength[u]
+            su = before[u]
             for v, w in zip(adj.indices[lo:hi].tolist(), adj.data[lo:hi].tolist()):
                 if w <= 0 or v == center:
                     continue

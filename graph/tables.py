@@ -1,6 +1,6 @@
-"""The input contract: four tables, loaded and validated.
+"""The input contract: four tables (and an optional fifth), loaded and validated.
 
-ringfence reads four tables, each a CSV (``.csv``), gzip CSV (``.csv.gz``) or
+ringfence reads four tables (and optionally reviewers' link decisions), each a CSV (``.csv``), gzip CSV (``.csv.gz``) or
 Parquet (``.parquet``) file, or a pandas DataFrame given from Python:
 
 ``accounts``
@@ -22,6 +22,10 @@ and, for the flag job, a reviewers' decisions log (``decisions``, written by
 ``ringfence decide``): ``at``, ``account_id``, ``decision`` (``cleared``,
 ``confirmed`` or ``lifted``), ``by``, ``reason``, every cell required
 (:mod:`~ringfence.graph.decisions` says which decision is in force).
+``link_decisions`` (optional)
+    Reviewers' verdicts on pairs of accounts: ``account_a``, ``account_b``,
+    ``decision`` (``same_actor`` or ``different_actors``), ``decided_at``,
+    ``decided_by``, optional ``reason`` (see :mod:`~ringfence.graph.link_decisions`).
 
 Timestamps are ISO 8601 strings or Unix time (seconds, milliseconds, ... by
 magnitude) between 1970 and 2100, stored as UTC (see :mod:`~ringfence.graph.timestamps`).
@@ -46,6 +50,7 @@ import pandas as pd
 from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
 from ringfence.graph.cpus import thread_budget
 from ringfence.graph.decisions import DECISIONS, LOG_COLUMNS
+from ringfence.graph.link_decisions import check_link_decisions
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
@@ -73,11 +78,14 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "edges": {"required": ("src", "dst", "kind"), "optional": ("weight", "at", "amount")},
     "enforcement": {"required": ("account_id", "action"), "optional": ("at", "reason")},
     "decisions": {"required": LOG_COLUMNS, "optional": ()},
+    "link_decisions": {"required": ("account_a", "account_b", "decision", "decided_at",
+                                    "decided_by"), "optional": ("reason",)},
 }
 TIME_COLUMNS = {"accounts": ("created_at",), "identifiers": ("seen_at",),
-                "edges": ("at",), "enforcement": ("at",), "decisions": ("at",)}
+                "edges": ("at",), "enforcement": ("at",), "decisions": ("at",),
+                "link_decisions": ("decided_at",)}
 # reviewers decide on the platform's past: their times say nothing of the data's as-of time
-_DATA_TIMES = {k: v for k, v in TIME_COLUMNS.items() if k != "decisions"}
+_DATA_TIMES = {k: v for k, v in TIME_COLUMNS.items() if k not in ("decisions", "link_decisions")}
 _KIND_RE = r"[a-z][a-z0-9_]*"
 _MAX_EXAMPLES = 5
 # how close (difflib ratio, case ignored) an unknown column's name must be to an absent
@@ -86,7 +94,7 @@ _MAX_EXAMPLES = 5
 # 'createdAt': 0.95) and 'created_by' or 'created_on' (0.80) stay attributes; the other
 # tables ignore unknown columns, so a looser match costs nothing but a rename
 _MISSPELLING_CUTOFF = {"accounts": 0.85, "identifiers": 0.6, "edges": 0.6, "enforcement": 0.6,
-                       "decisions": 0.6}
+                       "decisions": 0.6, "link_decisions": 0.6}
 
 
 @dataclass
@@ -102,6 +110,7 @@ class Tables:
     identifiers: pd.DataFrame | None = None
     edges: pd.DataFrame | None = None
     enforcement: pd.DataFrame | None = None
+    link_decisions: pd.DataFrame | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     time_format: str | None = None
@@ -145,7 +154,7 @@ class Tables:
         for name in names:
             if name not in TABLES or name == "accounts":
                 raise ValueError(f"cannot drop {name!r}: use one of identifiers, edges, "
-                                 "enforcement")
+                                 "enforcement, decisions, link_decisions")
             setattr(self, name, None)
             for key in [k for k in self._encoded if k[0] == name]:
                 del self._encoded[key]
@@ -194,6 +203,9 @@ class Tables:
         if self.decisions is not None:
             out["decisions_by_kind"] = (
                 self.decisions["decision"].value_counts().sort_index().to_dict())
+        if self.link_decisions is not None:
+            out["link_decisions"] = (self.link_decisions["decision"].value_counts()
+                                     .sort_index().to_dict())
         times = [df[c] for name, cols in _DATA_TIMES.items() for c in cols
                  if (df := self[name]) is not None and c in df.columns]
         times = [t for t in times if t.notna().any()]
@@ -209,6 +221,7 @@ class Tables:
         the others are ignored, with a note in :attr:`notes` (the rule:
         :func:`~ringfence.graph.timestamps.newest_time`).
         """
+        # a reviewer's decision comes after the activity it judges: not a clock of the platform
         columns = {f"{self.sources.get(name, name)}, column '{c}'": df[c]
                    for name, cols in _DATA_TIMES.items() if (df := self[name]) is not None
                    for c in cols if c in df.columns}
@@ -369,7 +382,7 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
         undated = at.isna().to_numpy() if not (at.dtype == object or
                                                pd.api.types.is_string_dtype(at)) \
             else (_as_str(at) == "").to_numpy()
-    id_cols = ("src", "dst") if table == "edges" else ("account_id",)
+    id_cols = _ID_COLUMNS[table]
     for col in id_cols:
         df[col] = _ids(df, col, v, list(id_cols))
     if "kind" in df.columns:
@@ -496,20 +509,22 @@ def _check_references(df: pd.DataFrame, cols: tuple[str, ...],
 
 
 _ID_COLUMNS = {"identifiers": ("account_id",), "edges": ("src", "dst"),
-               "enforcement": ("account_id",), "decisions": ("account_id",)}
+               "enforcement": ("account_id",), "decisions": ("account_id",),
+               "link_decisions": ("account_a", "account_b")}
 
 
 def load_tables(accounts: str | os.PathLike | pd.DataFrame,
                 identifiers: str | os.PathLike | pd.DataFrame | None = None,
                 edges: str | os.PathLike | pd.DataFrame | None = None,
-                enforcement: str | os.PathLike | pd.DataFrame | None = None, *,
+                enforcement: str | os.PathLike | pd.DataFrame | None = None,
+                link_decisions: str | os.PathLike | pd.DataFrame | None = None, *,
                 time_format: str | None = None,
                 decisions: str | os.PathLike | pd.DataFrame | None = None) -> Tables:
     """Read and validate the input tables.
 
     Parameters
     ----------
-    accounts, identifiers, edges, enforcement
+    accounts, identifiers, edges, enforcement, link_decisions
         A path (``.csv``, ``.csv.gz`` or ``.parquet``) or a DataFrame. Only
         ``accounts`` is required here; each job says which others it needs.
     time_format
@@ -543,7 +558,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     """
     given: dict[str, object] = {"accounts": accounts, "identifiers": identifiers,
                                 "edges": edges, "enforcement": enforcement,
-                                "decisions": decisions}
+                                "decisions": decisions,
+                                "link_decisions": link_decisions}
     problems: list[Problem] = []
     notes: list[str] = []
     out: dict[str, pd.DataFrame | None] = {}
@@ -575,6 +591,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
             continue
         validators[name] = v
         df = _validate_accounts(raw, v) if name == "accounts" else _validate_generic(raw, v)
+        if name == "link_decisions":
+            df = check_link_decisions(df, v)
         problems.extend(v.problems)
         notes.extend(v.notes)
         out[name] = df
@@ -636,7 +654,8 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
         out["enforcement"]["action"] = out["enforcement"]["action"].astype("category")
     out = {k: (df.reset_index(drop=True) if df is not None else None) for k, df in out.items()}
     tables = Tables(accounts=out["accounts"], identifiers=out["identifiers"],  # type: ignore[arg-type]
-                    edges=out["edges"], enforcement=out["enforcement"], sources=sources,
+                    edges=out["edges"], enforcement=out["enforcement"],
+                    link_decisions=out["link_decisions"], sources=sources,
                     notes=notes, time_format=time_format, decisions=out["decisions"],
                     warnings=found)
     tables.newest_timestamp()  # notes timestamps that the default as-of time ignores

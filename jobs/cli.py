@@ -36,6 +36,9 @@ input contract (each table a .csv, .csv.gz or .parquet file, chosen by extension
                 default 1), at, amount
   enforcement   account_id, action (ban | violation | cleared | lifted), optional
                 at, reason
+  link_decisions (optional) reviewers' verdicts on pairs: account_a, account_b,
+                decision (same_actor | different_actors), decided_at, decided_by,
+                optional reason
   Timestamps are ISO 8601 (no zone = UTC) or Unix time (seconds, milliseconds,
   ... chosen per column by magnitude), 1970-01-01 .. 2100-01-01, stored as UTC;
   other text such as 03/01/2025 needs --time-format (e.g. %d/%m/%Y). Only
@@ -56,6 +59,9 @@ def _add_inputs(p: argparse.ArgumentParser, required: Sequence[str] = ("accounts
     for name in ("accounts", "identifiers", "edges", "enforcement"):
         g.add_argument(f"--{name}", metavar="FILE", required=name in required,
                        help=f"the {name} table" + (" (required)" if name in required else ""))
+    g.add_argument("--link-decisions", metavar="FILE",
+                   help="optional reviewers' decisions on pairs of accounts (same_actor or "
+                   "different_actors, dated and attributed)")
     g.add_argument("--time-format", metavar="FMT",
                    help="strptime format of time text that is not ISO 8601, for every time "
                    "column, e.g. %%d/%%m/%%Y (default: ISO 8601 or Unix time only)")
@@ -64,7 +70,8 @@ def _add_inputs(p: argparse.ArgumentParser, required: Sequence[str] = ("accounts
 def _load(args: argparse.Namespace):
     return load_tables(accounts=args.accounts, identifiers=args.identifiers,
                        edges=args.edges, enforcement=args.enforcement,
-                       time_format=args.time_format, decisions=getattr(args, "decisions", None))
+                       link_decisions=args.link_decisions, time_format=args.time_format,
+                       decisions=getattr(args, "decisions", None))
 
 
 def _time_option(args: argparse.Namespace, option: str):
@@ -122,11 +129,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     if args.accounts < 100:
         raise UsageError("--accounts must be at least 100")
+    if not 0.0 <= args.link_labels <= 1.0:
+        raise UsageError("--link-labels must be a fraction in [0, 1]")
     _check_out_folder(args.out)
     print(f"generating a synthetic platform of {args.accounts:,} accounts (seed {args.seed}) ...",
           file=sys.stderr, flush=True)
     with _threads(args):
-        platform = generate_platform(n_accounts=args.accounts, seed=args.seed)
+        platform = generate_platform(n_accounts=args.accounts, seed=args.seed,
+                                     link_labels=args.link_labels)
         paths = write_platform(platform, args.out, format=args.format)
     print(f"wrote {len(paths)} files to {args.out}")
     _print_summary(platform.summary())
@@ -227,7 +237,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
     from ringfence.jobs.flag import flag_files
 
     paths = {k: getattr(args, k) for k in ("accounts", "identifiers", "edges", "enforcement",
-                                           "decisions")}
+                                           "decisions", "link_decisions")}
     if paths["enforcement"] is None:
         raise UsageError("--enforcement is required for the flag job (bans and clearances)")
     if paths["identifiers"] is None and paths["edges"] is None:
@@ -298,6 +308,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(f"{truth_path}: {e}") from None
     print(format_report(metrics))
+    if "actor_id" in truth.columns and "identity_id" in scores.columns:
+        from ringfence.jobs.identity_report import identity_quality_of_run
+
+        print(identity_quality_of_run(args.scores, scores, truth))
     return 0
 
 
@@ -458,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv",
                    help="csv (gzip, the default) or parquet")
+    p.add_argument("--link-labels", type=float, default=0.0, metavar="FRACTION",
+                   help="also write link_decisions: a synthetic reviewer's decisions on this "
+                   "fraction of the true same-actor pairs and as many pairs of different "
+                   "actors that share an identifier (default 0: none)")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
                    "(default: the CPUs this process may use, counting affinity and CPU quota)")
 

@@ -72,15 +72,16 @@ def resolve_mask(identifiers: pd.DataFrame, mask: str, masker: Masker,
     """
     initial = mask.split(":", 1)[0]
     kind = identifiers["kind"].astype(str)
-    rows = identifiers[(kind.str[:1] == initial).to_numpy()]
-    if account is not None:
-        rows = rows[(rows["account_id"].astype(str) == account).to_numpy()]
-    pairs = rows[["kind", "value"]].astype(str).drop_duplicates()
+    # only the kinds the mask's initial can name, as text
+    rows = identifiers.loc[(kind.str[:1] == initial).to_numpy(),
+                           ["account_id", "kind", "value"]].astype(str)
+    mine = rows if account is None else rows[(rows["account_id"] == account).to_numpy()]
+    pairs = mine[["kind", "value"]].drop_duplicates()
     masks = masker.mask_many(pairs["kind"].to_numpy(), pairs["value"].to_numpy())
     hit = pairs[masks == mask]
     if not len(hit):
         return pd.DataFrame({"kind": [], "value": [], "accounts": np.array([], np.int64)})
-    used = identifiers[["account_id", "kind", "value"]].astype(str).merge(hit, on=["kind", "value"])
+    used = rows.merge(hit, on=["kind", "value"])
     counts = used.drop_duplicates().groupby(["kind", "value"]).size().rename("accounts")
     return counts.reset_index().sort_values(["accounts", "kind", "value"],
                                             ascending=[False, True, True],

@@ -132,6 +132,32 @@ class SynthConfig:
     cleared_near_offender_share : float
         Share of the cleared accounts picked among ordinary accounts next to
         offenders (sharing a hub or an edge).
+    recycled_phone_share : float
+        Share of ordinary accounts whose phone number was recycled: it belonged
+        to an unrelated account created at least ``phone_recycle_gap_days``
+        earlier.
+    phone_recycle_gap_days : int
+        Least time between the two holders of a recycled number.
+    second_hand_device_share : float
+        Share of ordinary accounts that also use a device bought second-hand
+        from an unrelated, older account.
+    office_ip_share, office_ip_accounts : float, tuple of int
+        Share of all accounts that also use an office or campus IP, and the
+        range of unrelated accounts behind one such IP.
+    apartment_share, apartment_accounts : float, tuple of int
+        Share of ordinary accounts outside households that live in an
+        apartment block (one street address), and the range of accounts per block.
+    email_variant_share : float
+        Share of ordinary accounts whose email is written with capitals or a
+        ``+tag`` (normalisation undoes both).
+    email_lookalike_share : float
+        Share of ordinary accounts whose email differs from an unrelated
+        account's only by a dot at a provider where dots count (outlook.com,
+        ...): over-eager normalisation merges two people.
+    rotator_phone_trace : float
+        Share of full rotators' main accounts (whose source wrote its number
+        as +E.164) that type the old number in another format (spaces, dashes,
+        national form): equal only once normalised.
 
     Examples
     --------
@@ -173,10 +199,20 @@ class SynthConfig:
     cleared_share: float = 0.02
     min_cleared: int = 30
     cleared_near_offender_share: float = 0.3
+    recycled_phone_share: float = 0.03
+    phone_recycle_gap_days: int = 60
+    second_hand_device_share: float = 0.02
+    office_ip_share: float = 0.05
+    office_ip_accounts: tuple[int, int] = (10, 60)
+    apartment_share: float = 0.05
+    apartment_accounts: tuple[int, int] = (5, 40)
+    email_variant_share: float = 0.10
+    email_lookalike_share: float = 0.005
+    rotator_phone_trace: float = 0.3
 
     def __post_init__(self) -> None:
         for name in ("extra_accounts", "ring_size", "household_size", "nat_ip_accounts",
-                     "shared_device_accounts"):
+                     "shared_device_accounts", "office_ip_accounts", "apartment_accounts"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -190,7 +226,10 @@ class SynthConfig:
         for name in ("offender_share", "multi_account_share", "full_rotator_share",
                      "ring_actor_share", "ring_density", "household_share", "hub_max_fraction",
                      "hub_offender_share", "repeat_observation_rate", "offender_ban_rate",
-                     "ordinary_violation_rate", "cleared_share", "cleared_near_offender_share"):
+                     "ordinary_violation_rate", "cleared_share", "cleared_near_offender_share",
+                     "recycled_phone_share", "second_hand_device_share", "office_ip_share",
+                     "apartment_share", "email_variant_share", "email_lookalike_share",
+                     "rotator_phone_trace"):
             _check_share(name, getattr(self, name))
         if self.offender_share > 0.5:
             raise ValueError(
@@ -217,6 +256,9 @@ class SynthConfig:
             raise ValueError(
                 f"SynthConfig.max_generations must be at most 50, got {self.max_generations!r}")
         _check_int("min_cleared", self.min_cleared, 0)
+        _check_int("phone_recycle_gap_days", self.phone_recycle_gap_days, 0)
+        _check_range("office_ip_accounts", self.office_ip_accounts, 2)
+        _check_range("apartment_accounts", self.apartment_accounts, 2)
         _check_range("extra_accounts", self.extra_accounts, 1)
         if self.extra_accounts[1] > 20:
             raise ValueError(

@@ -9,6 +9,7 @@ import numpy as np
 from ringfence.graph.synth.accounts import draw_accounts
 from ringfence.graph.synth.assemble import assemble
 from ringfence.graph.synth.attributes import draw_attributes
+from ringfence.graph.synth.coincidences import share_by_coincidence
 from ringfence.graph.synth.config import SynthConfig, parse_utc
 from ringfence.graph.synth.edges import draw_edges, time_edges
 from ringfence.graph.synth.enforcement import (EnforcementLog, clear_reviews, enforce_offenders,
@@ -19,6 +20,7 @@ from ringfence.graph.synth.identifiers import (IdentifierBlocks, IdentifierCount
                                                add_extra_identifiers, add_own_identifiers,
                                                add_ring_identifiers, allocate_own_identifiers,
                                                observe_identifiers, reuse_for_evasion)
+from ringfence.graph.synth.link_labels import draw_link_decisions
 from ringfence.graph.synth.neighbours import near_offenders
 
 __all__ = ["generate_platform", "MAX_ACCOUNTS"]
@@ -27,7 +29,7 @@ MAX_ACCOUNTS = 100_000_000  # keeps composite sort keys inside int64
 
 
 def generate_platform(n_accounts: int = 10_000, seed: int = 0,
-                      config: SynthConfig | None = None) -> Platform:
+                      config: SynthConfig | None = None, *, link_labels: float = 0.0) -> Platform:
     """Generate a synthetic platform with ground truth.
 
     Parameters
@@ -39,6 +41,12 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
         function of ``(n_accounts, seed, config)``.
     config : SynthConfig, optional
         All other knobs; defaults to ``SynthConfig()``.
+    link_labels : float
+        Share of the true same-actor pairs given a synthetic reviewer's
+        decision, with about as many ``different_actors`` decisions on pairs
+        that share an identifier (``Platform.link_decisions``, see
+        :func:`~ringfence.graph.synth.link_labels.draw_link_decisions`); 0 (the
+        default) gives none. The labels never change the other tables.
 
     Returns
     -------
@@ -68,6 +76,9 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
             f"n_accounts must be an integer in [50, {MAX_ACCOUNTS:,}], got {n_accounts!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(link_labels, (int, float)) or isinstance(link_labels, bool) \
+            or not 0.0 <= link_labels <= 1.0:
+        raise ValueError(f"link_labels must be a number in [0, 1], got {link_labels!r}")
     if config is not None and not isinstance(config, SynthConfig):
         raise ValueError(f"config must be a SynthConfig, got {type(config).__name__}")
     cfg = config if config is not None else SynthConfig()
@@ -87,6 +98,7 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     own = allocate_own_identifiers(rng, acc, ctr)
     reuse_for_evasion(rng, cfg, acc, own)
     blocks = IdentifierBlocks(cfg.repeat_observation_rate)
+    coincidental = share_by_coincidence(rng, cfg, acc, own, ctr, blocks)
     add_own_identifiers(acc, own, blocks)
     add_extra_identifiers(rng, acc, ctr, blocks)
     add_ring_identifiers(rng, acc, ctr, blocks)
@@ -97,11 +109,11 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     # structural neighbours of offenders (edges that can happen given offender ends)
     lasting = (np.minimum(end[src_e], end[dst_e])
                - np.maximum(acc.created[src_e], acc.created[dst_e]) > 600)
-    near = near_offenders(acc, hubs, src_e, dst_e, lasting)
+    near = near_offenders(acc, hubs, src_e, dst_e, lasting, coincidental)
     del src_e, dst_e, lasting
     wrong, violated = enforce_ordinary(rng, cfg, acc, end, near, off_enf.n_bans, log)
     edges = time_edges(rng, edges, acc.created, end)
-    near_final = near_offenders(acc, hubs, edges["src_e"], edges["dst_e"])
+    near_final = near_offenders(acc, hubs, edges["src_e"], edges["dst_e"], shared=coincidental)
     clear_reviews(rng, cfg, acc, near_final, wrong, violated, log)
     ids = observe_identifiers(rng, blocks, acc.created, end)
     attrs = draw_attributes(rng, acc.is_off)
@@ -111,6 +123,12 @@ def generate_platform(n_accounts: int = 10_000, seed: int = 0,
     rows = {**ids, **edges}
     del ids, edges
     with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow gathers and string building
-        return assemble(rows, rng=rng, pool=pool, cfg=cfg, seed=int(seed), T0=T0, acc=acc,
-                        ctr=ctr, hubs=hubs, country=own.country, log=log, attrs=attrs,
-                        hidden=off_enf.hidden, wrong=wrong, near_final=near_final)
+        platform = assemble(rows, rng=rng, pool=pool, cfg=cfg, seed=int(seed), T0=T0,
+                            acc=acc, ctr=ctr, hubs=hubs, country=own.country, log=log,
+                            attrs=attrs, hidden=off_enf.hidden, wrong=wrong,
+                            near_final=near_final)
+    if link_labels:
+        platform.link_decisions = draw_link_decisions(
+            platform.truth, platform.identifiers, platform.accounts, link_labels, int(seed),
+            cfg.window[1])
+    return platform

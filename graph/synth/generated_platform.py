@@ -37,6 +37,9 @@ class Platform:
         The planted hubs: ``kind, value, n_accounts, n_offender_accounts``.
     seed : int or None
         The seed it was generated with.
+    link_decisions : pandas.DataFrame or None
+        Synthetic reviewer decisions on pairs of accounts (``account_a,
+        account_b, decision, decided_at, decided_by, reason``), when asked for.
     config : SynthConfig or None
         The configuration it was generated with.
     """
@@ -50,6 +53,7 @@ class Platform:
         {"kind": [], "value": [], "n_accounts": [], "n_offender_accounts": []}))
     seed: int | None = None
     config: SynthConfig | None = None
+    link_decisions: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, Any]:
         """Counts worth printing.

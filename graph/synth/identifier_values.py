@@ -15,12 +15,17 @@ import pyarrow.compute as pc
 
 from ringfence.graph.synth.identifiers import IdentifierCounter
 from ringfence.graph.synth.strings import concat_str, to_str, zero_padded
-from ringfence.graph.synth.vocabulary import (CARD, DEV, DOMAINS, EMAIL, EMAIL_VARIANTS, HUB, IP,
-                                              PHONE)
+from ringfence.graph.synth.vocabulary import (CAPITALS, CARD, DEV, DOMAINS, DOTTED, EMAIL,
+                                              EMAIL_VARIANTS, HUB, IP, PHONE, PHONE_FORMAT_SHIFT)
 
-__all__ = ["ip_strings", "token", "format_identifiers"]
+__all__ = ["ip_strings", "phone_strings", "email_strings", "token", "format_identifiers"]
 
 CALLING_CODES = ("1", "44", "49", "33", "55", "91", "234", "63", "62", "52")  # of COUNTRIES
+# the leading digits of a mobile number of each country (eight digits follow), and the trunk
+# prefix its national form starts with: numbers of the right length, so that a phone library
+# reads every format back to the same +E.164 number
+MOBILE_PREFIXES = ("41", "74", "151", "6", "119", "98", "80", "91", "81", "55")
+TRUNK_PREFIXES = ("1", "0", "0", "0", "0", "0", "0", "0", "0", "")
 FIRST_NAMES = (
     "anna", "ben", "carla", "david", "elena", "felix", "grace", "hugo", "ines", "jonas",
     "kira", "liam", "maria", "noah", "olga", "pavel", "quinn", "rosa", "samir", "tara",
@@ -52,6 +57,62 @@ def ip_strings(ip: np.ndarray) -> pa.Array:
     ip = np.asarray(ip, np.int64)
     octets = [to_str((ip >> s) & 255) for s in (24, 16, 8, 0)]
     return pc.binary_join_element_wise(*octets, ".")
+
+
+def phone_strings(country: np.ndarray, number: np.ndarray, fmt: np.ndarray) -> pa.Array:
+    """Mobile numbers of each country's length in one of the formats of ``PHONE_FORMATS``.
+
+    ``country`` indexes :data:`CALLING_CODES`, ``number`` (``< 10**8``) gives
+    the last eight digits after the country's mobile prefix
+    (:data:`MOBILE_PREFIXES`). The national form has the trunk prefix (``1``
+    in the NANP, ``0`` elsewhere, none in Mexico) and no country code, so it
+    needs the account's country to be read back.
+
+    Examples
+    --------
+    >>> phone_strings(np.array([2, 2, 2, 2]), np.array([12345678] * 4),
+    ...               np.array([0, 1, 2, 3])).to_pylist()
+    ['+4915112345678', '+49 1511 2345 678', '+49-1511-2345-678', '0 1511 2345 678']
+    """
+    country = pa.array(np.asarray(country, np.int64))
+    cc = pc.take(pa.array(CALLING_CODES), country)
+    digits = concat_str(pc.take(pa.array(MOBILE_PREFIXES), country),
+                        zero_padded(np.asarray(number, np.int64), 8))
+    parts = [pc.utf8_slice_codeunits(digits, 0, -7), pc.utf8_slice_codeunits(digits, -7, -3),
+             pc.utf8_slice_codeunits(digits, -3)]
+    trunk = pc.take(pa.array(TRUNK_PREFIXES), country)
+    fmt = pa.array(np.asarray(fmt, np.int64))
+    e164 = concat_str("+", cc, digits)
+    spaced = pc.binary_join_element_wise(concat_str("+", cc), *parts, " ")
+    dashed = pc.binary_join_element_wise(concat_str("+", cc), *parts, "-")
+    national = pc.utf8_ltrim(pc.binary_join_element_wise(trunk, *parts, " "), characters=" ")
+    return pc.case_when(pc.make_struct(pc.equal(fmt, 1), pc.equal(fmt, 2), pc.equal(fmt, 3)),
+                        spaced, dashed, national, e164)
+
+
+def email_strings(first: np.ndarray, sep: np.ndarray, last: np.ndarray, number: np.ndarray,
+                  var: np.ndarray, dom: np.ndarray, style: np.ndarray) -> pa.Array:
+    """Email addresses ``first<sep>last<number><+tag>@domain`` in one of ``EMAIL_STYLES``.
+
+    Examples
+    --------
+    >>> one = np.array([0, 0, 0])
+    >>> email_strings(one, one, one, np.array([7] * 3), one, one, np.array([0, 1, 2])).to_pylist()
+    ['anna.smith7@gmail.com', 'Anna.Smith7@Gmail.com', 'a.nna.smith7@gmail.com']
+    """
+    def take(names: tuple[str, ...], i: np.ndarray) -> pa.Array:
+        return pc.take(pa.array(names), pa.array(np.asarray(i, np.int64)))
+
+    style = pa.array(np.asarray(style, np.int64))
+    fst, lst, domain = take(FIRST_NAMES, first), take(LAST_NAMES, last), take(DOMAINS, dom)
+    capitals = pc.equal(style, CAPITALS)
+    fst = pc.if_else(capitals, pc.utf8_capitalize(fst), fst)
+    lst = pc.if_else(capitals, pc.utf8_capitalize(lst), lst)
+    domain = pc.if_else(capitals, pc.utf8_capitalize(domain), domain)
+    dotted = concat_str(pc.utf8_slice_codeunits(fst, 0, 1), ".", pc.utf8_slice_codeunits(fst, 1))
+    fst = pc.if_else(pc.equal(style, DOTTED), dotted, fst)
+    return concat_str(fst, take(EMAIL_SEPS, sep), lst, to_str(np.asarray(number, np.int64)),
+                      take(EMAIL_VARIANTS, var), "@", domain)
 
 
 def token(p: np.ndarray, modulus: int) -> np.ndarray:
@@ -93,6 +154,11 @@ def format_identifiers(rng: np.random.Generator, ctr: IdentifierCounter, kind: n
             d_uniq = np.unique(kk[derived])
             reg = np.concatenate([np.arange(K, dtype=np.int64) << 8, d_uniq])
             idx = np.where(derived, K + np.searchsorted(d_uniq, kk), kk >> 8)
+        elif k == PHONE:
+            derived = (kk >> PHONE_FORMAT_SHIFT) != 0  # numbers written in another format
+            d_uniq = np.unique(kk[derived])
+            reg = np.concatenate([np.arange(K, dtype=np.int64), d_uniq])
+            idx = np.where(derived, K + np.searchsorted(d_uniq, kk), kk)
         else:
             reg = np.arange(K, dtype=np.int64)
             idx = kk.copy()
@@ -117,23 +183,16 @@ def format_identifiers(rng: np.random.Generator, ctr: IdentifierCounter, kind: n
             p = perm[reg]
             strings = concat_str("card_", zero_padded(token(p, 10**12), 12))
         elif k == PHONE:  # phone ids are account indices: the allocating account's country
-            p = perm[reg]
-            cc = pc.take(pa.array(CALLING_CODES), pa.array(country[reg]))
-            strings = concat_str("+", cc, to_str(10**8 + token(p, 9 * 10**8)))
+            number, fmt = reg & ((1 << PHONE_FORMAT_SHIFT) - 1), reg >> PHONE_FORMAT_SHIFT
+            strings = phone_strings(country[number], token(perm[number], 10**8), fmt)
         elif k == EMAIL:
-            loc, dom, var = reg >> 8, (reg >> 3) & 31, reg & 7
+            loc, style, dom, var = reg >> 10, (reg >> 8) & 3, (reg >> 3) & 31, reg & 7
             p = perm[loc]
             nf, nl = len(FIRST_NAMES), len(LAST_NAMES)
             first, last, num = p % nf, (p // nf) % nl, p // (nf * nl)
             # a 4-digit-looking number; injective because token is a bijection below 10**4
             shown = np.where(num < 10**4, token(num, 10**4), num)
-            strings = concat_str(pc.take(pa.array(FIRST_NAMES), pa.array(first)),
-                            pc.take(pa.array(EMAIL_SEPS), pa.array((first + last) % 2)),
-                            pc.take(pa.array(LAST_NAMES), pa.array(last)),
-                            to_str(shown),
-                            pc.take(pa.array(EMAIL_VARIANTS), pa.array(var)),
-                            "@",
-                            pc.take(pa.array(DOMAINS), pa.array(dom)))
+            strings = email_strings(first, (first + last) % 2, last, shown, var, dom, style)
         else:
             p = perm[reg]
             strings = concat_str("addr_", zero_padded(token(p, 10**10), 10))

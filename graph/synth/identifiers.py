@@ -5,7 +5,8 @@ Identifier values are integer *keys* here, one sequence per kind
 turns them into strings at the end. An IP key is ``base id << 8 | host`` so
 that an address in the same /24 is one key away; keys at or above
 :data:`~ringfence.graph.synth.vocabulary.HUB` are hub values. An email key
-packs the local part, the domain and the ``+tag`` variant.
+packs the local part, the writing style, the domain and the ``+tag`` variant;
+a phone key the number and the format it is written in.
 
 Each (account, kind, key) holding is added to :class:`IdentifierBlocks`;
 :func:`observe_identifiers` turns the holdings into timed observations
@@ -21,8 +22,9 @@ import numpy as np
 from ringfence.graph.synth.accounts import Accounts
 from ringfence.graph.synth.config import SynthConfig
 from ringfence.graph.synth.vocabulary import (ADDR, CARD, COUNTRY_P, COUNTRY_P_OFF, DEV,
-                                              DOMAIN_P, DOMAINS, EMAIL, EMAIL_VARIANTS, IP,
-                                              PHONE)
+                                              DOMAIN_P, DOMAINS, DOTTED, EMAIL,
+                                              EMAIL_VARIANTS, IP, NATIONAL, PHONE,
+                                              PHONE_FORMAT_SHIFT, PHONE_FORMATS, PLAIN)
 
 __all__ = ["IdentifierCounter", "IdentifierBlocks", "OwnIdentifiers", "allocate_own_identifiers",
            "reuse_for_evasion", "add_own_identifiers", "add_extra_identifiers",
@@ -71,7 +73,8 @@ class IdentifierBlocks:
 class OwnIdentifiers:
     """Each account's own identifier keys (length ``n``) and its country.
 
-    ``hh_dev`` is the shared device of each household (``None`` without households).
+    ``hh_dev`` is the shared device of each household (``None`` without households);
+    ``style`` how each email is written, ``phone_fmt`` how each phone number is.
     """
 
     dev: np.ndarray
@@ -84,11 +87,18 @@ class OwnIdentifiers:
     var: np.ndarray
     country: np.ndarray
     hh_dev: np.ndarray | None
+    style: np.ndarray
+    phone_fmt: np.ndarray
 
     @property
     def email(self) -> np.ndarray:
-        """Email keys: local part, domain and ``+tag`` variant packed in one integer."""
-        return (self.local << 8) | (self.dom << 3) | self.var
+        """Email keys: local part, style, domain and ``+tag`` variant packed in one integer."""
+        return (self.local << 10) | (self.style << 8) | (self.dom << 3) | self.var
+
+    @property
+    def phone_key(self) -> np.ndarray:
+        """Phone keys: the number and the format it is written in."""
+        return self.phone | (self.phone_fmt << PHONE_FORMAT_SHIFT)
 
 
 def allocate_own_identifiers(rng: np.random.Generator, acc: Accounts,
@@ -125,7 +135,8 @@ def allocate_own_identifiers(rng: np.random.Generator, acc: Accounts,
         ip_home[hh_members] = hh_ip[household[hh_members]]
         addr[hh_members] = hh_addr[household[hh_members]]
     return OwnIdentifiers(dev=dev0, phone=phone, card=card0, addr=addr, ip_home=ip_home,
-                          local=local, dom=dom, var=var, country=country, hh_dev=hh_dev)
+                          local=local, dom=dom, var=var, country=country, hh_dev=hh_dev,
+                          style=np.zeros(n, np.int64), phone_fmt=np.zeros(n, np.int64))
 
 
 def reuse_for_evasion(rng: np.random.Generator, cfg: SynthConfig, acc: Accounts,
@@ -135,13 +146,16 @@ def reuse_for_evasion(rng: np.random.Generator, cfg: SynthConfig, acc: Accounts,
     Level by level (generation, then primaries before extras), so a source's
     identifiers are final before anyone copies them. Non-rotators reuse at
     least one strong identifier; full rotators keep only weak traces (an IP in
-    the same /24, the email local part at another domain or with a ``+tag``).
+    the same /24, the email local part at another domain, with a ``+tag`` or,
+    at gmail.com, with a dot; the old phone number typed in another format).
     """
     if not acc.n_off:
         return
     o, rotator = acc.offenders, acc.rotator
     dev0, card0, phone, ip_home = own.dev, own.card, own.phone, own.ip_home
     local, dom, var, addr = own.local, own.dom, own.var, own.addr
+    style, phone_fmt = own.style, own.phone_fmt
+    gmail = DOMAINS.index("gmail.com")
     src_all = o.source
     for g in range(cfg.max_generations):
         for prim in (True, False):
@@ -187,6 +201,22 @@ def reuse_for_evasion(rng: np.random.Generator, cfg: SynthConfig, acc: Accounts,
             var[sel] = np.where(exact_mail, var[src],
                                 np.where(pattern & bump, (var[src] + 1) % len(EMAIL_VARIANTS),
                                          np.where(pattern, var[src], var[sel])))
+            # gmail ignores dots: half the rotators who keep their gmail local part add one
+            dotted = rot & pattern & bump & (dom[src] == gmail) & (rng.random(m) < 0.5)
+            style[sel] = np.where(dotted, np.where(style[src] == DOTTED, PLAIN, DOTTED),
+                                  np.where(exact_mail, style[src], style[sel]))
+            var[sel] = np.where(dotted, var[src], var[sel])
+            # a rotator's main account may type the old number in another format; only from
+            # a number written as +E.164, so no two accounts of an actor write it alike
+            retyped = (rot & prim & (phone_fmt[src] == 0)
+                       & (rng.random(m) < cfg.rotator_phone_trace))
+            new_fmt = rng.integers(1, len(PHONE_FORMATS), m)
+            # the national form is read with the account's country: only at home
+            abroad = own.country[sel] != own.country[phone[src]]
+            new_fmt = np.where(abroad & (new_fmt == NATIONAL), 1, new_fmt)
+            phone[sel] = np.where(retyped, phone[src], phone[sel])
+            phone_fmt[sel] = np.where(retyped, new_fmt, np.where(r_phone, phone_fmt[src],
+                                                                 phone_fmt[sel]))
             # address
             p_addr = np.where(rot, 0.15, 0.5 if prim else 0.8)
             addr[sel] = np.where(u[5] < p_addr, addr[src], addr[sel])
@@ -200,7 +230,7 @@ def add_own_identifiers(acc: Accounts, own: OwnIdentifiers, blocks: IdentifierBl
     """
     all_acc = np.arange(acc.n, dtype=np.int64)
     blocks.add(all_acc, DEV, own.dev, signup=True)
-    blocks.add(all_acc, PHONE, own.phone, signup=True)
+    blocks.add(all_acc, PHONE, own.phone_key, signup=True)
     blocks.add(all_acc, EMAIL, own.email, signup=True)
     blocks.add(all_acc, IP, own.ip_home, signup=True)
     blocks.add(all_acc, CARD, own.card)

@@ -1,4 +1,5 @@
-"""Ordinary accounts next to an offender: sharing a hub with one, or an edge.
+"""Ordinary accounts next to an offender: sharing a hub or a coincidental value with one,
+or an edge.
 
 The mask is taken twice: before enforcement of ordinary accounts from the
 edges that can happen given the offenders' bans (half of the wrong bans fall
@@ -17,10 +18,12 @@ __all__ = ["near_offenders"]
 
 
 def near_offenders(acc: Accounts, hubs: Hubs, src: np.ndarray, dst: np.ndarray,
-                   lasting: np.ndarray | None = None) -> np.ndarray:
+                   lasting: np.ndarray | None = None,
+                   shared: np.ndarray | None = None) -> np.ndarray:
     """Ordinary accounts sharing a hub with an offender or an edge ``src -> dst`` with one.
 
-    ``lasting``, if given, masks the edges that count.
+    ``lasting``, if given, masks the edges that count; ``shared`` marks accounts
+    known to share another value with an offender (coincidences).
 
     Examples
     --------
@@ -34,6 +37,8 @@ def near_offenders(acc: Accounts, hubs: Hubs, src: np.ndarray, dst: np.ndarray,
     """
     is_off = acc.is_off
     near = hubs.shared_with_offenders(acc.n)
+    if shared is not None:
+        near |= shared
     touch = is_off[src] != is_off[dst]
     if lasting is not None:
         touch &= lasting

@@ -40,3 +40,11 @@ DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "hotmail.com",
            "proton.me", "gmx.de", "mail.ru", "yandex.com", "aol.com")
 DOMAIN_P = np.array([0.40, 0.14, 0.10, 0.10, 0.08, 0.05, 0.04, 0.04, 0.03, 0.02])
 EMAIL_VARIANTS = ("", "+1", "+shop", "+x")
+# how an address is written: as allocated, with capitals (Anna.Smith@Gmail.com), or with a dot
+# after the first letter (a.nna.smith@...: the same mailbox at gmail.com, another one elsewhere)
+EMAIL_STYLES = ("plain", "capitals", "dotted")
+PLAIN, CAPITALS, DOTTED = range(3)
+# how a phone number is written: +E.164, spaced, dashed, national (trunk prefix, no country code)
+PHONE_FORMATS = ("e164", "spaced", "dashed", "national")
+NATIONAL = PHONE_FORMATS.index("national")
+PHONE_FORMAT_SHIFT = 32  # a phone key is its number id | format << PHONE_FORMAT_SHIFT

@@ -135,14 +135,16 @@ def write_platform(platform: Platform, out_dir: str | os.PathLike, format: str =
         ``edges.csv.gz``, ``enforcement.csv.gz`` (timestamps as ISO 8601 with
         ``Z``); ``"parquet"`` writes ``*.parquet`` for the four tables
         (timestamps as ``timestamp[ns, UTC]``). ``truth.csv.gz`` is written in
-        both cases.
+        both cases, and ``link_decisions`` (in ``format``) when the platform
+        has reviewer decisions.
     compresslevel : int
         gzip level for the CSV files (1 fastest ... 9 smallest).
 
     Returns
     -------
     dict of str to pathlib.Path
-        Table name (``accounts`` ... ``enforcement``, ``truth``) to the file written.
+        Table name (``accounts`` ... ``enforcement``, ``truth``,
+        ``link_decisions``) to the file written.
 
     Notes
     -----
@@ -174,6 +176,9 @@ def write_platform(platform: Platform, out_dir: str | os.PathLike, format: str =
     ext = ".csv.gz" if fmt == "csv" else ".parquet"
     jobs = [(name, getattr(platform, name), out / (name + ext), fmt) for name in TABLE_NAMES]
     jobs.append(("truth", platform.truth, out / "truth.csv.gz", "csv"))
+    if platform.link_decisions is not None:
+        jobs.append(("link_decisions", platform.link_decisions, out / ("link_decisions" + ext),
+                     fmt))
     written: dict[str, Path] = {}
     workers = max(1, min(4, thread_budget()))
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -166,3 +166,21 @@ def test_trimmed_neighbourhoods_stay_connected_on_a_platform():
             if kept and dropped:
                 weakest_kept = min(full.nodes[v]["strength"] for v in kept)
                 assert weakest_kept >= max(full.nodes[v]["strength"] for v in dropped)
+
+
+def test_strength_counts_only_paths_within_the_hops():
+    # c-u1 and u1-u2 share strong devices, c-u2 only an IP; x hangs off u2. Within two links
+    # x is reached only as c-u2-x, whose weakest link is the IP: the three-link path
+    # c-u1-u2-x is stronger but too long (an update within one round once let it count)
+    accounts = pd.DataFrame({"account_id": ["c", "u1", "u2", "x"]})
+    ids = pd.DataFrame({"account_id": ["c", "u1", "u1", "u2", "c", "u2", "u2", "x"],
+                        "kind": ["device", "device", "device", "device", "ip", "ip", "device",
+                                 "device"],
+                        "value": ["d1", "d1", "d2", "d2", "i1", "i1", "d3", "d3"]})
+    g = build_graph(load_tables(accounts, identifiers=ids))
+    pairs = g.pairs.set_index(["a", "b"])["weight"]
+    ip_link = pairs[(0, 2)]
+    assert ip_link < min(pairs[(0, 1)], pairs[(1, 2)], pairs[(2, 3)])
+    G = neighbourhood(g, "c", hops=2, masker=MASKER)
+    assert G.nodes["x"]["strength"] == pytest.approx(ip_link)
+    assert G.nodes["u2"]["strength"] == pytest.approx(min(pairs[(0, 1)], pairs[(1, 2)]))

@@ -1,8 +1,9 @@
 """Three nights of the nightly loop through the command line (issue #15).
 
 Night 1 flags a synthetic platform; night 2 appends new bans and new accounts
-to the input files and runs with ``--previous`` night 1; night 3 appends a
-clearance and runs with ``--previous`` night 2. Each night is checked: ids
+to the input files and runs with ``--previous`` night 1; night 3 records a
+clearance, a confirmation and a lifted ban with ``ringfence decide`` and runs with
+``--decisions`` and ``--previous`` night 2. Each night is checked: ids
 carried over, statuses, the queue and ``ringfence diff``.
 """
 
@@ -42,24 +43,15 @@ def _diff(old: Path, new: Path, out: Path, capsys) -> str:
     return capsys.readouterr().out
 
 
-def _record_decisions(inputs: Path, night: int, queue: pd.DataFrame, as_of: str) -> list:
-    """MERGE POINT for `ringfence decide` / `flag --decisions` (helper `decisions`).
-
-    The lead adds here, at merge time, the reviewer's decisions of the night
-    through the command line: a clearance, a lifted ban and a confirmation
-    (``ringfence decide ACCOUNT_ID cleared|lifted|confirmed --reason .. --by ..
-    --log FILE``), and returns the extra flag options (``["--decisions", FILE]``).
-    Until then the one decision the input contract knows, a dated ``cleared``
-    row in the enforcement table, is recorded here: night 2's reviewer clears
-    the top of the queue.
-    """
-    if night != 2:
-        return []
-    cleared = queue["account_id"].iloc[0]
-    _append(inputs, "enforcement", pd.DataFrame(
-        {"account_id": [cleared], "action": ["cleared"], "at": [as_of], "reason": ["reviewed"]},
-        columns=_columns(inputs, "enforcement")).fillna(""))
-    return []
+def _record_decisions(log: Path, run: Path, queue: pd.DataFrame, lifted: str) -> list:
+    """The night's reviews through ``ringfence decide``: the top of the queue is cleared, the
+    next one confirmed, and one of yesterday's bans is lifted on appeal."""
+    cleared, confirmed = queue["account_id"].iloc[0], queue["account_id"].iloc[1]
+    for account, decision in ((cleared, "cleared"), (confirmed, "confirmed"),
+                              (lifted, "lifted")):
+        assert main(["decide", account, decision, "--reason", f"{decision} after review",
+                     "--by", "ana", "--log", str(log), "--run", str(run)]) == 0
+    return ["--decisions", str(log)]
 
 
 def _columns(inputs: Path, name: str) -> list[str]:
@@ -146,15 +138,26 @@ def test_three_nights(tmp_path, capsys, monkeypatch):
     assert str(new_identity.iloc[0]) in appeared["new_ids"].tolist()
     assert f"{len(entered)} entered" in out
 
-    # ---- night 3: the night's decisions, then --previous night 2
-    extra = _record_decisions(inputs, 2, q2, run2["as_of"])
+    # ---- night 3: the night's decisions (a clearance, a confirmation, a lifted ban), then
+    # --previous night 2
+    extra = _record_decisions(tmp_path / "decisions.csv", runs / "night2", q2, banned[0])
     _flag(inputs, runs / "night3", previous=runs / "night2", extra=extra)
     run3 = _run(runs / "night3")
     s3 = read_table(runs / "night3", "scores")
     q3 = read_table(runs / "night3", "queue")
-    cleared = q2["account_id"].iloc[0]
+    cleared, confirmed, lifted = q2["account_id"].iloc[0], q2["account_id"].iloc[1], banned[0]
+    by3 = s3.set_index("account_id")
     assert cleared not in set(q3["account_id"])
-    assert s3.set_index("account_id").loc[cleared, "status_vs_previous"] == "dropped"
+    assert by3.loc[cleared, "status_vs_previous"] == "dropped"
+    assert by3.loc[cleared, "cleared"] and by3.loc[cleared, "decision"] == "cleared"
+    # a confirmation makes a reviewed offender: out of the queue, a seed like a ban
+    assert confirmed not in set(q3["account_id"]) and by3.loc[confirmed, "banned"]
+    assert by3.loc[confirmed, "decision"] == "confirmed" and by3.loc[confirmed, "decided_by"] == "ana"
+    # a lifted ban: no longer banned, no longer a seed, ranked again like anyone else
+    assert not by3.loc[lifted, "banned"] and not by3.loc[lifted, "cleared"]
+    assert by3.loc[lifted, "decision"] == "lifted" and not pd.isna(by3.loc[lifted, "rank"])
+    assert s2.set_index("account_id").loc[lifted, "banned"]
+    assert run3["inputs"]["decisions"]["rows"] == 3
     for column in ("identity_id", "cluster_id"):
         same, kept = _kept_groups(s2, s3, column)
         assert kept == same > 0
@@ -167,4 +170,5 @@ def test_three_nights(tmp_path, capsys, monkeypatch):
     assert (ffa == pd.Timestamp(run1["as_of"])).all()
     _diff(runs / "night2", runs / "night3", tmp_path / "diff23", capsys)
     changes = read_table(tmp_path / "diff23", "queue_changes")
-    assert changes.set_index("account_id").loc[cleared, "why"] == "cleared"
+    why = changes.set_index("account_id")["why"]
+    assert why[cleared] == "cleared" and why[confirmed] == "banned"
