@@ -52,7 +52,9 @@ def _emails(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     arr = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(u, pa.large_string())))
     has_at = pc.match_substring(arr, "@")
     # the last "@" separates the local part from the domain
-    parts = pc.split_pattern(arr, "@", reverse=True, max_splits=1)
+    at = pa.scalar("@", pa.large_string())
+    padded = pc.if_else(has_at, arr, pc.binary_join_element_wise(arr, at, at))
+    parts = pc.split_pattern(padded, "@", reverse=True, max_splits=1)
     domain = pc.list_element(parts, 1)
     local = pc.list_element(parts, 0)
     domain = pc.if_else(has_at, domain, pa.scalar(None, pa.large_string()))
@@ -63,7 +65,7 @@ def _emails(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dotless = pc.replace_substring(local, ".", "")
     blind = pc.is_in(domain, pa.array(DOT_BLIND_DOMAINS, pa.large_string()))
     local = pc.if_else(pc.fill_null(blind, False), dotless, local)
-    full = pc.binary_join_element_wise(local, domain, pa.scalar("@", pa.large_string()))
+    full = pc.binary_join_element_wise(local, domain, at)
     full = pc.if_else(has_at, full, arr)
     return (np.asarray(full.to_pylist(), dtype=object),
             np.asarray(local.to_pylist(), dtype=object))
