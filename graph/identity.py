@@ -211,7 +211,7 @@ def link_identities(graph: AccountGraph, config: GraphConfig | None = None,
     linker = IdentityLinker({"max_identity_size": config.max_identity_size, **config.linking,
                              "share_limits": {**limits, **config.linking.get("share_limits", {})}})
     linker.fit(graph, decisions)
-    cand = linker.predict()
+    cand = linker.predict(reasons=False)
     max_size = linker.settings_["max_identity_size"]
     # the old columns of the pairs that share an exact raw value
     pairs = graph.pairs
@@ -224,7 +224,9 @@ def link_identities(graph: AccountGraph, config: GraphConfig | None = None,
         cand[col] = np.where(hit, values, empty).astype(pairs[col].dtype if len(pkey) else float)
     same = (cand["link_kind"] == SAME_ACTOR).to_numpy()
     strong = cand["weight"].to_numpy() >= config.link_threshold * (1 - 1e-9)
-    links = cand[same | strong | (cand["decided"] != "").to_numpy()].reset_index(drop=True)
+    shown = np.flatnonzero(same | strong | (cand["decided"] != "").to_numpy())
+    links = cand.iloc[shown].reset_index(drop=True)
+    links["reason"] = linker.reasons(shown)
     same = (links["link_kind"] == SAME_ACTOR).to_numpy()
     a, b = links["a"].to_numpy(), links["b"].to_numpy()
     w = links["match_weight"].to_numpy()

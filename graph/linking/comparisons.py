@@ -176,7 +176,10 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         canon_code = np.full(len(ident), -1, np.int64)
         canon_code[rows] = pd.factorize(canon)[0]
         mine = canon_code[u_ident] >= 0
-        acc, code = _unique_uses(u_acc[mine], canon_code[u_ident[mine]], n)
+        if canon_code[rows].max(initial=-1) + 1 == len(rows):  # one value per spelling
+            acc, code = u_acc[mine], canon_code[u_ident[mine]]  # uses are unique already
+        else:
+            acc, code = _unique_uses(u_acc[mine], canon_code[u_ident[mine]], n)
         count = np.bincount(code)
         ok = count[code] <= limit  # hub values link nobody and count as no value
         has_value[acc[ok], ci] = True
@@ -209,6 +212,13 @@ def compare_pairs(graph: AccountGraph, settings: dict,
     lo, hi = cat(rec_lo, np.int64), cat(rec_hi, np.int64)
     comp, level, shared_n = cat(rec_comp, np.int64), cat(rec_level, np.int8), cat(rec_n, np.int32)
     pair_key = lo * n + hi
+    if not settings.get("partial_candidates", False):
+        # a pair needs an exact shared value (or a decision): partial keys alone are
+        # mostly coincidences at scale (100,000 accounts: 27,716 pairs of strangers in one
+        # IPv4 /24 against 1,100 true pairs), which swamp the model's non-match class
+        anchored = np.unique(pair_key[(shared_n > 0) | (level == 0)])
+        keep = np.isin(pair_key, anchored)
+        pair_key, comp, level, shared_n = pair_key[keep], comp[keep], level[keep], shared_n[keep]
     keys, pair_of = np.unique(pair_key, return_inverse=True)
     # the best level per (pair, comparison): sort by level descending, then the rarest value
     cell = pair_of.astype(np.int64) * n_comp + comp

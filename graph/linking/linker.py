@@ -44,6 +44,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # values used by more accounts than this link nobody (default: the graph's share limits)
     "share_limits": {},
     "after_ban_days": 30,
+    # True: pairs sharing only a partial key (email local part, IP network) are candidates
+    "partial_candidates": False,
     "prior": None,          # share of matches among candidates; None: estimated by EM
     "threshold": 0.5,       # match probability from which a pair is the same actor
     "max_identity_size": None,  # None: the graph's max_identity_size
@@ -239,7 +241,7 @@ class IdentityLinker:
                              "pairs": int(counts[lv])})
         return pd.DataFrame(rows)
 
-    def predict(self) -> pd.DataFrame:
+    def predict(self, reasons: bool = True) -> pd.DataFrame:
         """Every candidate pair of the fitted graph with its evidence.
 
         Returns
@@ -251,7 +253,8 @@ class IdentityLinker:
             ``bf_<comparison>`` (each comparison's log2 Bayes factor, 0 where
             null), ``reason`` (short words), ``decided`` (the reviewer's
             decision or ``""``). A ``different_actors`` decision is never
-            overridden.
+            overridden. ``reasons=False`` leaves ``reason`` empty (see
+            :meth:`reasons`; words for every candidate cost time at scale).
         """
         self._check_fitted()
         comp, p, s = self.comparisons_, self.params_, self.settings_
@@ -265,21 +268,22 @@ class IdentityLinker:
                             "link_kind": np.where(same, SAME_ACTOR, SHARED_ENVIRONMENT)})
         for j, name in enumerate(comp.names):
             out[f"bf_{name}"] = bf[:, j]
-        out["reason"] = self._reasons(np.arange(len(comp)))
+        out["reason"] = self.reasons(np.arange(len(comp))) if reasons else ""
         out["decided"] = self.decided_
         return out
 
-    def _reasons(self, rows: np.ndarray) -> np.ndarray:
-        """Short words per pair: agreements first, then differences, then timing."""
+    def reasons(self, rows: np.ndarray) -> np.ndarray:
+        """Short words for candidate pairs ``rows`` (positions in :meth:`predict`'s table):
+        agreements first, then differences, then timing."""
         comp = self.comparisons_
         lv, by = comp.levels[rows], comp.shared_by[rows]
         text = pd.Series(np.full(len(rows), "", dtype=object))
         for want in ("agree", "different", "timing"):
             for j, (name, levels) in enumerate(zip(comp.names, comp.level_names)):
                 level_j = lv[:, j]
+                if (name == "timing") != (want == "timing"):
+                    continue
                 if name == "timing":
-                    if want != "timing":
-                        continue
                     phrase = np.where(level_j == 2, f"created within {self.settings_['after_ban_days']}"
                                       " days after the other's ban", "")
                 elif want == "different":
