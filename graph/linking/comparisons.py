@@ -201,7 +201,9 @@ def compare_pairs(graph: AccountGraph, settings: dict,
             lo, hi, key = _group_pairs(acc[shared], code[shared], count)
             rec_lo.append(lo), rec_hi.append(hi), rec_comp.append(np.full(len(lo), ci, np.int8))
             rec_level.append(np.full(len(lo), 2, np.int8))
-            rec_n.append(np.zeros(len(lo), np.int32))
+            # partial keys that may make a candidate on their own are marked by shared_by -1
+            alone = spec["name"] in settings.get("partial_candidates", ())
+            rec_n.append(np.full(len(lo), -1 if alone else 0, np.int32))
 
     if extra_pairs is not None and len(extra_pairs[0]):
         ea, eb = np.asarray(extra_pairs[0], np.int64), np.asarray(extra_pairs[1], np.int64)
@@ -212,13 +214,14 @@ def compare_pairs(graph: AccountGraph, settings: dict,
     lo, hi = cat(rec_lo, np.int64), cat(rec_hi, np.int64)
     comp, level, shared_n = cat(rec_comp, np.int64), cat(rec_level, np.int8), cat(rec_n, np.int32)
     pair_key = lo * n + hi
-    if not settings.get("partial_candidates", False):
-        # a pair needs an exact shared value (or a decision): partial keys alone are
-        # mostly coincidences at scale (100,000 accounts: 27,716 pairs of strangers in one
-        # IPv4 /24 against 1,100 true pairs), which swamp the model's non-match class
-        anchored = np.unique(pair_key[(shared_n > 0) | (level == 0)])
-        keep = np.isin(pair_key, anchored)
-        pair_key, comp, level, shared_n = pair_key[keep], comp[keep], level[keep], shared_n[keep]
+    # a pair needs an exact shared value, a decision or a partial key of the comparisons in
+    # partial_candidates: IP networks alone are mostly coincidences at scale (100,000
+    # accounts: 27,716 pairs of strangers in one IPv4 /24 against 1,100 true pairs), which
+    # swamp the model's non-match class
+    anchored = np.unique(pair_key[(shared_n != 0) | (level == 0)])
+    keep = np.isin(pair_key, anchored)
+    pair_key, comp, level, shared_n = pair_key[keep], comp[keep], level[keep], shared_n[keep]
+    shared_n = np.maximum(shared_n, 0)
     keys, pair_of = np.unique(pair_key, return_inverse=True)
     # the best level per (pair, comparison): sort by level descending, then the rarest value
     cell = pair_of.astype(np.int64) * n_comp + comp

@@ -44,8 +44,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # values used by more accounts than this link nobody (default: the graph's share limits)
     "share_limits": {},
     "after_ban_days": 30,
-    # True: pairs sharing only a partial key (email local part, IP network) are candidates
-    "partial_candidates": False,
+    # comparisons whose partial key alone makes a candidate pair (IP networks do not:
+    # strangers share a /24 by coincidence far more often than an actor's accounts do)
+    "partial_candidates": ["email"],
     "prior": None,          # share of matches among candidates; None: estimated by EM
     "threshold": 0.5,       # match probability from which a pair is the same actor
     "max_identity_size": None,  # None: the graph's max_identity_size
