@@ -96,27 +96,43 @@ def split_components(n: int, a: np.ndarray, b: np.ndarray, weight: np.ndarray,
     kept = np.ones(len(a), bool)
     labels = _components(n, a, b)
     sizes = np.bincount(labels, minlength=n)
-    for comp in np.flatnonzero(sizes > max_size):
-        in_comp = labels[a] == comp
-        idx = np.flatnonzero(in_comp)
-        w = weight[idx]
-        cut_levels = np.unique(w)
+    big = np.flatnonzero(sizes > max_size)
+    if len(big):
+        # the oversized components' nodes and links, grouped by component and numbered
+        # locally, so that each bisection step costs the component's size, not n
+        is_big = np.zeros(n, bool)
+        is_big[big] = True
+        nodes = np.flatnonzero(is_big[labels])
+        nodes = nodes[np.argsort(labels[nodes], kind="stable")]
+        n_lo = np.searchsorted(labels[nodes], big)
+        n_hi = np.searchsorted(labels[nodes], big, side="right")
+        link_comp = labels[a]
+        links = np.flatnonzero(is_big[link_comp])
+        links = links[np.argsort(link_comp[links], kind="stable")]
+        l_lo = np.searchsorted(link_comp[links], big)
+        l_hi = np.searchsorted(link_comp[links], big, side="right")
+        local = np.zeros(n, np.int64)
+        for i in range(len(big)):  # one step per oversized component
+            members = nodes[n_lo[i]:n_hi[i]]
+            local[members] = np.arange(len(members))
+            idx = links[l_lo[i]:l_hi[i]]
+            la, lb, w = local[a[idx]], local[b[idx]], weight[idx]
+            cut_levels = np.unique(w)
 
-        def largest_piece(cutoff: float) -> int:
-            keep = w >= cutoff
-            lab = _components(n, a[idx][keep], b[idx][keep])
-            members = np.bincount(lab[labels == comp], minlength=1)
-            return int(members.max()) if len(members) else 0
+            def largest_piece(cutoff: float) -> int:
+                keep = w >= cutoff
+                lab = _components(len(members), la[keep], lb[keep])
+                return int(np.bincount(lab).max())
 
-        lo, hi = 0, len(cut_levels)  # cut_levels[hi] == "drop everything"
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if largest_piece(cut_levels[mid]) <= max_size:
-                hi = mid
-            else:
-                lo = mid + 1
-        cutoff = cut_levels[lo] if lo < len(cut_levels) else np.inf
-        kept[idx[w < cutoff]] = False
+            lo, hi = 0, len(cut_levels)  # cut_levels[hi] == "drop everything"
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if largest_piece(cut_levels[mid]) <= max_size:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            cutoff = cut_levels[lo] if lo < len(cut_levels) else np.inf
+            kept[idx[w < cutoff]] = False
     if not kept.all():
         labels = _components(n, a[kept], b[kept])
     return labels, kept

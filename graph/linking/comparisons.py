@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ringfence.graph.build import AccountGraph, _pairs_within_groups
-from ringfence.graph.linking.normalise import ip_networks, normalise_emails, normalise_phones
+from ringfence.graph.linking.normalise import codes, emails_arrow, networks_arrow, phones_arrow
 
 __all__ = ["Comparisons", "compare_pairs", "band_names"]
 
@@ -81,21 +82,23 @@ class Comparisons:
         return len(self.a)
 
 
-def _canonical(kind: str, values: np.ndarray, spec: dict, region: str | None
+def _canonical(values: pa.Array, spec: dict, region: str | None
                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Canonical values of one kind and its partial keys (None: no partial level)."""
+    """Codes of the canonical values of one kind (distinct identifiers) and of their partial
+    keys (None: no partial level; -1: no key)."""
     how = spec.get("normalise")
     partial = None
     if how == "email":
-        full, local = normalise_emails(values)
-        values = full
+        values, local = emails_arrow(values)
         if spec.get("partial") == "email_local":
-            partial = local
+            partial = codes(local)
     elif how == "phone":
-        values = normalise_phones(values, region)
+        values = phones_arrow(values, region)
     if spec.get("partial") == "ip_network":
-        partial = ip_networks(values)
-    return values, partial
+        partial = codes(networks_arrow(values))
+    # identifiers are distinct (kind, value) pairs: without a normaliser, each is its own code
+    canon = codes(values) if how else np.arange(len(values), dtype=np.int64)
+    return canon, partial
 
 
 def _group_pairs(acc: np.ndarray, key: np.ndarray, n_acc: np.ndarray
@@ -155,8 +158,8 @@ def compare_pairs(graph: AccountGraph, settings: dict,
     u_acc = uses["account"].to_numpy().astype(np.int64)
     u_ident = uses["identifier"].to_numpy().astype(np.int64)
     ident_kind = ident["kind"].cat.codes.to_numpy() if len(ident) else np.array([], np.int8)
-    values = np.asarray(ident["value"].array, dtype=object) if len(ident) else \
-        np.array([], dtype=object)
+    values = pa.array(ident["value"].array, pa.large_string()) if len(ident) else \
+        pa.array([], pa.large_string())
 
     rec_lo, rec_hi, rec_comp, rec_level, rec_n = [], [], [], [], []
     has_value = np.zeros((n, n_comp), bool)
@@ -172,9 +175,9 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         if kind not in kind_names:
             continue
         rows = np.flatnonzero(ident_kind == kind_names.index(kind))
-        canon, partial = _canonical(kind, values[rows], spec, region)
+        canon, partial = _canonical(values.take(pa.array(rows)), spec, region)
         canon_code = np.full(len(ident), -1, np.int64)
-        canon_code[rows] = pd.factorize(canon)[0]
+        canon_code[rows] = canon
         mine = canon_code[u_ident] >= 0
         if canon_code[rows].max(initial=-1) + 1 == len(rows):  # one value per spelling
             acc, code = u_acc[mine], canon_code[u_ident[mine]]  # uses are unique already
@@ -192,8 +195,7 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         rec_level.append((first_exact + band).astype(np.int8)), rec_n.append(c.astype(np.int32))
         if partial is not None:
             p_code = np.full(len(ident), -1, np.int64)
-            has_key = ~pd.isna(partial)
-            p_code[rows[has_key]] = pd.factorize(partial[has_key])[0]
+            p_code[rows] = partial
             mine = p_code[u_ident] >= 0
             acc, code = _unique_uses(u_acc[mine], p_code[u_ident[mine]], n)
             count = np.bincount(code) if len(code) else np.zeros(0, np.int64)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.linking.comparisons import Comparisons, compare_pairs
@@ -275,33 +277,37 @@ class IdentityLinker:
 
     def reasons(self, rows: np.ndarray) -> np.ndarray:
         """Short words for candidate pairs ``rows`` (positions in :meth:`predict`'s table):
-        agreements first, then differences, then timing."""
+        agreements first, then differences, then timing. Built by Arrow's string kernels
+        (one call per comparison and a join), no Python loop over pairs."""
         comp = self.comparisons_
         lv, by = comp.levels[rows], comp.shared_by[rows]
-        text = pd.Series(np.full(len(rows), "", dtype=object))
-        for want in ("agree", "different", "timing"):
-            for j, (name, levels) in enumerate(zip(comp.names, comp.level_names)):
-                level_j = lv[:, j]
-                if (name == "timing") != (want == "timing"):
-                    continue
-                if name == "timing":
-                    phrase = np.where(level_j == 2, f"created within {self.settings_['after_ban_days']}"
-                                      " days after the other's ban", "")
-                elif want == "different":
-                    phrase = np.where(level_j == 1, f"different {name}", "")
-                else:
-                    if "partial" in levels:
-                        part = "same email local part" if name == "email" else f"same {name} network"
-                    else:
-                        part = ""
-                    exact = pd.Series(by[:, j]).astype(str).to_numpy(dtype=object)
-                    exact = f"same {name} (used by " + exact + ")"
-                    phrase = np.where(level_j >= (3 if part else 2), exact,
-                                      np.where((level_j == 2) & bool(part), part, ""))
-                phrase = pd.Series(phrase, dtype=object)
-                sep = np.where((text != "") & (phrase != ""), "; ", "")
-                text = text + sep + phrase
-        return text.to_numpy(dtype=object)
+        null = pa.scalar(None, pa.large_string())
+        big = (lambda text: pa.scalar(text, pa.large_string()))
+        agree, differ, timing = [], [], []
+        for j, (name, levels) in enumerate(zip(comp.names, comp.level_names)):
+            level_j = pa.array(lv[:, j].astype(np.int64))
+            if name == "timing":
+                text = f"created within {self.settings_['after_ban_days']} days after the other's ban"
+                timing.append(pc.if_else(pc.equal(level_j, 2), big(text), null))
+                continue
+            differ.append(pc.if_else(pc.equal(level_j, 1), big(f"different {name}"), null))
+            first_exact = 3 if "partial" in levels else 2
+            exact = pc.binary_join_element_wise(
+                big(f"same {name} (used by "), pc.cast(pa.array(by[:, j]), pa.large_string()),
+                big(")"), big(""))
+            phrase = pc.if_else(pc.greater_equal(level_j, first_exact), exact, null)
+            if first_exact == 3:
+                part = "same email local part" if name == "email" else f"same {name} network"
+                phrase = pc.if_else(pc.equal(level_j, 2), big(part), phrase)
+            agree.append(phrase)
+        parts = [p.cast(pa.large_string()) for p in agree + differ + timing]
+        if not parts or not len(rows):
+            return np.full(len(rows), "", dtype=object)
+        # null_handling="skip" loses rows whose every part is null (pyarrow 26): join the
+        # parts with empty strings for nulls, then squeeze the separators
+        text = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], big("; "))
+        text = pc.utf8_trim(pc.replace_substring_regex(text, "(; )+", "; "), "; ")
+        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
     def explain(self, a: int, b: int) -> pd.DataFrame:
         """Why nodes ``a`` and ``b`` are (not) the same actor: the prior and one row

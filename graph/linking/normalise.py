@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["DOT_BLIND_DOMAINS", "DOMAIN_ALIASES", "normalise_emails", "normalise_phones",
-           "ip_networks", "distinct_map"]
+           "ip_networks", "distinct_map", "emails_arrow", "phones_arrow", "networks_arrow",
+           "codes"]
 
 #: providers that ignore dots in the local part (they all ignore ``+tags`` too)
 DOT_BLIND_DOMAINS = ("gmail.com",)
@@ -48,8 +49,9 @@ def distinct_map(values, func) -> np.ndarray:
     return out[codes]
 
 
-def _emails(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    arr = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(u, pa.large_string())))
+def emails_arrow(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """:func:`normalise_emails` on an Arrow string array, as Arrow arrays (no Python objects)."""
+    arr = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.large_string())))
     has_at = pc.match_substring(arr, "@")
     # the last "@" separates the local part from the domain
     at = pa.scalar("@", pa.large_string())
@@ -66,9 +68,7 @@ def _emails(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blind = pc.is_in(domain, pa.array(DOT_BLIND_DOMAINS, pa.large_string()))
     local = pc.if_else(pc.fill_null(blind, False), dotless, local)
     full = pc.binary_join_element_wise(local, domain, at)
-    full = pc.if_else(has_at, full, arr)
-    return (np.asarray(full.to_pylist(), dtype=object),
-            np.asarray(local.to_pylist(), dtype=object))
+    return pc.if_else(has_at, full, arr), local
 
 
 def normalise_emails(values) -> tuple[np.ndarray, np.ndarray]:
@@ -93,27 +93,35 @@ def normalise_emails(values) -> tuple[np.ndarray, np.ndarray]:
     if not len(uniques):
         e = np.array([], dtype=object)
         return e, e
-    full, local = _emails(np.asarray(uniques, dtype=object))
-    return full[codes], local[codes]
+    full, local = emails_arrow(pa.array(np.asarray(uniques, dtype=object), pa.large_string()))
+    return (np.asarray(full.to_pylist(), dtype=object)[codes],
+            np.asarray(local.to_pylist(), dtype=object)[codes])
 
 
-def _phones(u: np.ndarray, region: str | None) -> np.ndarray:
+def phones_arrow(values: pa.Array, region: str | None) -> pa.Array:
+    """:func:`normalise_phones` on an Arrow string array, as an Arrow array."""
     import phonenumbers  # imported here: only linking needs it
 
+    values = values.cast(pa.large_string())
     # spaces, dashes, dots and brackets are spelling, not digits
-    arr = pc.replace_substring_regex(pc.utf8_trim_whitespace(pa.array(u, pa.large_string())),
-                                     r"[\s\-\.\(\)/]", "")
-    stripped = np.asarray(arr.to_pylist(), dtype=object)
-    out = stripped.copy()
-    ok = np.asarray(pc.match_substring_regex(arr, r"^\+[1-9][0-9]{6,14}$").to_pylist(), bool)
-    for i in np.flatnonzero(~ok):  # only values not yet in E.164 need the parser
+    arr = pc.replace_substring_regex(pc.utf8_trim_whitespace(values), r"[\s\-\.\(\)/]", "")
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^\+[1-9][0-9]{6,14}$"), True)
+    todo = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+    if not len(todo):
+        return arr
+    # only values not yet in E.164 need the parser
+    raw = values.take(pa.array(todo)).to_pylist()
+    fixed = arr.take(pa.array(todo)).to_pylist()
+    for i, v in enumerate(raw):
         try:
-            num = phonenumbers.parse(str(u[i]), region)
+            num = phonenumbers.parse(v, region)
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_possible_number(num):
-            out[i] = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    return out
+            fixed[i] = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    out = np.asarray(arr.to_pylist(), dtype=object)
+    out[todo] = fixed
+    return pa.array(out, pa.large_string())
 
 
 def normalise_phones(values, region: str | None = None) -> np.ndarray:
@@ -133,23 +141,30 @@ def normalise_phones(values, region: str | None = None) -> np.ndarray:
     ...                  region="GB").tolist()
     ['+442079460958', '+442079460958', '+442079460958']
     """
-    return distinct_map(values, lambda u: _phones(u, region) if len(u) else u)
+    return distinct_map(values, lambda u: np.asarray(phones_arrow(
+        pa.array(u, pa.large_string()), region).to_pylist(), dtype=object) if len(u) else u)
 
 
-def _networks(u: np.ndarray) -> np.ndarray:
-    arr = pc.utf8_trim_whitespace(pa.array(u, pa.large_string()))
-    v4 = pc.match_substring_regex(arr, _IPV4)
-    net = pc.replace_substring_regex(arr, _IPV4, r"\1.0/24")
-    out = np.asarray(pc.if_else(v4, net, pa.scalar(None, pa.large_string())).to_pylist(),
-                     dtype=object)
-    for i in np.flatnonzero(~np.asarray(v4.to_pylist(), bool)):  # IPv6 (rare): the parser
+def networks_arrow(values: pa.Array) -> pa.Array:
+    """:func:`ip_networks` on an Arrow string array, as an Arrow array (null: no address)."""
+    arr = pc.utf8_trim_whitespace(values.cast(pa.large_string()))
+    v4 = pc.fill_null(pc.match_substring_regex(arr, _IPV4), False)
+    net = pc.if_else(v4, pc.replace_substring_regex(arr, _IPV4, r"\1.0/24"),
+                     pa.scalar(None, pa.large_string()))
+    # IPv6 (rare): the parser, only for values with a colon
+    v6 = np.flatnonzero(pc.fill_null(pc.match_substring(arr, ":"), False)
+                        .to_numpy(zero_copy_only=False))
+    if not len(v6):
+        return net
+    out = np.asarray(net.to_pylist(), dtype=object)
+    for i, v in zip(v6, arr.take(pa.array(v6)).to_pylist()):
         try:
-            addr = ipaddress.ip_address(str(u[i]).strip())
+            addr = ipaddress.ip_address(v)
         except ValueError:
             continue
         prefix = 48 if addr.version == 6 else 24
         out[i] = str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-    return out
+    return pa.array(out, pa.large_string())
 
 
 def ip_networks(values) -> np.ndarray:
@@ -162,4 +177,15 @@ def ip_networks(values) -> np.ndarray:
     >>> ip_networks(["81.2.69.160", "2001:db8:85a3::8a2e:370:7334", "router"]).tolist()
     ['81.2.69.0/24', '2001:db8:85a3::/48', None]
     """
-    return distinct_map(values, lambda u: _networks(u) if len(u) else u)
+    return distinct_map(values, lambda u: np.asarray(networks_arrow(
+        pa.array(u, pa.large_string())).to_pylist(), dtype=object) if len(u) else u)
+
+
+def codes(values: pa.Array) -> np.ndarray:
+    """A dense integer per distinct value (Arrow's dictionary encoding); -1 for nulls.
+
+    >>> codes(pa.array(["x", None, "y", "x"])).tolist()
+    [0, -1, 1, 0]
+    """
+    enc = pc.dictionary_encode(values)
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
