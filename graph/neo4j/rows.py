@@ -335,7 +335,10 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                              f"MERGE (a)-[m:IN_CLUSTER]->(c) SET m.run_id = {stamp}", rows))
 
     # identity links: one SAME_ACTOR per pair, from the smaller account id to the larger
+    # (shared_environment links are evidence, not one actor: they stay in the links table)
     links = outputs["links"]
+    if "link_kind" in links.columns:
+        links = links[links["link_kind"].astype(str) == "same_actor"]
     if len(links):
         a = links["account_a"].astype(str).to_numpy()
         b = links["account_b"].astype(str).to_numpy()
