@@ -347,9 +347,13 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
         top = links["top_identifier"].astype(str).tolist()
         top_kind = links["top_kind"].astype(str).tolist()
         shared_by = links["top_shared_by"].astype("int64").tolist()
-        evidence = [f"shares {k} {m} (used by {s:,} accounts)"
-                    + (f" and {n - 1} more identifier{'s' if n > 2 else ''}" if n > 1 else "")
-                    for k, m, s, n in zip(top_kind, top, shared_by, n_shared.tolist())]
+        why = links["reason"].astype(str).tolist() if "reason" in links.columns \
+            else [""] * len(links)
+        # a link on partial or timing evidence shares no identical value: its reason says why
+        evidence = [(f"shares {k} {m} (used by {s:,} accounts)"
+                     + (f" and {n - 1} more identifier{'s' if n > 2 else ''}" if n > 1 else ""))
+                    if n else f"shares no identical identifier: {r}"
+                    for k, m, s, n, r in zip(top_kind, top, shared_by, n_shared.tolist(), why)]
         cols = {"weight": _py(links["weight"].astype(float)), "evidence": evidence,
                 "n_shared": n_shared.tolist(), "kinds": _py(links["kinds"]),
                 "top_identifier": top, "identity_id": _py(links["identity_id"]),
