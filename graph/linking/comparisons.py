@@ -115,7 +115,10 @@ def _group_pairs(acc: np.ndarray, key: np.ndarray, n_acc: np.ndarray
 
 
 def _unique_uses(acc: np.ndarray, code: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    key = np.unique(code.astype(np.int64) * n + acc)
+    # a sort and a neighbour comparison: faster than numpy's hash-based unique here
+    key = np.sort(code.astype(np.int64) * n + acc)
+    if len(key):
+        key = key[np.r_[True, key[1:] != key[:-1]]]
     return (key % n).astype(np.int64), (key // n).astype(np.int64)
 
 
@@ -158,6 +161,12 @@ def compare_pairs(graph: AccountGraph, settings: dict,
     u_acc = uses["account"].to_numpy().astype(np.int64)
     u_ident = uses["identifier"].to_numpy().astype(np.int64)
     ident_kind = ident["kind"].cat.codes.to_numpy() if len(ident) else np.array([], np.int8)
+    # the uses grouped by kind once, so each kind reads only its own rows
+    use_kind = ident_kind[u_ident] if len(u_ident) else np.zeros(0, np.int8)
+    by_kind = np.argsort(use_kind, kind="stable")
+    kind_lo = np.searchsorted(use_kind[by_kind], np.arange(len(kind_names)))
+    kind_hi = np.searchsorted(use_kind[by_kind], np.arange(len(kind_names)), side="right")
+    local = np.zeros(len(ident), np.int64)  # an identifier's code within its kind
     values = pa.array(ident["value"].array, pa.large_string()) if len(ident) else \
         pa.array([], pa.large_string())
 
@@ -174,15 +183,16 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         first_exact = 3 if with_partial else 2
         if kind not in kind_names:
             continue
-        rows = np.flatnonzero(ident_kind == kind_names.index(kind))
+        kc = kind_names.index(kind)
+        rows = np.flatnonzero(ident_kind == kc)
         canon, partial = _canonical(values.take(pa.array(rows)), spec, region)
-        canon_code = np.full(len(ident), -1, np.int64)
-        canon_code[rows] = canon
-        mine = canon_code[u_ident] >= 0
-        if canon_code[rows].max(initial=-1) + 1 == len(rows):  # one value per spelling
-            acc, code = u_acc[mine], canon_code[u_ident[mine]]  # uses are unique already
+        sel = by_kind[kind_lo[kc]:kind_hi[kc]]
+        k_acc, k_ident = u_acc[sel], u_ident[sel]
+        local[rows] = canon
+        if canon.max(initial=-1) + 1 == len(rows):  # one value per spelling
+            acc, code = k_acc, local[k_ident]  # uses are unique already
         else:
-            acc, code = _unique_uses(u_acc[mine], canon_code[u_ident[mine]], n)
+            acc, code = _unique_uses(k_acc, local[k_ident], n)
         count = np.bincount(code)
         ok = count[code] <= limit  # hub values link nobody and count as no value
         has_value[acc[ok], ci] = True
@@ -194,10 +204,10 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         rec_lo.append(lo), rec_hi.append(hi), rec_comp.append(np.full(len(lo), ci, np.int8))
         rec_level.append((first_exact + band).astype(np.int8)), rec_n.append(c.astype(np.int32))
         if partial is not None:
-            p_code = np.full(len(ident), -1, np.int64)
-            p_code[rows] = partial
-            mine = p_code[u_ident] >= 0
-            acc, code = _unique_uses(u_acc[mine], p_code[u_ident[mine]], n)
+            local[rows] = partial
+            p_code = local[k_ident]
+            mine = p_code >= 0
+            acc, code = _unique_uses(k_acc[mine], p_code[mine], n)
             count = np.bincount(code) if len(code) else np.zeros(0, np.int64)
             shared = (count[code] >= 2) & (count[code] <= limit)
             lo, hi, key = _group_pairs(acc[shared], code[shared], count)
