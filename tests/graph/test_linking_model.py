@@ -103,7 +103,7 @@ def test_different_actors_decision_splits_a_chain():
 
 
 def test_links_do_not_depend_on_row_order_and_explain_sums_to_the_weight():
-    p = generate_platform(3000, seed=5)
+    p = generate_platform(2000, seed=5)
     t1 = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
     shuffled = p.identifiers.sample(frac=1.0, random_state=1).reset_index(drop=True)
     t2 = load_tables(p.accounts, shuffled, p.edges, p.enforcement)
