@@ -95,7 +95,8 @@ def _in_process(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestam
     state = GraphState(graph=graph)
     if last >= 1:
         with stages.stage(_STAGE_TITLES["identities"]):
-            state.linking = link_identities(graph, config)
+            state.linking = link_identities(graph, config,
+                                            getattr(tables, "link_decisions", None))
     if last >= 2:
         with stages.stage(_STAGE_TITLES["clusters"]):
             state.membership, state.clusters = find_clusters(graph, config,

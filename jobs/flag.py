@@ -27,6 +27,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.decisions import latest_logged
 from ringfence.graph.evidence import describe_paths, evidence_paths
 from ringfence.graph.identity import IdentityLinking
+from ringfence.graph.linking import SAME_ACTOR
 from ringfence.graph.masking import Masker
 from ringfence.graph.pipeline import GraphState, run_pipeline
 from ringfence.graph.progress import Stages, peak_rss_mib
@@ -97,31 +98,43 @@ def _links_table(graph: AccountGraph, ident: IdentityLinking, masker: Masker) ->
     links = ident.links
     ids = graph.account_ids
     top = links["top_identifier"].to_numpy()
+    has_top = top >= 0  # pairs linked by partial or timing evidence share no exact raw value
+    cited = top[has_top]
     idf = graph.identifiers
     kind_names = np.array(graph.kind_names, dtype=object)
     # only the cited identifiers' strings, not all of them
-    kinds = kind_names[idf["kind"].cat.codes.to_numpy()[top]] if len(top) \
-        else np.array([], dtype=object)
-    values = np.asarray(idf["value"].array.take(top), dtype=object)
-    masks = masker.mask_many(kinds, values)
+    kinds = np.full(len(top), "", dtype=object)
+    masks = np.full(len(top), "", dtype=object)
+    shared_by = np.zeros(len(top), np.int64)
+    if len(cited):
+        kinds[has_top] = kind_names[idf["kind"].cat.codes.to_numpy()[cited]]
+        values = np.asarray(idf["value"].array.take(cited), dtype=object)
+        masks[has_top] = masker.mask_many(kinds[has_top], values)
+        shared_by[has_top] = idf["n_accounts"].to_numpy()[cited]
     # "device+ip" per distinct bit mask (a handful), then spread to every link
     bits, inverse = np.unique(links["kinds"].to_numpy(), return_inverse=True)
     names = np.array(["+".join(kind_names[[i for i in range(len(kind_names)) if b >> i & 1]])
                       for b in bits], dtype=object)
     kinds_text = names[inverse.ravel()]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "account_a": ids[links["a"].to_numpy()],
         "account_b": ids[links["b"].to_numpy()],
-        "identity_id": np.where(links["cut"].to_numpy(), -1,
-                                ident.identity[links["a"].to_numpy()]),
+        "identity_id": np.where(links["cut"].to_numpy() | (links["link_kind"] != SAME_ACTOR),
+                                -1, ident.identity[links["a"].to_numpy()]),
         "weight": links["weight"].to_numpy(),
         "n_shared": links["n_shared"].to_numpy(),
         "kinds": kinds_text,
-        "top_kind": kinds.astype(str) if len(top) else np.array([], dtype=str),
-        "top_identifier": masks,
-        "top_shared_by": idf["n_accounts"].to_numpy()[top] if len(top) else np.array([], int),
+        "top_kind": kinds.astype(str),
+        "top_identifier": masks.astype(str),
+        "top_shared_by": shared_by,
         "cut": links["cut"].to_numpy(),
     })
+    # the linker's evidence: kind, probability, weight, each comparison's contribution, why
+    evidence = ["link_kind", "match_probability", "match_weight"] \
+        + [c for c in links.columns if c.startswith("bf_")] + ["reason", "decided"]
+    for col in evidence:
+        out[col] = links[col].to_numpy()
+    return out
 
 
 def _flag(scores: np.ndarray, eligible: np.ndarray, capacity: int | None,

@@ -335,7 +335,10 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                              f"MERGE (a)-[m:IN_CLUSTER]->(c) SET m.run_id = {stamp}", rows))
 
     # identity links: one SAME_ACTOR per pair, from the smaller account id to the larger
+    # (shared_environment links are evidence, not one actor: they stay in the links table)
     links = outputs["links"]
+    if "link_kind" in links.columns:
+        links = links[links["link_kind"].astype(str) == "same_actor"]
     if len(links):
         a = links["account_a"].astype(str).to_numpy()
         b = links["account_b"].astype(str).to_numpy()
@@ -344,9 +347,13 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
         top = links["top_identifier"].astype(str).tolist()
         top_kind = links["top_kind"].astype(str).tolist()
         shared_by = links["top_shared_by"].astype("int64").tolist()
-        evidence = [f"shares {k} {m} (used by {s:,} accounts)"
-                    + (f" and {n - 1} more identifier{'s' if n > 2 else ''}" if n > 1 else "")
-                    for k, m, s, n in zip(top_kind, top, shared_by, n_shared.tolist())]
+        why = links["reason"].astype(str).tolist() if "reason" in links.columns \
+            else [""] * len(links)
+        # a link on partial or timing evidence shares no identical value: its reason says why
+        evidence = [(f"shares {k} {m} (used by {s:,} accounts)"
+                     + (f" and {n - 1} more identifier{'s' if n > 2 else ''}" if n > 1 else ""))
+                    if n else f"shares no identical identifier: {r}"
+                    for k, m, s, n, r in zip(top_kind, top, shared_by, n_shared.tolist(), why)]
         cols = {"weight": _py(links["weight"].astype(float)), "evidence": evidence,
                 "n_shared": n_shared.tolist(), "kinds": _py(links["kinds"]),
                 "top_identifier": top, "identity_id": _py(links["identity_id"]),

@@ -167,6 +167,21 @@ def _picture(result: FlagResult, account_id: str, masker: Masker, hops: int, max
             "trimmed": int(G.graph.get("trimmed") or 0)}
 
 
+def _link_evidence(mine: pd.DataFrame) -> None:
+    """Kind, probability and each comparison's contribution of the links (runs before the
+    linker have none: empty cells)."""
+    kind = mine["link_kind"] if "link_kind" in mine else pd.Series("", index=mine.index)
+    mine["kind_text"] = kind.astype(str).str.replace("_", " ", regex=False)
+    mine["probability"] = mine["match_probability"] if "match_probability" in mine else np.nan
+    bf = [c for c in mine.columns if c.startswith("bf_")]
+    parts = [np.where(mine[c].to_numpy(float) != 0,
+                      c[3:] + " " + mine[c].map("{:+.1f}".format).astype(str), "") for c in bf]
+    mine["contributions"] = [", ".join(p for p in row if p) for row in zip(*parts)] if bf \
+        else ""
+    if "reason" not in mine:
+        mine["reason"] = ""
+
+
 def _identity(result: FlagResult, row: pd.Series, account_id: str) -> dict[str, Any]:
     """The account's identity: its direct links and the other members."""
     scores = result.scores
@@ -189,6 +204,7 @@ def _identity(result: FlagResult, row: pd.Series, account_id: str) -> dict[str, 
         mine["other"] = mine["other"].astype(str)
         mine["kinds"] = mine["kinds"].astype(str).str.replace("+", ", ", regex=False)
         mine["cut_text"] = np.where(mine["cut"].astype(bool), "cut (identity split)", "")
+        _link_evidence(mine)
     out: dict[str, Any] = {"id": None, "links": _table(mine), "rest": _table(None)}
     if ident_id < 0:
         return out

@@ -39,7 +39,10 @@ def test_round_trip_and_what_is_written(db, settings, platform, capsys):
     assert count(db, "(a:Account)-[:USES]->(i)") == len(graph.uses)
     assert count(db, "(i:Device)") == int((graph.identifiers["kind"] == "device").sum())
     assert count(db, "(i:IP)") == int((graph.identifiers["kind"] == "ip").sum())
-    assert count(db, "(:Account)-[:SAME_ACTOR]->(:Account)") == len(result.links)
+    # shared_environment links are evidence, not one actor: no SAME_ACTOR relationship
+    same = result.links[result.links["link_kind"] == "same_actor"]
+    assert 0 < len(same) < len(result.links)
+    assert count(db, "(:Account)-[:SAME_ACTOR]->(:Account)") == len(same)
     assert count(db, "(:Account)-[:IN_CLUSTER]->(:Cluster)") == members
     assert count(db, "(c:Cluster)") == len(result.clusters)
     assert count(db, "(:Account)-[:HAS_ENFORCEMENT]->(:Enforcement)") == len(tables.enforcement)
@@ -139,8 +142,10 @@ def test_a_newer_run_replaces_flags_links_and_memberships(db, settings, platform
 
     links = {tuple(r[0:2]) for r in db("MATCH (a:Account)-[:SAME_ACTOR]->(b:Account) "
                                 "RETURN a.account_id, b.account_id")}
-    want = {pair(a, b) for a, b in zip(r2.links["account_a"], r2.links["account_b"])}
-    old = {pair(a, b) for a, b in zip(result.links["account_a"], result.links["account_b"])}
+    l2 = r2.links[r2.links["link_kind"] == "same_actor"]
+    l1 = result.links[result.links["link_kind"] == "same_actor"]
+    want = {pair(a, b) for a, b in zip(l2["account_a"], l2["account_b"])}
+    old = {pair(a, b) for a, b in zip(l1["account_a"], l1["account_b"])}
     assert {tuple(x) for x in links} == want and old - want  # stale links are gone
     member = {tuple(r) for r in db("MATCH (a:Account)-[:IN_CLUSTER]->(c:Cluster) "
                                    "RETURN a.account_id, c.cluster_id")}

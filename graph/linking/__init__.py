@@ -1,0 +1,11 @@
+"""Identity linking: which accounts are the same actor (Fellegi-Sunter, as Splink does it).
+
+``normalise`` spells identifier values one way, ``comparisons`` finds candidate
+pairs and their comparison levels, ``fellegi_sunter`` estimates m and u by EM
+and weighs the evidence, ``linker`` holds it together in :class:`IdentityLinker`.
+"""
+
+from ringfence.graph.linking.linker import (DEFAULT_SETTINGS, SAME_ACTOR, SHARED_ENVIRONMENT,
+                                            IdentityLinker)
+
+__all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT"]
