@@ -32,7 +32,7 @@ from ringfence.graph.tables import TABLES, Tables, load_tables
 from ringfence.jobs.config import JobConfig, default_review_capacity
 from ringfence.jobs.runs import record_inputs, write_run
 from ringfence.models.scoring import (PropagationScorer, Scorer, eligible_nodes, make_scorer,
-                                      rank_order)
+                                      percentile_of_rank, rank_order)
 
 __all__ = ["FlagResult", "run_flag", "flag_files", "default_review_capacity"]
 
@@ -229,6 +229,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
             "account_id": graph.account_ids,
             "score": np.clip(score, 0.0, 1.0),
             "rank": pd.array(rank, dtype="Int64") if len(rank) else pd.array([], "Int64"),
+            "percentile": percentile_of_rank(rank),
             "flagged": flagged,
             "identity_id": ident.identity,
             "cluster_id": state.membership,

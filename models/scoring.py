@@ -35,7 +35,7 @@ from ringfence.models.training import (MIN_LABELS, explanations_text, fit_model,
                                        scoring_features)
 
 __all__ = ["EXPLAIN_LIMIT", "Scoring", "Scorer", "ModelScorer", "PropagationScorer",
-           "rank_order", "make_scorer"]
+           "rank_order", "percentile_of_rank", "make_scorer"]
 
 # the top-ranked eligible accounts get feature contributions (cost: n x features
 # predictions); the others keep their evidence paths
@@ -83,6 +83,24 @@ def rank_order(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Eligible nodes from riskiest to least risky; ties in node order (deterministic)."""
     elig = np.flatnonzero(eligible)
     return elig[np.lexsort((elig, -scores[elig]))]
+
+
+def percentile_of_rank(rank: np.ndarray) -> np.ndarray:
+    """Per account, the share (in %) of ranked accounts it scores at or above; NaN if unranked.
+
+    ``rank`` is 1 for the riskiest eligible account, NaN for accounts not
+    ranked (banned or cleared). Rank 1 of 20,000 is 100.0, rank 200 is
+    99.005: the account's place in the queue, which stays meaningful where
+    the score's probability is not (see docs/how-it-works.md).
+
+    Examples
+    --------
+    >>> percentile_of_rank(np.array([1.0, 2.0, np.nan, 4.0, 3.0])).tolist()
+    [100.0, 75.0, nan, 25.0, 50.0]
+    """
+    rank = np.asarray(rank, float)
+    n = np.count_nonzero(~np.isnan(rank))
+    return 100.0 * (n - rank + 1) / max(n, 1)
 
 
 def _explanations(model: RepeatOffenderModel, X, scores: np.ndarray,

@@ -57,16 +57,22 @@ def labelled_nodes(graph: AccountGraph) -> tuple[np.ndarray, np.ndarray]:
     return nodes, banned[nodes].astype(int)
 
 
+def _keyed_hash(account_ids: np.ndarray, seed: int) -> np.ndarray:
+    key = f"ringfence{seed:07d}"[-16:].rjust(16, "0")
+    return pd.util.hash_array(np.asarray(account_ids, dtype=object).astype(str), hash_key=key)
+
+
 def assign_folds(account_ids: np.ndarray, n_folds: int, seed: int = 0) -> np.ndarray:
     """A fold per account from a keyed hash of its id.
 
-    The fold of an account never depends on anyone's label, so changing one
-    account's label cannot move other accounts between folds (and so cannot
-    change its own out-of-fold features through them).
+    The fold of an account never depends on anyone's label or on the order of
+    the input rows, so changing one account's label cannot move other
+    accounts between folds (and so cannot change its own out-of-fold features
+    through them). The flag job uses the same folds whatever its seed
+    (``seed=0``): a run's seed changes the boosters, never which labels an
+    account's features may see.
     """
-    key = f"ringfence{seed:07d}"[-16:].rjust(16, "0")
-    h = pd.util.hash_array(np.asarray(account_ids, dtype=object).astype(str), hash_key=key)
-    return (h % np.uint64(n_folds)).astype(np.int64)
+    return (_keyed_hash(account_ids, seed) % np.uint64(n_folds)).astype(np.int64)
 
 
 def _all_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarray,
@@ -91,7 +97,7 @@ def scoring_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.n
     features, as in training, so their own label never inflates their score.
     """
     nodes, _ = labelled_nodes(graph)
-    folds = assign_folds(graph.account_ids[nodes], n_folds or default_folds(len(nodes)), seed)
+    folds = assign_folds(graph.account_ids[nodes], n_folds or default_folds(len(nodes)))
     return _all_features(graph, accounts, identity, membership, nodes, folds, config, n_jobs,
                          propagation)
 
@@ -113,7 +119,7 @@ def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarr
     if len(np.unique(y)) < 2 or np.bincount(y, minlength=2).min() < n_folds:
         raise ValueError(f"need at least {n_folds} banned and {n_folds} cleared accounts to "
                          f"train, got {int(y.sum())} banned and {int((1 - y).sum())} cleared")
-    folds = assign_folds(graph.account_ids[nodes], n_folds, seed)
+    folds = assign_folds(graph.account_ids[nodes], n_folds)
     for f in range(n_folds):
         if len(np.unique(y[folds != f])) < 2:
             raise ValueError(f"fold {f} leaves only one class to train on: too few labels")
@@ -125,16 +131,20 @@ def training_set(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndarr
     return TrainingSet(X=X, train_nodes=nodes, y=y, folds=folds, summary=summary)
 
 
-def _fit_sample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """Positions of at most ``limit`` rows, the class shares kept, deterministic for a seed."""
+def _fit_sample(y: np.ndarray, limit: int, seed: int, account_ids: np.ndarray) -> np.ndarray:
+    """Positions of at most ``limit`` rows, the class shares kept.
+
+    The rows kept are those whose ids have the smallest keyed hash for the
+    seed: the same accounts whatever the order of the input rows.
+    """
     if len(y) <= limit:
         return np.arange(len(y))
-    rng = np.random.default_rng(seed)
+    h = _keyed_hash(account_ids, seed)
     keep = []
     for cls in (0, 1):
         idx = np.flatnonzero(y == cls)
         k = max(1, round(limit * len(idx) / len(y)))
-        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+        keep.append(idx[np.argsort(h[idx], kind="stable")[:k]])
     return np.sort(np.concatenate(keep))
 
 
@@ -158,7 +168,7 @@ def fit_model(tables: Tables, state: GraphState, *, params: dict[str, Any] | Non
                           config=state.graph.config, seed=seed, propagation=state.propagation)
     with stages.stage("model"):
         model = RepeatOffenderModel(random_state=seed, **(params or {}))
-        fit = _fit_sample(ts.y, MAX_FIT_ROWS, seed)
+        fit = _fit_sample(ts.y, MAX_FIT_ROWS, seed, state.graph.account_ids[ts.train_nodes])
         nodes = ts.train_nodes[fit]
         model.fit(ts.X.iloc[nodes].reset_index(drop=True), ts.y[fit], folds=ts.folds[fit])
     summary = {**ts.summary, "fitted_rows": int(len(fit)), "train_nodes": nodes}
