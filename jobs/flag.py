@@ -110,11 +110,13 @@ def _links_table(graph: AccountGraph, ident: IdentityLinking, masker: Masker) ->
 
 
 def _flag(scores: np.ndarray, eligible: np.ndarray, capacity: int | None,
-          threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Rank eligible accounts by score (1 = riskiest) and flag the top K or those >= T."""
+          threshold: float | None, account_ids: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Rank eligible accounts by score (1 = riskiest; ties by account id) and flag the top K
+    or those >= T."""
     n = len(scores)
     rank = np.full(n, np.nan)
-    order = rank_order(scores, eligible)
+    order = rank_order(scores, eligible, account_ids)
     rank[order] = np.arange(1, len(order) + 1)
     flagged = np.zeros(n, bool)
     if threshold is not None:
@@ -219,7 +221,8 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
     with stages.stage("rank and explain"):
         # a reviewer's clearance stands: cleared accounts are not queued again
         capacity = config.capacity_for(graph.n_accounts)
-        rank, flagged = _flag(score, eligible_nodes(state), capacity, config.threshold)
+        rank, flagged = _flag(score, eligible_nodes(state), capacity, config.threshold,
+                              graph.account_ids)
         flagged_nodes = np.flatnonzero(flagged)
         flagged_nodes = flagged_nodes[np.argsort(rank[flagged_nodes])]
         reasons, evidence = _evidence(graph, flagged_nodes, scoring.explanations, masker,

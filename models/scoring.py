@@ -79,10 +79,21 @@ def eligible_nodes(state: GraphState) -> np.ndarray:
     return ~status["banned"].to_numpy() & ~status["cleared"].to_numpy()
 
 
-def rank_order(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Eligible nodes from riskiest to least risky; ties in node order (deterministic)."""
+def rank_order(scores: np.ndarray, eligible: np.ndarray,
+               account_ids: np.ndarray | None = None) -> np.ndarray:
+    """Eligible nodes from riskiest to least risky.
+
+    Ties in the order of ``account_ids`` when given (so that the queue does
+    not depend on the order of the input rows), else in node order.
+    Cost: O(n log n).
+    """
     elig = np.flatnonzero(eligible)
-    return elig[np.lexsort((elig, -scores[elig]))]
+    if account_ids is None:
+        return elig[np.lexsort((elig, -scores[elig]))]
+    by_id = np.argsort(np.asarray(account_ids)[elig].astype(str), kind="stable")
+    id_rank = np.empty(len(elig), np.int64)
+    id_rank[by_id] = np.arange(len(elig))
+    return elig[np.lexsort((id_rank, -scores[elig]))]
 
 
 def percentile_of_rank(rank: np.ndarray) -> np.ndarray:
@@ -105,7 +116,7 @@ def percentile_of_rank(rank: np.ndarray) -> np.ndarray:
 
 def _explanations(model: RepeatOffenderModel, X, scores: np.ndarray,
                   state: GraphState) -> dict[int, str]:
-    nodes = rank_order(scores, eligible_nodes(state))[:EXPLAIN_LIMIT]
+    nodes = rank_order(scores, eligible_nodes(state), state.graph.account_ids)[:EXPLAIN_LIMIT]
     texts = explanations_text(model.explain(X.iloc[nodes]))
     return {int(n): t for n, t in zip(nodes, texts) if t}
 
