@@ -37,13 +37,18 @@ def top_overlap(a: pd.DataFrame, b: pd.DataFrame, k: int) -> float:
     return len(ta & tb) / k
 
 
-def reliability_gap(scores: pd.DataFrame, truth: pd.DataFrame, n_bins: int = 10) -> float:
-    """Largest |observed rate - mean score| over bins (of >= 20 accounts) of unreviewed accounts."""
+def unreviewed_reliability(scores: pd.DataFrame, truth: pd.DataFrame,
+                           n_bins: int = 10) -> pd.DataFrame:
+    """The reliability table of the accounts nobody reviewed (neither banned nor cleared)."""
     from ringfence.models.evaluate import reliability_table
 
     df = scores.merge(truth[["account_id", "is_offender"]], on="account_id")
     df = df[~df["banned"] & ~df["cleared"]]
-    table = reliability_table(df["is_offender"].to_numpy(int), df["score"].to_numpy(float), n_bins)
+    return reliability_table(df["is_offender"].to_numpy(int), df["score"].to_numpy(float), n_bins)
+
+
+def reliability_gap(table: pd.DataFrame) -> float:
+    """Largest |observed rate - mean score| over the bins of >= 20 accounts."""
     table = table[table["accounts"] >= 20]
     return float((table["observed_rate"] - table["mean_predicted"]).abs().max())
 
@@ -80,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             s = s.assign(account_id=s["account_id"].astype(str))
             runs[seed] = s
             m = evaluate_scores(s, truth)
+            table = unreviewed_reliability(s, truth)
+            if seed == args.seeds[0]:
+                print(f"{spec} seed {seed}, unreviewed accounts:\n{table.round(3)}", flush=True)
             rows.append({"seed": seed, "ap": m["average_precision"],
                          "precision_at_capacity": m.get("precision_at_capacity"),
-                         "reliability_gap": reliability_gap(s, truth),
+                         "reliability_gap": reliability_gap(table),
                          "seconds": time.perf_counter() - t0})
         overlaps = [top_overlap(runs[x], runs[y], k)
                     for x, y in itertools.combinations(args.seeds, 2)]

@@ -46,11 +46,18 @@ class ModelFileError(ValueError):
 class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
     """Calibrated gradient boosting for "will this account turn out banned?".
 
-    A ``HistGradientBoostingClassifier`` with small, regularised trees is
-    fitted on all rows; its probabilities are calibrated by a monotone map
-    (Platt's sigmoid by default, which keeps the ranking intact, or isotonic
-    regression) fitted on out-of-fold predictions, so the calibration never
-    sees a row's own fitted score.
+    One ``HistGradientBoostingClassifier`` with small, regularised trees is
+    fitted per fold on the other folds (``ensemble="folds"``, the default):
+    each predicts its held-out fold (the out-of-fold predictions) and the
+    model's score for any other row is the members' mean log-odds. Averaging
+    the members is what makes the ranking steady: two models fitted with
+    different seeds share far more of their top accounts than two single
+    boosters do, and no extra booster is fitted for it
+    (``ensemble="refit"``: one booster refitted on all rows, as before).
+    Probabilities are calibrated by a monotone map (Platt's sigmoid by
+    default, which keeps the ranking intact, or isotonic regression) fitted
+    on the out-of-fold predictions, so the calibration never sees a row's own
+    fitted score.
 
     Class imbalance (bans are rare) is handled by the calibration, which maps
     scores to the observed rate, and by a minimum leaf size that keeps a
@@ -70,11 +77,17 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         ``"sigmoid"`` (default) or ``"isotonic"``.
     cv
         Folds for the out-of-fold predictions when ``fit`` gets no ``folds``.
+    ensemble
+        ``"folds"`` (default): the fold boosters, averaged; ``"refit"``: one
+        booster refitted on all rows.
     random_state
-        Seed of the folds and the booster.
+        Seed of the folds and the boosters (each member gets its own seed
+        derived from it).
 
     Attributes
     ----------
+    boosters_ : list of HistGradientBoostingClassifier
+        The members whose log-odds are averaged.
     feature_names_in_ : numpy.ndarray
         Columns seen in ``fit``; ``predict_proba`` requires exactly these.
     oof_proba_ : numpy.ndarray
