@@ -33,7 +33,7 @@ def test_estimator_contract():
     assert abs(model.oof_proba_.mean() - y.mean()) < 0.03
     with pytest.raises(FeatureMismatchError, match="missing \\['noise'\\]"):
         model.predict_proba(X.drop(columns="noise"))
-    refit = RepeatOffenderModel(max_iter=60, random_state=1, ensemble="refit").fit(X, y)
+    refit = clone(model).set_params(ensemble="refit").fit(X, y)
     assert len(refit.boosters_) == 1 and refit.cv_metrics_ == pytest.approx(model.cv_metrics_)
     with pytest.raises(ValueError, match="ensemble must be"):
         RepeatOffenderModel(ensemble="bag").fit(X, y)
