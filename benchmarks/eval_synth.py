@@ -54,9 +54,13 @@ def reliability_gap(table: pd.DataFrame) -> float:
 
 
 def add_edges(p, a: str, b: str, n: int = 10) -> pd.DataFrame:
+    """The platform's edges plus ``n`` edges from ``a`` to ``b``, a second apart (exact
+    duplicates would be dropped by the input contract)."""
     e = p.edges
     extra = e.iloc[np.zeros(n, int)].copy()
     extra["src"], extra["dst"] = a, b
+    if "at" in extra.columns:
+        extra["at"] = extra["at"] + pd.to_timedelta(np.arange(n), unit="s")
     return pd.concat([e, extra], ignore_index=True)
 
 
