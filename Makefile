@@ -8,7 +8,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench bench-identities eval-reddit clean install browser
+.PHONY: demo test test-fast bench bench-identities eval-reddit eval-yelp clean install browser
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ demo: $(STAMP)
 
 eval-reddit: $(STAMP)
 	$(BIN)/python benchmarks/eval_reddit.py --seeds 0 1 2
+
+eval-yelp: $(STAMP)
+	$(BIN)/python benchmarks/eval_reddit.py --data ../shared/datasets/yelp-spam --seeds 0 1 2
 
 # the case-report tests open the report in a real browser (Debian's chromium)
 browser:

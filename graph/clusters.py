@@ -455,9 +455,17 @@ def find_clusters(graph: AccountGraph, config: GraphConfig | None = None, *,
             from ringfence.graph.identity import link_identities
             identity = link_identities(graph, config).identity
         start = identity
-    membership = detect_communities(graph.adjacency, method=config.cluster_method,
-                                    objective=config.cluster_objective,
-                                    resolution=config.cluster_resolution,
-                                    n_iterations=config.cluster_iterations, seed=config.seed,
-                                    initial_membership=start)
+    # the algorithm sees the accounts in an order fixed by their ids, not by the input rows:
+    # Leiden's random moves follow vertex numbers, and the clusters must not depend on row order
+    order = np.argsort(pd.util.hash_array(np.asarray(graph.account_ids, dtype=object).astype(str)),
+                       kind="stable")
+    adj = graph.adjacency[order][:, order]
+    adj.sort_indices()
+    found = detect_communities(adj, method=config.cluster_method,
+                               objective=config.cluster_objective,
+                               resolution=config.cluster_resolution,
+                               n_iterations=config.cluster_iterations, seed=config.seed,
+                               initial_membership=None if start is None else start[order])
+    membership = np.empty_like(found)
+    membership[order] = found
     return membership, cluster_table(graph, membership)

@@ -39,7 +39,7 @@ from ringfence.jobs.continuity import Previous, add_status, carry_over, queue_ta
 from ringfence.jobs.decisions_log import reading_log
 from ringfence.jobs.runs import RunFolder, read_run, record_inputs, write_run
 from ringfence.models.scoring import (PropagationScorer, Scorer, eligible_nodes, make_scorer,
-                                      rank_order)
+                                      percentile_of_rank, rank_order)
 
 __all__ = ["FlagResult", "run_flag", "flag_files", "default_review_capacity"]
 
@@ -138,11 +138,13 @@ def _links_table(graph: AccountGraph, ident: IdentityLinking, masker: Masker) ->
 
 
 def _flag(scores: np.ndarray, eligible: np.ndarray, capacity: int | None,
-          threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Rank eligible accounts by score (1 = riskiest) and flag the top K or those >= T."""
+          threshold: float | None, account_ids: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Rank eligible accounts by score (1 = riskiest; ties by account id) and flag the top K
+    or those >= T."""
     n = len(scores)
     rank = np.full(n, np.nan)
-    order = rank_order(scores, eligible)
+    order = rank_order(scores, eligible, account_ids)
     rank[order] = np.arange(1, len(order) + 1)
     flagged = np.zeros(n, bool)
     if threshold is not None:
@@ -257,7 +259,8 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         id_counters = carry_over(state, prior)
         # a reviewer's clearance stands: cleared accounts are not queued again
         capacity = config.capacity_for(graph.n_accounts)
-        rank, flagged = _flag(score, eligible_nodes(state), capacity, config.threshold)
+        rank, flagged = _flag(score, eligible_nodes(state), capacity, config.threshold,
+                              graph.account_ids)
         flagged_nodes = np.flatnonzero(flagged)
         flagged_nodes = flagged_nodes[np.argsort(rank[flagged_nodes])]
         reasons, evidence = _evidence(graph, flagged_nodes, scoring.explanations, masker,
@@ -267,6 +270,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
             "account_id": graph.account_ids,
             "score": np.clip(score, 0.0, 1.0),
             "rank": pd.array(rank, dtype="Int64") if len(rank) else pd.array([], "Int64"),
+            "percentile": percentile_of_rank(rank),
             "flagged": flagged,
             "identity_id": state.linking.identity,
             "cluster_id": state.membership,

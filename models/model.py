@@ -17,7 +17,7 @@ from sklearn.calibration import _SigmoidCalibration
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import PredefinedSplit, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import PredefinedSplit, StratifiedKFold
 from scipy.special import expit
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.validation import check_is_fitted
@@ -31,7 +31,8 @@ __all__ = ["RepeatOffenderModel", "FeatureMismatchError", "ModelFileError", "Unt
 CARD_SUFFIX = ".card.json"
 PREDICT_BLOCK = 100_000  # rows predicted at a time
 # version 2: the booster is fitted on a float matrix with categories as codes
-FORMAT = 2
+# version 3: an ensemble of boosters (boosters_), one per fold
+FORMAT = 3
 
 
 class FeatureMismatchError(ValueError):
@@ -45,11 +46,18 @@ class ModelFileError(ValueError):
 class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
     """Calibrated gradient boosting for "will this account turn out banned?".
 
-    A ``HistGradientBoostingClassifier`` with small, regularised trees is
-    fitted on all rows; its probabilities are calibrated by a monotone map
-    (Platt's sigmoid by default, which keeps the ranking intact, or isotonic
-    regression) fitted on out-of-fold predictions, so the calibration never
-    sees a row's own fitted score.
+    One ``HistGradientBoostingClassifier`` with small, regularised trees is
+    fitted per fold on the other folds (``ensemble="folds"``, the default):
+    each predicts its held-out fold (the out-of-fold predictions) and the
+    model's score for any other row is the members' mean log-odds. Averaging
+    the members is what makes the ranking steady: two models fitted with
+    different seeds share far more of their top accounts than two single
+    boosters do, and no extra booster is fitted for it
+    (``ensemble="refit"``: one booster refitted on all rows, as before).
+    Probabilities are calibrated by a monotone map (Platt's sigmoid by
+    default, which keeps the ranking intact, or isotonic regression) fitted
+    on the out-of-fold predictions, so the calibration never sees a row's own
+    fitted score.
 
     Class imbalance (bans are rare) is handled by the calibration, which maps
     scores to the observed rate, and by a minimum leaf size that keeps a
@@ -69,11 +77,17 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         ``"sigmoid"`` (default) or ``"isotonic"``.
     cv
         Folds for the out-of-fold predictions when ``fit`` gets no ``folds``.
+    ensemble
+        ``"folds"`` (default): the fold boosters, averaged; ``"refit"``: one
+        booster refitted on all rows.
     random_state
-        Seed of the folds and the booster.
+        Seed of the folds and the boosters (each member gets its own seed
+        derived from it).
 
     Attributes
     ----------
+    boosters_ : list of HistGradientBoostingClassifier
+        The members whose log-odds are averaged.
     feature_names_in_ : numpy.ndarray
         Columns seen in ``fit``; ``predict_proba`` requires exactly these.
     oof_proba_ : numpy.ndarray
@@ -99,7 +113,7 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
                  max_leaf_nodes: int = 7, min_samples_leaf: int | str = "auto",
                  l2_regularization: float = 1.0, max_features: float = 0.5,
                  class_weight: str | None = None, calibration: str = "sigmoid",
-                 cv: int = 5, random_state: int = 0):
+                 cv: int = 5, ensemble: str = "folds", random_state: int = 0):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.max_leaf_nodes = max_leaf_nodes
@@ -109,9 +123,10 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.calibration = calibration
         self.cv = cv
+        self.ensemble = ensemble
         self.random_state = random_state
 
-    def _booster(self) -> HistGradientBoostingClassifier:
+    def _booster(self, member: int = 0) -> HistGradientBoostingClassifier:
         leaf = self.min_samples_leaf
         if leaf == "auto":
             leaf = int(np.clip(self.n_train_ // 100, 5, 40))
@@ -121,14 +136,11 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
             l2_regularization=self.l2_regularization, max_features=self.max_features,
             class_weight=self.class_weight,
             categorical_features=[c in self.categories_ for c in self.feature_names_in_],
-            early_stopping=False, random_state=self.random_state)
+            early_stopping=False, random_state=_member_seed(self.random_state, member))
 
     def _decision(self, M: np.ndarray) -> np.ndarray:
-        """The booster's log-odds for the rows of ``M`` (from :meth:`_matrix`)."""
-        try:
-            return column_major_decision(self.booster_, M)
-        except (AttributeError, KeyError, TypeError, ValueError):  # another scikit-learn
-            return self.booster_.decision_function(M)
+        """The ensemble's log-odds for the rows of ``M`` (from :meth:`_matrix`): the members' mean."""
+        return np.mean([_booster_decision(b, M) for b in self.boosters_], axis=0)
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's input: float64 in column-major order, categories as their codes."""
@@ -144,6 +156,8 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         return out
 
     def _check_params(self) -> None:
+        if self.ensemble not in ("folds", "refit"):
+            raise ValueError(f"ensemble must be 'folds' or 'refit', got {self.ensemble!r}")
         if self.calibration not in ("sigmoid", "isotonic"):
             raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', got {self.calibration!r}")
         if self.class_weight not in ("balanced", None):
@@ -186,14 +200,19 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
             splitter = PredefinedSplit(np.asarray(folds))
         else:
             splitter = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        raw_oof = cross_val_predict(self._booster(), M, y, cv=splitter,
-                                    method="predict_proba")[:, 1]
+        raw_oof = np.empty(len(y))
+        self.boosters_ = []
+        for k, (fit_rows, held) in enumerate(splitter.split(M, y)):
+            member = self._booster(k).fit(M[fit_rows], y[fit_rows])
+            raw_oof[held] = expit(_booster_decision(member, M[held]))
+            self.boosters_.append(member)
         if self.calibration == "sigmoid":
             cal = _SigmoidCalibration().fit(raw_oof, y)
         else:
             cal = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw_oof, y)
         self.calibrator_ = cal
-        self.booster_ = self._booster().fit(M, y)
+        if self.ensemble == "refit":
+            self.boosters_ = [self._booster().fit(M, y)]
         self.oof_proba_ = self._calibrate(raw_oof)
         self.cv_metrics_ = {
             "roc_auc": float(roc_auc_score(y, self.oof_proba_)),
@@ -211,7 +230,7 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         return np.clip(self.calibrator_.predict(raw), 0.0, 1.0)
 
     def _check_X(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_is_fitted(self, "booster_")
+        check_is_fitted(self, "boosters_")
         if not isinstance(X, pd.DataFrame):
             raise TypeError("X must be a pandas DataFrame of features")
         expected = list(self.feature_names_in_)
@@ -277,6 +296,18 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
         return out
 
 
+def _member_seed(seed: int, member: int) -> int:
+    """The booster seed of ensemble member ``member`` of a model seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, member]).generate_state(1)[0] >> 1)
+
+
+def _booster_decision(booster: HistGradientBoostingClassifier, M: np.ndarray) -> np.ndarray:
+    try:
+        return column_major_decision(booster, M)
+    except (AttributeError, KeyError, TypeError, ValueError):  # another scikit-learn
+        return booster.decision_function(M)
+
+
 def _booster_input(booster: HistGradientBoostingClassifier, M: np.ndarray) -> np.ndarray:
     """What the booster's own preprocessing makes of ``M``, built column-major directly."""
     pre = booster._preprocessor
@@ -337,7 +368,7 @@ def save_model(model: RepeatOffenderModel, path: str | os.PathLike,
     cross-validation metrics, the parameters, package versions and the
     creation time.
     """
-    check_is_fitted(model, "booster_")
+    check_is_fitted(model, "boosters_")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {

@@ -35,7 +35,7 @@ from ringfence.models.training import (MIN_LABELS, explanations_text, fit_model,
                                        scoring_features)
 
 __all__ = ["EXPLAIN_LIMIT", "Scoring", "Scorer", "ModelScorer", "PropagationScorer",
-           "rank_order", "make_scorer"]
+           "rank_order", "percentile_of_rank", "make_scorer"]
 
 # the top-ranked eligible accounts get feature contributions (cost: n x features
 # predictions); the others keep their evidence paths
@@ -79,15 +79,44 @@ def eligible_nodes(state: GraphState) -> np.ndarray:
     return ~status["banned"].to_numpy() & ~status["cleared"].to_numpy()
 
 
-def rank_order(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Eligible nodes from riskiest to least risky; ties in node order (deterministic)."""
+def rank_order(scores: np.ndarray, eligible: np.ndarray,
+               account_ids: np.ndarray | None = None) -> np.ndarray:
+    """Eligible nodes from riskiest to least risky.
+
+    Ties in the order of ``account_ids`` when given (so that the queue does
+    not depend on the order of the input rows), else in node order.
+    Cost: O(n log n).
+    """
     elig = np.flatnonzero(eligible)
-    return elig[np.lexsort((elig, -scores[elig]))]
+    if account_ids is None:
+        return elig[np.lexsort((elig, -scores[elig]))]
+    by_id = np.argsort(np.asarray(account_ids)[elig].astype(str), kind="stable")
+    id_rank = np.empty(len(elig), np.int64)
+    id_rank[by_id] = np.arange(len(elig))
+    return elig[np.lexsort((id_rank, -scores[elig]))]
+
+
+def percentile_of_rank(rank: np.ndarray) -> np.ndarray:
+    """Per account, the share (in %) of ranked accounts it scores at or above; NaN if unranked.
+
+    ``rank`` is 1 for the riskiest eligible account, NaN for accounts not
+    ranked (banned or cleared). Rank 1 of 20,000 is 100.0, rank 200 is
+    99.005: the account's place in the queue, which stays meaningful where
+    the score's probability is not (see docs/how-it-works.md).
+
+    Examples
+    --------
+    >>> percentile_of_rank(np.array([1.0, 2.0, np.nan, 4.0, 3.0])).tolist()
+    [100.0, 75.0, nan, 25.0, 50.0]
+    """
+    rank = np.asarray(rank, float)
+    n = np.count_nonzero(~np.isnan(rank))
+    return 100.0 * (n - rank + 1) / max(n, 1)
 
 
 def _explanations(model: RepeatOffenderModel, X, scores: np.ndarray,
                   state: GraphState) -> dict[int, str]:
-    nodes = rank_order(scores, eligible_nodes(state))[:EXPLAIN_LIMIT]
+    nodes = rank_order(scores, eligible_nodes(state), state.graph.account_ids)[:EXPLAIN_LIMIT]
     texts = explanations_text(model.explain(X.iloc[nodes]))
     return {int(n): t for n, t in zip(nodes, texts) if t}
 

@@ -365,6 +365,7 @@ def case_report_html(result: FlagResult, account_id: str, masker: Masker | None 
         "rank": None if _missing(rank) else int(rank),
         "n_ranked": int(scores["rank"].notna().sum()) if "rank" in scores.columns
         else len(scores),
+        **_score_headline(rank, scores, run),
         "reasons": [r for r in str(row.get("reasons", "") or "").split("; ") if r.strip()],
         "account": _account(result, row, account_id),
         "identity_id": ident["id"], "cluster_id": None if cluster is None else cluster["id"],
@@ -376,6 +377,24 @@ def case_report_html(result: FlagResult, account_id: str, masker: Masker | None 
         "changed_inputs": sorted(changed.items()), "in_stored_graph": in_graph,
     }
     return _environment().get_template("case.html.j2").render(page)
+
+
+def _share_text(percent: float) -> str:
+    """0.015, 2.5, 40: two significant digits below 10 %, whole numbers above."""
+    return f"{percent:.0f}" if percent >= 10 else f"{percent:.2g}"
+
+
+def _score_headline(rank: Any, scores: pd.DataFrame, run: dict) -> dict[str, str]:
+    """The queue place as a share, and what the score's number means (it is not this account's
+    chance of being an offender: the model is calibrated on reviewed accounts only)."""
+    n = int(scores["rank"].notna().sum()) if "rank" in scores.columns else len(scores)
+    top = "" if _missing(rank) or not n else _share_text(100 * int(rank) / n)
+    if str((run.get("model") or {}).get("mode", "")).startswith("model"):
+        note = ("a rank, not a probability: calibrated on reviewed accounts (banned vs cleared), "
+                "it overstates the chance for an account nobody reviewed")
+    else:
+        note = "blacklist propagation: a relative scale, not a probability"
+    return {"top_percent": top, "score_note": note}
 
 
 def write_case_report(result: FlagResult, account_id: str, out: str | os.PathLike,

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 from sklearn.base import clone
 
 from ringfence.models.model import (FeatureMismatchError, RepeatOffenderModel, column_major_decision,
@@ -32,6 +33,10 @@ def test_estimator_contract():
     assert abs(model.oof_proba_.mean() - y.mean()) < 0.03
     with pytest.raises(FeatureMismatchError, match="missing \\['noise'\\]"):
         model.predict_proba(X.drop(columns="noise"))
+    refit = clone(model).set_params(ensemble="refit").fit(X, y)
+    assert len(refit.boosters_) == 1 and refit.cv_metrics_ == pytest.approx(model.cv_metrics_)
+    with pytest.raises(ValueError, match="ensemble must be"):
+        RepeatOffenderModel(ensemble="bag").fit(X, y)
     with pytest.raises(ValueError, match="calibration must be"):
         RepeatOffenderModel(calibration="magic").fit(X, y)
     with pytest.raises(ValueError, match="need at least 5 examples of each class"):
@@ -39,10 +44,13 @@ def test_estimator_contract():
     # the fast column-major prediction path gives exactly scikit-learn's public answer
     for rows in (X, X.assign(c=pd.Categorical(["zz", None, "a"] * 166 + ["b", "a"]))):
         M = model._matrix(rows)
-        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
-                                      model.booster_.decision_function(M))
-    np.testing.assert_array_equal(
-        p[:, 1], model._calibrate(model.booster_.predict_proba(model._matrix(X))[:, 1]))
+        for booster in model.boosters_:
+            np.testing.assert_array_equal(column_major_decision(booster, M),
+                                          booster.decision_function(M))
+    # the ensemble: the five fold models, averaged in log-odds, then calibrated
+    assert len(model.boosters_) == 5
+    mean = np.mean([b.decision_function(model._matrix(X)) for b in model.boosters_], axis=0)
+    np.testing.assert_allclose(p[:, 1], model._calibrate(expit(mean)), rtol=1e-12)
     # categories are matched by value, not by code: the same rows with the categories listed
     # in another order, or as plain strings, score the same; an unseen value counts as missing
     reordered = X.assign(c=X["c"].cat.reorder_categories(["b", "a"]))
@@ -106,8 +114,9 @@ def test_fast_prediction_matches_with_missing_categories_in_training():
     rows = X.assign(c=pd.Categorical(rng.choice(["a", "d", "zz", None], 600)))
     for frame in (X, rows):
         M = model._matrix(frame)
-        np.testing.assert_array_equal(column_major_decision(model.booster_, M),
-                                      model.booster_.decision_function(M))
+        for booster in model.boosters_:
+            np.testing.assert_array_equal(column_major_decision(booster, M),
+                                          booster.decision_function(M))
 
 
 def _small_model() -> RepeatOffenderModel:

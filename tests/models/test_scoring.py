@@ -146,3 +146,8 @@ def test_rank_order_puts_ties_in_node_order():
     np.testing.assert_array_equal(rank_order(scores, eligible), [1, 0, 2, 5, 4])
     np.testing.assert_array_equal(rank_order(np.zeros(4), np.ones(4, bool)), [0, 1, 2, 3])
     assert len(rank_order(scores, np.zeros(6, bool))) == 0
+    # with the account ids, ties follow the ids: the same queue whatever the row order
+    ids = np.array(["f", "e", "d", "c", "b", "a"], dtype=object)
+    np.testing.assert_array_equal(rank_order(scores, eligible, ids), [1, 5, 2, 0, 4])
+    np.testing.assert_array_equal(rank_order(np.zeros(4), np.ones(4, bool), ids[:4]),
+                                  [3, 2, 1, 0])

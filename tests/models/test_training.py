@@ -19,11 +19,16 @@ def test_large_label_sets_fit_a_stratified_sample():
     from ringfence.models.training import default_folds
 
     y = np.r_[np.ones(3000), np.zeros(27000)].astype(int)
-    idx = _fit_sample(y, 20000, seed=1)
+    ids = np.array([f"acc{i}" for i in range(len(y))], dtype=object)
+    idx = _fit_sample(y, 20000, 1, ids)
     assert len(idx) == 20000 and len(np.unique(idx)) == 20000
     assert y[idx].mean() == pytest.approx(0.1, abs=1e-3)        # class shares kept
-    np.testing.assert_array_equal(idx, _fit_sample(y, 20000, seed=1))
-    assert len(_fit_sample(y[:500], 20000, seed=1)) == 500       # small sets untouched
+    np.testing.assert_array_equal(idx, _fit_sample(y, 20000, 1, ids))
+    assert len(_fit_sample(y[:500], 20000, 1, ids[:500])) == 500       # small sets untouched
+    # the same accounts whatever the order of the rows
+    perm = np.random.default_rng(0).permutation(len(y))
+    again = _fit_sample(y[perm], 20000, 1, ids[perm])
+    assert set(ids[perm][again]) == set(ids[idx])
     assert (default_folds(20000), default_folds(20001)) == (5, 3)
 
 
