@@ -67,14 +67,20 @@ def test_without_previous_ids_are_by_size_and_flagged_accounts_are_new(night1):
 
 def test_ids_last_when_a_new_large_group_renumbers_the_rest(platform, night1):
     first, out = night1
-    # twelve new accounts on one device: tonight the largest identity, so numbering by
-    # size would give it id 0 and shift every other identity by one
-    new = [f"zz_new_{i:02d}" for i in range(12)]
+    # nineteen new accounts, each sharing a device and a card with the next (one actor's
+    # chain): tonight the largest identity, so numbering by size would give it id 0 and
+    # shift every other identity by one
+    new = [f"zz_new_{i:02d}" for i in range(19)]
     accounts = pd.concat([platform.accounts, pd.DataFrame({"account_id": new})],
                          ignore_index=True)
-    identifiers = pd.concat([platform.identifiers, pd.DataFrame(
-        {"account_id": new, "kind": "device", "value": "dev-shared-by-twelve",
-         "seen_at": platform.identifiers["seen_at"].max()})], ignore_index=True)
+    left, right = new[:-1], new[1:]
+    chain = pd.DataFrame({
+        "account_id": left + right + left + right,
+        "kind": ["device"] * (2 * len(left)) + ["card"] * (2 * len(left)),
+        "value": [f"dev-chain-{i}" for i in range(len(left))] * 2
+        + [f"card-chain-{i}" for i in range(len(left))] * 2,
+        "seen_at": platform.identifiers["seen_at"].max()})
+    identifiers = pd.concat([platform.identifiers, chain], ignore_index=True)
     tonight = run_flag(_tables(platform, accounts, identifiers), scorer="propagation",
                        review_capacity=60, previous=out)
     plain = run_flag(_tables(platform, accounts, identifiers), scorer="propagation",
