@@ -116,7 +116,7 @@ def infer_like_pandas(col: pa.ChunkedArray) -> pd.Series | None:
         return pd.Series(values.to_numpy(zero_copy_only=False).astype(
             np.float64 if any_na else np.int64))
     if _all(pc.match_substring_regex(given, f"^{_FLOAT}$")) \
-            and int(pc.max(pc.utf8_length(given)).as_py()) <= 20:  # beyond: rounding may differ
+            and int(pc.max(pc.utf8_length(given)).as_py()) <= 18:  # beyond: rounding may differ
         values = pc.cast(pc.if_else(na, None, col), pa.float64())
         return pd.Series(values.to_numpy(zero_copy_only=False))
     if not any_na and _all(pc.is_in(given, value_set=pa.array(_TRUE + _FALSE))):
