@@ -4,6 +4,10 @@ Validation is :mod:`ringfence.graph.tables`' job; this module only refuses files
 that cannot be read at all (missing, empty, not what their extension says, not
 UTF-8, not well-formed CSV, a column named twice), with the same
 :class:`~ringfence.graph.problems.InputError`.
+
+CSV is read by Arrow's multi-threaded reader (:mod:`ringfence.graph.arrow_csv`);
+when Arrow refuses a file, or might read it otherwise than pandas, pandas' parser
+reads it as before and, for a bad file, finds the line to show.
 """
 
 from __future__ import annotations
