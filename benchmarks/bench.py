@@ -201,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for s in stages:
         print(f"{s:<22}" + "".join(
-            f"{r['stage_seconds'].get(s, float('nan')):>11.1f} s"
-            f"{r['stage_peak_rss_mib'].get(s, 0) / 1024:>5.1f}G"[-18:].rjust(18) for r in rows))
+            f"{r['stage_seconds'].get(s, float('nan')):>10.1f} s "
+            f"{r['stage_peak_rss_mib'].get(s, 0) / 1024:>4.1f}G"[-18:].rjust(18) for r in rows))
     print(f"{'total (wall)':<22}" + "".join(f"{r['wall_seconds']:>16.1f} s" for r in rows))
     print(f"{'total (CPU)':<22}" + "".join(f"{r['cpu_seconds']:>16.1f} s" for r in rows))
     print(f"{'peak memory':<22}" + "".join(f"{r['peak_rss_mib'] / 1024:>14.2f} GiB"
