@@ -1,4 +1,4 @@
-"""Hashing of large string columns in Arrow's compiled kernels.
+"""Hashing of large string columns in Arrow's compiled kernels, and numbers read from them.
 
 pandas' ``duplicated``, ``isin``, ``get_indexer`` and ``groupby`` on
 Arrow-backed strings convert to Python objects or hash row by row; on the
@@ -115,6 +115,36 @@ def _codes_in_parts(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarra
     mark[first_row] = True
     rank = (np.cumsum(mark) - 1)[first_row]
     return np.where(out >= 0, rank[np.maximum(out, 0)], -1)
+
+
+_DECIMAL = r"^[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|(?i:inf|infinity|nan))$"
+
+
+def text_to_float(s: pd.Series) -> np.ndarray | None:
+    """Numeric text as float64, exactly as ``pd.to_numeric(s).astype(float)`` reads it, by
+    Arrow's casts (``to_numeric`` on the 2.25 million weights and amounts of a
+    1,000,000-account platform's edges was 8% of loading); ``None`` when pandas must
+    decide: a cell Arrow does not cast (empty, padded), a long mantissa (rounding), a
+    negative zero.
+
+    Examples
+    --------
+    >>> text_to_float(pd.Series(["1", "2.5", "1e3"], dtype="str")).tolist()
+    [1.0, 2.5, 1000.0]
+    >>> print(text_to_float(pd.Series(["1", ""], dtype="str")))
+    None
+    """
+    arr = _arrow(s)
+    if not len(arr) or (pc.max(pc.utf8_length(arr)).as_py() or 0) > 18 \
+            or not pc.all(pc.match_substring_regex(arr, _DECIMAL)).as_py():  # not '0x10'
+        return None
+    for kind in (pa.int64(), pa.float64()):  # integers first: '-0' is 0 for pandas
+        try:
+            out = pc.cast(arr, kind).to_numpy(zero_copy_only=False).astype(np.float64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return None if (np.signbit(out) & (out == 0)).any() else out
+    return None
 
 
 def positions(values: pd.Series | np.ndarray, index_values: pd.Index | np.ndarray) -> np.ndarray:

@@ -103,7 +103,7 @@ class AccountGraph:
         One row per identifier (a ``(kind, value)`` pair), row number = its
         column in ``usage``: ``kind``, ``value``, ``n_accounts``, ``weight``
         (the kind's weight times the hub factor; 0 for hubs above the share
-        limit), ``first_seen``, ``last_seen``.
+        limit). When an identifier was seen is per use, in ``uses``.
     uses : pandas.DataFrame
         One row per (account, identifier) pair: ``account``, ``identifier``
         (node and identifier numbers), ``count``, ``first_seen``,
@@ -421,17 +421,13 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
                              "identifier": (ukey // n).astype(np.int32),
                              "count": n_uses.astype(np.int32),
                              "first_seen": _from_ns(first_ns), "last_seen": _from_ns(last_ns)})
-        del ukey, n_uses
+        del ukey, n_uses, first_ns, last_ns
         by_ident = _run_starts(uses["identifier"].to_numpy())  # every identifier has a use
         ident["n_accounts"] = np.diff(np.r_[by_ident, len(uses)]).astype(np.int32)
-        ident["first_seen"] = _from_ns(_min_max(first_ns, by_ident)[0])
-        ident["last_seen"] = _from_ns(_min_max(last_ns, by_ident)[1])
     else:
         kind_names = []
         ident = pd.DataFrame({"kind": pd.Categorical([]), "value": np.array([], dtype=object),
-                              "n_accounts": np.array([], np.int32),
-                              "first_seen": pd.Series([], dtype="datetime64[ns, UTC]"),
-                              "last_seen": pd.Series([], dtype="datetime64[ns, UTC]")})
+                              "n_accounts": np.array([], np.int32)})
         uses = pd.DataFrame({"account": np.array([], np.int32),
                              "identifier": np.array([], np.int32),
                              "count": np.array([], np.int32),

@@ -4,6 +4,10 @@ Validation is :mod:`ringfence.graph.tables`' job; this module only refuses files
 that cannot be read at all (missing, empty, not what their extension says, not
 UTF-8, not well-formed CSV, a column named twice), with the same
 :class:`~ringfence.graph.problems.InputError`.
+
+CSV is read by Arrow's multi-threaded reader (:mod:`ringfence.graph.arrow_csv`);
+when Arrow refuses a file, or might read it otherwise than pandas, pandas' parser
+reads it as before and, for a bad file, finds the line to show.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ringfence.graph.arrow_csv import NA_TEXT, read_csv_arrow
 from ringfence.graph.problems import InputError, Problem
 
 __all__ = ["duplicated_columns", "file_kind", "read_table"]
@@ -132,7 +137,7 @@ def _read_csv(raw: bytes, table: str, label: str) -> pd.DataFrame:
                 c for c in header if c in ("account_id", "created_at")]
             return pd.read_csv(io.BytesIO(raw), header=0, names=header, index_col=False,
                                dtype={c: str for c in string_cols}, keep_default_na=False,
-                               na_values={c: ["", "NA", "NaN", "nan", "null"] for c in header
+                               na_values={c: list(NA_TEXT) for c in header
                                           if c not in string_cols}, low_memory=False)
     except InputError:
         raise
@@ -188,6 +193,11 @@ def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataF
     if kind == "csv" and (is_gzip or is_parquet):
         raise fail(f"looks like {'gzip' if is_gzip else 'Parquet'}, not CSV text; "
                    "rename it with the right extension")
+    fast = read_csv_arrow(path, kind == "csv.gz",
+                          text=("account_id", "created_at") if table == "accounts" else None)
+    if fast is not None:
+        return fast
+    # Arrow refused the file, or it is unusual: pandas' parser decides and names the line
     opener = gzip.open if kind == "csv.gz" else open
     try:
         with opener(path, "rb") as f:

@@ -47,7 +47,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ringfence.graph._arrow import codes, column_key, duplicated_rows, positions, same_column
+from ringfence.graph._arrow import (codes, column_key, duplicated_rows, positions, same_column,
+                                    text_to_float)
 from ringfence.graph.cpus import thread_budget
 from ringfence.graph.decisions import DECISIONS, LOG_COLUMNS
 from ringfence.graph.link_decisions import check_link_decisions
@@ -420,7 +421,9 @@ def _validate_generic(df: pd.DataFrame, v: _Validator) -> pd.DataFrame:
         if col not in df.columns:
             continue
         raw = df[col]
-        num = pd.to_numeric(raw, errors="coerce").astype("float64")
+        fast = text_to_float(raw) if pd.api.types.is_string_dtype(raw) else None
+        num = pd.to_numeric(raw, errors="coerce").astype("float64") if fast is None \
+            else pd.Series(fast, index=raw.index)
         given = (_as_str(raw) != "").to_numpy() if not pd.api.types.is_numeric_dtype(raw) \
             else raw.notna().to_numpy()
         nonnum = given & num.isna().to_numpy()

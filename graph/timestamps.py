@@ -149,9 +149,28 @@ def _in_window(times: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return times.astype("datetime64[ns, UTC]"), outside
 
 
+def _iso_by_arrow(s: pd.Series) -> pd.Series | None:
+    """ISO 8601 text read by Arrow's parser when every cell has a zone, or none has
+    (then UTC); ``None`` for anything else, which pandas reads. pandas' ISO 8601
+    reader was an eighth of loading a 1,000,000-account platform's gzip CSV files
+    once they were read by Arrow (8.5 million ``seen_at``)."""
+    if not len(s):
+        return None
+    arr = pa.array(s.array)
+    for kind in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
+        try:
+            ns = pc.cast(arr, kind).to_numpy(zero_copy_only=False).astype("M8[ns]")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return pd.Series(pd.DatetimeIndex(ns).tz_localize("UTC"), index=s.index)
+    return None
+
+
 def _read(s: pd.Series, time_format: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Text read with one format -> (UTC times in the window, read, outside)."""
-    raw = pd.to_datetime(s, format=time_format, utc=True, errors="coerce")
+    raw = _iso_by_arrow(s) if time_format == "ISO8601" else None
+    if raw is None:
+        raw = pd.to_datetime(s, format=time_format, utc=True, errors="coerce")
     times, outside = _in_window(raw)
     return times, np.array(raw.notna(), dtype=bool), np.array(outside, dtype=bool)
 

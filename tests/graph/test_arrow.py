@@ -82,3 +82,19 @@ def test_many_values_are_coded_in_parts(monkeypatch):
     s = pd.Series([f"id{i % 170}" for i in range(1000)], dtype="str")
     c = _arrow.codes(s)
     assert calls == [10] and c.max() == 169 and c[170] == 0
+
+
+@pytest.mark.parametrize("cells", [
+    ["1", "2.5", "1e3"], ["-0", "3"], ["+5", ".5", "5."], ["inf", "-Infinity", "nan", "NAN"],
+    ["1e400", "4.9e-324", "1e-400"], ["00012", "123456789012345678"], ["-0.0", "1"],
+    ["-1e-400"], ["1", ""], [" 5"], ["0x10"], ["1.2345678901234567890"], ["1,5"]])
+def test_text_to_float_reads_numbers_as_pandas_reads_them_or_leaves_them(cells):
+    s = pd.Series(cells, dtype="str")
+    fast = arrow_helpers.text_to_float(s)
+    if fast is not None:
+        slow = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+        np.testing.assert_array_equal(fast, slow)
+        assert np.signbit(fast).tolist() == np.signbit(slow).tolist()
+    else:
+        assert cells in (["-0.0", "1"], ["-1e-400"], ["1", ""], [" 5"], ["0x10"],
+                         ["1.2345678901234567890"], ["1,5"])

@@ -51,3 +51,17 @@ def test_usage_matrix_is_made_from_uses_on_demand():
     a = g.nodes(["a"])[0]
     d3 = int(np.flatnonzero(g.identifiers["value"].to_numpy() == "d3")[0])
     assert u[a, d3] == 1.0  # recency of an undated use
+
+
+def test_identifiers_hold_what_later_stages_read_and_no_times():
+    # per-identifier first/last times were read by no stage and cost 16 bytes for each
+    # of ~70 million identifiers at 10,000,000 accounts; the times stay per use
+    t = load_tables(pd.DataFrame({"account_id": ["a", "b"]}),
+                    identifiers=pd.DataFrame({"account_id": ["a", "b", "a"], "kind": "device",
+                                              "value": ["d1", "d1", "d1"],
+                                              "seen_at": ["2025-01-01", "2025-03-01",
+                                                          "2025-02-01"]}))
+    g = build_graph(t)
+    assert list(g.identifiers.columns) == ["kind", "value", "n_accounts", "weight"]
+    assert g.uses["first_seen"].dt.strftime("%m").tolist() == ["01", "03"]
+    assert g.uses["last_seen"].dt.strftime("%m").tolist() == ["02", "03"]

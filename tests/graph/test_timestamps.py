@@ -227,3 +227,27 @@ def test_a_given_format_refuses_times_outside_the_window():
     p = parse_times(pd.Series(["01/01/3000", "01/01/2025", "2025-01-02"]), "%d/%m/%Y")
     assert p.outside.tolist() == [True, False, False]
     assert iso(p)[1:] == ["2025-01-01T00:00:00+00:00", "2025-01-02T00:00:00+00:00"]
+
+
+ISO_SHAPES = ["2024-06-30T00:43:50Z", "2024-06-30 00:43:50", "2024-06-30", "2024-06-30T00:43Z",
+              "2024-06-30T00:43:50+02:00", "2024-06-30T00:43:50+0200", "2024-06-30T00",
+              "2024-06-30T00:43:50.123456789Z", "2024-06-30T00:43:50.1234567891Z",
+              "2024-06-30T00:43:50.5", "2024-06-30T00:43:50-00:00", "2024-06-30t00:43:50z",
+              "20240630T004350Z", "2024-6-3", "2024-06", "2024", "2024-02-30T00:00:00Z",
+              "2016-12-31T23:59:60Z", "1960-01-01T00:00:00Z", "2300-01-01T00:00:00Z",
+              "1600-01-01", "2024-06-30T00:43:50+25:00", "2024-06-30T00:43:50 Z"]
+
+
+@pytest.mark.parametrize("pair", [(a, b) for a in ISO_SHAPES for b in ISO_SHAPES[:6]])
+def test_iso_text_read_by_arrow_reads_as_pandas_reads_it(pair):
+    from ringfence.graph.timestamps import _iso_by_arrow
+    s = pd.Series(list(pair), dtype="string[pyarrow]")
+    fast = _iso_by_arrow(s)
+    if fast is not None:  # else pandas reads the column, as before
+        slow = pd.to_datetime(s, format="ISO8601", utc=True).astype("datetime64[ns, UTC]")
+        pd.testing.assert_series_equal(fast, slow)
+
+
+def test_iso_text_with_and_without_zone_is_read_by_both_rules():
+    p = parse_times(pd.Series(["2024-06-30T00:00:00+02:00", "2024-06-30 00:00"]))
+    assert p.times.dt.strftime("%d %H").tolist() == ["29 22", "30 00"]
