@@ -135,21 +135,30 @@ def ensure_schema(target, *, database: str | None = None) -> None:
                 s.execute_write(lambda tx, q=q: tx.run(q).consume())
 
 
-def _write_step(t: _Target, name: str, writes: list[_Write], params: dict, batch_size: int,
+#: one query and the rows it takes: (query, number of rows, rows(start, stop))
+_Part = tuple[str, int, Callable[[int, int], list]]
+
+
+def _parts(writes: list[_Write]) -> list[_Part]:
+    return [(w.query, len(w), lambda a, b, w=w: w.rows(slice(a, b))) for w in writes]
+
+
+def _write_step(t: _Target, name: str, parts: list[_Part], params: dict, batch_size: int,
                 max_retries: int, progress: _Progress) -> StepStats:
-    """All writes of one step (e.g. the USES of every identifier label), batch by batch."""
+    """All writes of one step (e.g. the USES of every identifier label), batch by batch;
+    the rows of a batch are made just before it is sent."""
     stats = StepStats(name)
-    total = sum(len(w.rows) for w in writes)
+    total = sum(n for _, n, _ in parts)
 
     def bump() -> None:
         stats.retries += 1
 
-    for write in writes:
-        for start in range(0, len(write.rows), batch_size):
-            batch = write.rows[start:start + batch_size]
+    for query, n, fetch in parts:
+        for start in range(0, n, batch_size):
+            batch = fetch(start, min(start + batch_size, n))
             t0 = time.perf_counter()
 
-            def run(query=write.query, batch=batch):
+            def run(query=query, batch=batch):
                 with t.session() as s:
                     return s.execute_write(
                         lambda tx: tx.run(query, {**params, "rows": batch}).consume())
@@ -263,15 +272,15 @@ def sync_to_neo4j(target, tables: Tables, result: Any, *, database: str | None =
                             batch_size=batch_size, prepare_seconds=prepared - t_start)
         prog.log(f"neo4j sync: run {run_id} -> {t.uri} "
                  f"database {t.database or '(default)'}, "
-                 f"{sum(len(w.rows) for w in writes):,} rows in batches of {batch_size:,}")
+                 f"{sum(len(w) for w in writes):,} rows in batches of {batch_size:,}")
         for q in CONSTRAINTS:
             _retrying(lambda q=q: _schema(t, q), max_retries, lambda: None, t)
         steps: dict[str, list[_Write]] = {}
         for w in writes:
             steps.setdefault(w.name.split(":")[0], []).append(w)
         for name, group in steps.items():
-            report.steps.append(_write_step(t, name, group, {"run_id": run_id}, batch_size,
-                                            max_retries, prog))
+            report.steps.append(_write_step(t, name, _parts(group), {"run_id": run_id},
+                                            batch_size, max_retries, prog))
         if prune:
             tp = time.perf_counter()
             report.deleted = _prune(t, run_id, max(batch_size, 1000), max_retries, prog)
