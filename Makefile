@@ -8,7 +8,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench eval-reddit clean install browser
+.PHONY: demo test test-fast bench bench-neo4j eval-reddit clean install browser
 
 install: $(STAMP)
 
@@ -51,3 +51,8 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# Neo4j at platform scale: bulk export at 100k and 1M accounts, full and incremental sync
+# against the test server (ArcadeDB) at 20k accounts; under ten minutes
+bench-neo4j: $(STAMP)
+	$(BIN)/python benchmarks/bench_neo4j.py

@@ -384,6 +384,7 @@ def cmd_neo4j_load(args: argparse.Namespace) -> int:
 
 
 def cmd_neo4j_export_bulk(args: argparse.Namespace) -> int:
+    from ringfence.graph.neo4j.bulk import STATE_FILE
     from ringfence.jobs.neo4j_sync import export_run_dir
 
     import re
@@ -401,6 +402,9 @@ def cmd_neo4j_export_bulk(args: argparse.Namespace) -> int:
           f"in {export.seconds:.1f} s ({export.rows_per_s:,.0f} rows/s) to {shown(args.out)}")
     print("import them into an empty database (Neo4j stopped), from that folder:")
     print("  " + export.command(args.database_name))
+    print("then the nightly sync sends only what changed since this run:")
+    print(f"  ringfence neo4j sync --run NEXT_RUN --state "
+          f"{shown(str(Path(args.out) / STATE_FILE))}")
     return 0
 
 

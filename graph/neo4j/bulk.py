@@ -28,11 +28,15 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph.atomic import atomic_directory
-from ringfence.graph.neo4j.names import GENERIC_IDENTIFIER
+from ringfence.graph.neo4j.incremental import sync_state
+from ringfence.graph.neo4j.names import GENERIC_IDENTIFIER, SYNC_LABEL
 from ringfence.graph.neo4j.rows import _iso, _outputs, _prepare, _Write, default_run_id
 from ringfence.graph.tables import Tables
 
-__all__ = ["BulkExport", "export_bulk"]
+__all__ = ["BulkExport", "STATE_FILE", "export_bulk"]
+
+#: the sync state of the exported run, in the export folder (see incremental.py)
+STATE_FILE = "sync-state.parquet"
 
 
 @dataclass
@@ -252,7 +256,9 @@ def export_bulk(tables: Tables, result: Any, out_dir: str, *, graph=None,
 
     The graph is the one :func:`~ringfence.graph.neo4j.sync_to_neo4j` writes (the
     same rows, so the same nodes, relationships and properties), stamped with the
-    same ``run_id``. ``out_dir`` is replaced atomically (a temporary folder, then one
+    same ``run_id``, with the ``RingfenceSync`` node and the sync state
+    (``sync-state.parquet``) of :mod:`~ringfence.graph.neo4j.incremental`, so the
+    next sync of the imported database can send only what changed. ``out_dir`` is replaced atomically (a temporary folder, then one
     switch): a failed export leaves the previous one. Cost: O(rows), written column by
     column through Arrow; about the size of the run's input files, gzip-compressed.
 
@@ -292,7 +298,18 @@ def export_bulk(tables: Tables, result: Any, out_dir: str, *, graph=None,
     run_id = run_id or default_run_id(tables, outputs)
     writes = _prepare(tables, outputs, graph, run_id)
     export = BulkExport(directory=Path(out_dir), run_id=run_id)
+    state = sync_state(writes, run_id)
     with atomic_directory(out_dir) as tmp:
-        _export(_Files(tmp, export, compress), writes, run_id)
+        files = _Files(tmp, export, compress)
+        _export(files, writes, run_id)
+        # the sync's record of what the database holds, so that the first nightly sync
+        # after the import sends only changes (ringfence neo4j sync --state DIR/sync-state...)
+        files.write("node", SYNC_LABEL, [
+            ("name:ID(RingfenceSync)", _text(["ringfence"]), ""),
+            ("run_id", _text([run_id]), "string"),
+            ("state_digest", _text([state.digest]), "string"),
+            ("rows", *_typed(pd.Series([len(state.table)]))),
+            (":LABEL", _text([SYNC_LABEL]), "")])
+        state.write(tmp / STATE_FILE)
     export.seconds = time.perf_counter() - t0
     return export

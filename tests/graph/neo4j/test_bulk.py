@@ -15,11 +15,12 @@ import pytest
 from neo4j_helpers import flag
 
 from ringfence.graph import load_tables
-from ringfence.graph.neo4j.bulk import export_bulk
+from ringfence.graph.neo4j.bulk import STATE_FILE, export_bulk
+from ringfence.graph.neo4j.incremental import SyncState, sync_state
 from ringfence.graph.neo4j.rows import _outputs, _prepare, default_run_id
 
 ID_PROPS = {"Account": "account_id", "Enforcement": "enforcement_id", "Cluster": "cluster_id",
-            "Identifier": ("kind", "value")}
+            "Identifier": ("kind", "value"), "RingfenceSync": "name"}
 
 
 def _identity(label: str, props: dict):
@@ -72,6 +73,12 @@ def expected_graph(tables, result, graph=None):
                 rels[("SAME_ACTOR", acc(row["a"]), acc(row["b"]), _frozen(row["props"]))] += 1
             else:
                 raise AssertionError(step)
+    # and the sync's record, as sync_changes leaves it
+    state = sync_state(_prepare(tables, outputs, graph if graph is not None else result.graph,
+                                run_id), run_id)
+    nodes[("RingfenceSync", "ringfence")] = {"name": "ringfence", "run_id": run_id,
+                                             "state_digest": state.digest,
+                                             "rows": len(state.table)}
     return {k: _frozen(v) for k, v in nodes.items()}, rels
 
 
@@ -155,6 +162,8 @@ def test_the_files_are_the_graph_the_sync_writes(platform, tmp_path):
     assert nodes == want_nodes
     assert rels == want_rels
     assert export.counts["Account"] == 1500 and export.rows == len(nodes) + sum(rels.values())
+    kept = SyncState.read(tmp_path / "bulk" / STATE_FILE)
+    assert dict(nodes[("RingfenceSync", "ringfence")])["state_digest"] == kept.digest
     assert export.counts["SAME_ACTOR"] == len(result.links)
     # typed headers, one id space per label
     head = (tmp_path / "bulk" / export.nodes["Account"][0]).read_text()
