@@ -19,6 +19,7 @@ and ``USES.seen_at`` a ``datetime[]`` joined with ``;``.
 
 from __future__ import annotations
 
+import gzip
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,12 +148,18 @@ class _Files:
         data = f"{stem}.csv.gz" if self.compress else f"{stem}.csv"
         with open(self.tmp / head, "wb") as f:
             pacsv.write_csv(pa.table({h: pa.array([], pa.string()) for h in header}), f)
+        opts = pacsv.WriteOptions(include_header=False)
         if self.compress:
-            with pa.CompressedOutputStream(str(self.tmp / data), "gzip") as f:
-                pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False))
+            # zlib level 1 in chunks: Arrow's gzip stream compresses at level 9, 8x slower
+            # for files 8 % smaller
+            with gzip.open(self.tmp / data, "wb", compresslevel=1) as f:
+                for batch in table.to_batches(max_chunksize=1 << 16):
+                    buf = pa.BufferOutputStream()
+                    pacsv.write_csv(pa.Table.from_batches([batch], table.schema), buf, opts)
+                    f.write(buf.getvalue())
         else:
             with open(self.tmp / data, "wb") as f:
-                pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False))
+                pacsv.write_csv(table, f, opts)
         target = self.result.nodes if kind == "node" else self.result.relationships
         if group in target:
             raise ValueError(f"two file groups named {group!r}")

@@ -172,9 +172,13 @@ def _diff(new: SyncState, old: SyncState) -> tuple[np.ndarray, pd.DataFrame]:
     """(a mask of the new rows to send: new or changed; the old rows now gone)."""
     keys = ["step", "k1", "k2"]
     n = new.table[keys + ["h"]]
-    o = old.table[keys + ["h"]].rename(columns={"h": "h_old"})
-    joined = n.merge(o, on=keys, how="left", sort=False)   # keys are unique per state
-    send = (joined["h_old"].isna() | (joined["h_old"] != joined["h"])).to_numpy()
+    for state in (new, old):
+        if state.table.duplicated(keys).any():   # cannot happen with rows.py's keys
+            raise ValueError(f"the sync state of run {state.run_id} has duplicate keys")
+    # joined on key and content: a row of the new run found unchanged is not sent
+    same = n.merge(old.table[keys + ["h"]], on=keys + ["h"], how="left", indicator=True,
+                   sort=False)
+    send = (same["_merge"] == "left_only").to_numpy()
     gone = old.table.merge(n[keys], on=keys, how="left", indicator=True, sort=False)
     gone = gone[gone["_merge"] == "left_only"].drop(columns="_merge")
     return send, gone
@@ -279,9 +283,13 @@ def sync_changes(target, tables: Tables, result: Any, previous: SyncState | None
                                   "the database does not hold the state synced last")
         else:
             mode, note = "incremental", f"changes since run {previous.run_id}"
+        if mode == "incremental":
+            try:
+                send, gone = _diff(state, previous)
+            except ValueError as exc:
+                mode, note = "full", str(exc)
         report.mode, report.note = mode, note
         if mode == "incremental":
-            send, gone = _diff(state, previous)
             report.prepare_seconds = time.perf_counter() - t_start
             _begin(t, report, int(send.sum()) + len(gone), max_retries, prog)
             _incremental(t, report, writes, send, gone, max_retries, prog, prune)
