@@ -58,6 +58,9 @@ class BulkExport:
     counts: dict[str, int] = field(default_factory=dict)
     multiline: bool = False
     seconds: float = 0.0
+    #: of ``seconds``: the sync's rows as tables and their state hashes; then the files
+    prepare_seconds: float = 0.0
+    write_seconds: float = 0.0
 
     @property
     def rows(self) -> int:
@@ -328,6 +331,7 @@ def export_bulk(tables: Tables, result: Any, out_dir: str, *, graph=None,
     writes = _prepare(tables, outputs, graph, run_id)
     export = BulkExport(directory=Path(out_dir), run_id=run_id)
     state = sync_state(writes, run_id)
+    export.prepare_seconds = time.perf_counter() - t0
     with atomic_directory(out_dir) as tmp, \
             ThreadPoolExecutor(max_workers=thread_budget()) as pool:
         files = _Files(tmp, export, compress, pool)
@@ -343,4 +347,5 @@ def export_bulk(tables: Tables, result: Any, out_dir: str, *, graph=None,
         state.write(tmp / STATE_FILE)
         files.wait()
     export.seconds = time.perf_counter() - t0
+    export.write_seconds = export.seconds - export.prepare_seconds
     return export
