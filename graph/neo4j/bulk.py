@@ -217,7 +217,7 @@ def _export(files: _Files, writes: list[_Write], run_id: str) -> None:
         w = group[0] if len(group) == 1 else _Write(
             group[0].name, group[0].query,
             pd.concat([g.frame for g in group], ignore_index=True), group[0].top,
-            group[0].key, group[0].delete, group[0].props, group[0].const)
+            group[0].key, group[0].props, group[0].const)
         step, _, sub = name.partition(":")
         f = w.frame
         run = [("run_id", _constant(run_id, len(w)), "string")]

@@ -39,7 +39,7 @@ import pandas as pd
 from ringfence.graph.atomic import atomic_file
 from ringfence.graph.neo4j.connection import _retrying, _Target
 from ringfence.graph.neo4j.names import SYNC_LABEL, _checked_name
-from ringfence.graph.neo4j.rows import _py, _Write
+from ringfence.graph.neo4j.rows import _delete, _py, _Write
 from ringfence.graph.neo4j.sync import (
     SyncReport, StepStats, _begin, _finish, _prepared, _Progress, _write_all, _write_step,
 )
@@ -61,11 +61,10 @@ class SyncState:
 
     @property
     def digest(self) -> str:
-        """sha256 of the state (run id, steps and hashes): what the database records."""
+        """sha256 of the state (run id and hashes): what the database records."""
         h = hashlib.sha256(f"v{STATE_VERSION}:{self.run_id}".encode())
         t = self.table
-        h.update(pd.util.hash_pandas_object(t["step"], index=False).to_numpy().tobytes())
-        for c in ("k1", "k2", "h"):
+        for c in ("k1", "k2", "h"):            # k1 carries the step
             h.update(t[c].to_numpy(np.uint64).tobytes())
         return h.hexdigest()
 
@@ -105,9 +104,8 @@ def default_state_path(uri: str, database: str | None) -> Path:
     return base / "ringfence" / "neo4j" / f"{name}.parquet"
 
 
-def _salt(w: _Write) -> np.uint64:
-    """Mixed into every hash of a write: a new column or query shape changes them all."""
-    text = repr((w.name, w.top, w.props, sorted(w.const)))
+def _salt(*parts: Any) -> np.uint64:
+    text = repr(parts)
     return np.uint64(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
 
 
@@ -130,15 +128,17 @@ def sync_state(writes: list[_Write], run_id: str) -> SyncState:
     """
     parts = []
     for w in writes:
-        salt = _salt(w)
+        # the key's hash carries the step (the same account id is another element in
+        # another step); the content's hash also the row's shape, so that a new column
+        # resends every row of its step (and deletes none)
         fields = {c: k for k, c in w.top}
         key_cols = list(w.key)
         cols = list(dict.fromkeys(c for _, c in w.top + w.props))
         part = pd.DataFrame({
             "step": w.name,
-            "k1": _hash(w.frame, key_cols, _KEY1) ^ salt,
+            "k1": _hash(w.frame, key_cols, _KEY1) ^ _salt(w.name),
             "k2": _hash(w.frame, key_cols, _KEY2),
-            "h": _hash(w.frame, cols, _KEY1) ^ salt})
+            "h": _hash(w.frame, cols, _KEY1) ^ _salt(w.name, w.top, w.props, sorted(w.const))})
         for c in key_cols:
             v = w.frame[c]
             part[fields[c]] = v.astype("Int64") if pd.api.types.is_integer_dtype(v) \
@@ -147,6 +147,7 @@ def sync_state(writes: list[_Write], run_id: str) -> SyncState:
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         {"step": pd.Series(dtype=object), "k1": pd.Series(dtype=np.uint64),
          "k2": pd.Series(dtype=np.uint64), "h": pd.Series(dtype=np.uint64)})
+    table["step"] = table["step"].astype("category")
     return SyncState(run_id, table)
 
 
@@ -170,7 +171,7 @@ def _set_marker(t: _Target, state: SyncState, max_retries: int) -> None:
 
 def _diff(new: SyncState, old: SyncState) -> tuple[np.ndarray, pd.DataFrame]:
     """(a mask of the new rows to send: new or changed; the old rows now gone)."""
-    keys = ["step", "k1", "k2"]
+    keys = ["k1", "k2"]                         # 128 bits, the step folded into k1
     n = new.table[keys + ["h"]]
     for state in (new, old):
         if state.table.duplicated(keys).any():   # cannot happen with rows.py's keys
@@ -189,6 +190,8 @@ def _incremental(t: _Target, report: SyncReport, writes: list[_Write], send: np.
     """MERGE the rows marked in ``send`` (step by step, as the full sync orders them),
     then delete the gone elements, relationships before nodes."""
     params = {"run_id": report.run_id}
+    for name in gone["step"].astype(str).unique():   # every delete query valid before writing
+        _delete(name)
     steps: dict[str, list] = {}
     start = 0
     for w in writes:
@@ -203,19 +206,15 @@ def _incremental(t: _Target, report: SyncReport, writes: list[_Write], send: np.
     if not prune or not len(gone):
         return
     tp = time.perf_counter()
-    deletes = {w.name: (w.delete, [k for k, c in w.top if c in w.key]) for w in writes}
-    order = [w.name for w in writes]
-    # steps of the old run that the new one has no write for at all (an edge kind gone)
-    for name in gone["step"].unique():
-        if name not in deletes:
-            deletes[name] = _orphan_delete(name, gone[gone["step"] == name])
-            order.insert(0, name)
+    order = list(dict.fromkeys([w.name for w in writes]))
+    # steps of the old run the new one has none of (an edge kind, an identifier kind gone)
+    order = [n for n in gone["step"].astype(str).unique() if n not in order] + order
     stats = StepStats("delete")
-    for name in reversed(list(dict.fromkeys(order))):
-        part = gone[gone["step"] == name]
-        if not len(part) or name not in deletes:
+    for name in reversed(order):
+        part = gone[(gone["step"] == name).to_numpy()]
+        if not len(part):
             continue
-        query, fields = deletes[name]
+        query, fields = _delete(name)
         cols = {f: _py(part[f].reset_index(drop=True)) for f in fields}
         rows = [dict(zip(fields, vals)) for vals in zip(*cols.values())]
         st = _write_step(t, f"delete {name}", [(query, len(rows), lambda a, b, r=rows: r[a:b])],
@@ -227,17 +226,6 @@ def _incremental(t: _Target, report: SyncReport, writes: list[_Write], send: np.
         report.deleted[name] = st.rows
     report.steps.append(stats)
     report.prune_seconds = time.perf_counter() - tp
-
-
-def _orphan_delete(name: str, part: pd.DataFrame) -> tuple[str, list[str]]:
-    """The delete query of a step the new run does not write (only edge types can
-    vanish whole: the other steps always exist when they have rows)."""
-    step, _, rtype = name.partition(":")
-    if step != "edges":
-        raise ValueError(f"the sync state has a step {name!r} this version cannot delete")
-    return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.src})"
-            f"-[r:{_checked_name(rtype)} {{edge_id: row.edge_id}}]->"
-            "(b:Account {account_id: row.dst}) DELETE r", ["src", "dst", "edge_id"])
 
 
 def sync_changes(target, tables: Tables, result: Any, previous: SyncState | None, *,

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ringfence.graph.neo4j.names import (
     ATTR_PREFIX, CLUSTER_TIME_COLUMNS, GENERIC_IDENTIFIER, IDENTIFIER_LABELS, KIND_RE,
-    OUTPUT_PROPS, PROP_RE, RESERVED_ACCOUNT_PROPS, _checked_name, _identifier_pattern,
+    OUTPUT_PROPS, PROP_RE, RESERVED_ACCOUNT_PROPS, TYPE_RE, _checked_name,
+    _identifier_pattern,
     relationship_type,
 )
 from ringfence.graph.tables import TABLES, Tables
@@ -76,7 +77,7 @@ class _Write:
     ``frame`` has one line per row; ``top`` maps the row's fields and ``props`` the
     fields of ``row.props`` to frame columns (``const`` is added to every ``props``:
     the run id). ``key`` names the columns that identify the element written (the
-    incremental sync diffs by it) and ``delete`` removes elements by those columns.
+    incremental sync diffs by it; :func:`_delete` removes elements by those columns).
     Rows are made as plain Python values only when sent (:meth:`rows`), a batch at
     a time, so the bulk export and the diff never build them.
     """
@@ -86,7 +87,6 @@ class _Write:
     frame: pd.DataFrame
     top: tuple[tuple[str, str], ...]
     key: tuple[str, ...]
-    delete: str
     props: tuple[tuple[str, str], ...] = ()
     const: dict = field(default_factory=dict)
 
@@ -110,6 +110,40 @@ class _Write:
         for t, p in zip(tops, props):
             t["props"] = p
         return tops
+
+
+def _delete(name: str) -> tuple[str, tuple[str, ...]]:
+    """The query that deletes elements of a write (by its name) given their key fields,
+    and those fields: what the incremental sync runs for rows a new run no longer has."""
+    step, _, sub = name.partition(":")
+    if step == "accounts":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
+                "DETACH DELETE a", ("account_id",))
+    if step == "identifiers":
+        return (f"UNWIND $rows AS row MATCH {_identifier_pattern('i', sub)} DETACH DELETE i",
+                ("kind", "value"))
+    if step == "uses":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id})"
+                f"-[u:USES]->{_identifier_pattern('i', sub)} DELETE u",
+                ("account_id", "kind", "value"))
+    if step == "edges":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.src})"
+                f"-[r:{_checked_name(sub, TYPE_RE)} {{edge_id: row.edge_id}}]->"
+                "(b:Account {account_id: row.dst}) DELETE r", ("src", "dst", "edge_id"))
+    if step == "enforcement":
+        return ("UNWIND $rows AS row MATCH (e:Enforcement {enforcement_id: row.enforcement_id}) "
+                "DETACH DELETE e", ("enforcement_id",))
+    if step == "clusters":
+        return ("UNWIND $rows AS row MATCH (c:Cluster {cluster_id: row.cluster_id}) "
+                "DETACH DELETE c", ("cluster_id",))
+    if step == "in_cluster":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id})"
+                "-[m:IN_CLUSTER]->(c:Cluster {cluster_id: row.cluster_id}) DELETE m",
+                ("account_id", "cluster_id"))
+    if step == "same_actor":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.a})"
+                "-[s:SAME_ACTOR]->(b:Account {account_id: row.b}) DELETE s", ("a", "b"))
+    raise ValueError(f"no sync step {name!r}")
 
 
 def _outputs(result: Any) -> dict[str, pd.DataFrame]:
@@ -176,9 +210,7 @@ def _account_write(tables: Tables, scores: pd.DataFrame, run_id: str) -> _Write:
                   "MERGE (a:Account {account_id: row.account_id}) "
                   "SET a = row.props, a.created_at = datetime(row.created_at)",
                   frame, top=(("account_id", "account_id"), ("created_at", "~created_at")),
-                  props=props, const={"run_id": run_id}, key=("account_id",),
-                  delete="UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
-                         "DETACH DELETE a")
+                  props=props, const={"run_id": run_id}, key=("account_id",))
 
 
 def _identifier_frames(tables: Tables, graph) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -260,8 +292,7 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                 part.reset_index(drop=True),
                 top=_named("kind", "value", "first_seen", "last_seen"),
                 props=_named("kind", "value", "n_accounts", "weight"), const=const,
-                key=("kind", "value"),
-                delete=f"UNWIND $rows AS row MATCH {node} DETACH DELETE i"))
+                key=("kind", "value")))
         for label, part in uses.groupby("_label", sort=True):
             node = _identifier_pattern("i", label)
             writes.append(_Write(
@@ -276,10 +307,7 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                 part.reset_index(drop=True),
                 top=_named("account_id", "kind", "value", "count", "seen_at", "first_seen",
                            "last_seen"),
-                key=("account_id", "kind", "value"),
-                delete="UNWIND $rows AS row "
-                       f"MATCH (a:Account {{account_id: row.account_id}})-[u:USES]->{node} "
-                       "DELETE u"))
+                key=("account_id", "kind", "value")))
 
     # account-to-account edges: one relationship per input row, keyed by a content hash
     edf = tables.edges
@@ -316,10 +344,7 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                     frame.iloc[idx].reset_index(drop=True),
                     top=_named("src", "dst", "edge_id", "at"),
                     props=_named("edge_id", "kind", "weight", "amount"), const=const,
-                    key=("src", "dst", "edge_id"),
-                    delete="UNWIND $rows AS row MATCH (a:Account {account_id: row.src})"
-                           f"-[r:{rtype} {{edge_id: row.edge_id}}]->"
-                           "(b:Account {account_id: row.dst}) DELETE r"))
+                    key=("src", "dst", "edge_id")))
 
     # enforcement: one node per input row, keyed by a content hash
     enf = tables.enforcement
@@ -344,9 +369,7 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                           "action": action, "reason": reason}),
             top=_named("account_id", "enforcement_id", "at"),
             props=_named("enforcement_id", "account_id", "action", "reason"), const=const,
-            key=("enforcement_id",),
-            delete="UNWIND $rows AS row "
-                   "MATCH (e:Enforcement {enforcement_id: row.enforcement_id}) DETACH DELETE e"))
+            key=("enforcement_id",)))
 
     # clusters and memberships
     clusters = outputs["clusters"].reset_index(drop=True)
@@ -363,9 +386,7 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                              "UNWIND $rows AS row MERGE (c:Cluster {cluster_id: row.cluster_id}) "
                              "SET c = row.props" + set_times, frame,
                              top=(("cluster_id", "~cluster_id"),) + _named(*times),
-                             props=_named(*plain), const=const, key=("~cluster_id",),
-                             delete="UNWIND $rows AS row MATCH (c:Cluster "
-                                    "{cluster_id: row.cluster_id}) DETACH DELETE c"))
+                             props=_named(*plain), const=const, key=("~cluster_id",)))
     scores = outputs["scores"]
     member = scores[scores["cluster_id"].astype("int64") >= 0]
     if len(member):
@@ -378,10 +399,7 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                                            "cluster_id": member["cluster_id"].astype("int64")
                                            .to_numpy()}),
                              top=_named("account_id", "cluster_id"),
-                             key=("account_id", "cluster_id"),
-                             delete="UNWIND $rows AS row MATCH (a:Account {account_id: "
-                                    "row.account_id})-[m:IN_CLUSTER]->(c:Cluster {cluster_id: "
-                                    "row.cluster_id}) DELETE m"))
+                             key=("account_id", "cluster_id")))
 
     # identity links: one SAME_ACTOR per pair, from the smaller account id to the larger
     links = outputs["links"].reset_index(drop=True)
@@ -407,7 +425,5 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                              top=_named("a", "b"),
                              props=_named("weight", "evidence", "n_shared", "kinds",
                                           "top_identifier", "identity_id", "cut"),
-                             const=const, key=("a", "b"),
-                             delete="UNWIND $rows AS row MATCH (a:Account {account_id: row.a})"
-                                    "-[s:SAME_ACTOR]->(b:Account {account_id: row.b}) DELETE s"))
+                             const=const, key=("a", "b")))
     return writes
