@@ -8,7 +8,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench bench-identities eval-reddit eval-yelp clean install browser
+.PHONY: demo test test-fast bench bench-identities bench-neo4j eval-reddit eval-yelp clean install browser
 
 install: $(STAMP)
 
@@ -58,3 +58,8 @@ bench: $(STAMP)
 # identity linking: the old rule, ringfence's linker (and Splink if installed) at 100k and 1M
 bench-identities: $(STAMP)
 	$(BIN)/python benchmarks/bench_identities.py
+
+# Neo4j at platform scale: bulk export at 100k and 1M accounts, full and incremental sync
+# against the test server (ArcadeDB) at 20k accounts; under ten minutes
+bench-neo4j: $(STAMP)
+	$(BIN)/python benchmarks/bench_neo4j.py

@@ -404,7 +404,8 @@ def cmd_neo4j_sync(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be at least 1")
     try:
         report = sync_run_dir(_neo4j_settings(args), args.run, batch_size=args.batch_size,
-                              progress=not args.quiet, prune=not args.no_prune)
+                              progress=not args.quiet, prune=not args.no_prune,
+                              full=args.full, state=args.state)
     except Neo4jConnectionError as e:
         raise UsageError(str(e)) from None
     lines = report.lines()
@@ -428,8 +429,34 @@ def cmd_neo4j_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_neo4j_export_bulk(args: argparse.Namespace) -> int:
+    from ringfence.graph.neo4j.bulk import STATE_FILE
+    from ringfence.jobs.neo4j_sync import export_run_dir
+
+    import re
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.-]{0,62}", args.database_name):
+        raise UsageError(f"--database-name {args.database_name!r}: a Neo4j database name is "
+                         "letters, digits, dots and dashes, starting with a letter")
+    _check_out_folder(args.out)
+    try:
+        export = export_run_dir(args.run, args.out, compress=not args.no_gzip)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"ringfence neo4j export-bulk: {export.rows:,} rows "
+          f"({len(export.nodes)} node and {len(export.relationships)} relationship files) "
+          f"in {export.seconds:.1f} s ({export.rows_per_s:,.0f} rows/s) to {shown(args.out)}")
+    print("import them into an empty database (Neo4j stopped), from that folder:")
+    print("  " + export.command(args.database_name))
+    print("then the nightly sync sends only what changed since this run:")
+    print(f"  ringfence neo4j sync --run NEXT_RUN --state "
+          f"{shown(str(Path(args.out) / STATE_FILE))}")
+    return 0
+
+
 def cmd_neo4j(args: argparse.Namespace) -> int:
-    return {"sync": cmd_neo4j_sync, "load": cmd_neo4j_load}[args.neo4j_command](args)
+    return {"sync": cmd_neo4j_sync, "load": cmd_neo4j_load,
+            "export-bulk": cmd_neo4j_export_bulk}[args.neo4j_command](args)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -603,8 +630,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows per transaction (default 5,000)")
     q.add_argument("--no-prune", action="store_true",
                    help="keep nodes and relationships the run does not contain")
+    q.add_argument("--full", action="store_true",
+                   help="send every row and prune by stamp, even when only the changes since "
+                   "the last sync could be sent")
+    q.add_argument("--state", metavar="FILE",
+                   help="the sync state of this database (default: "
+                   "$XDG_STATE_HOME/ringfence/neo4j/<server and database>.parquet)")
     q.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _connection(q)
+
+    q = nsub.add_parser("export-bulk", help="write a flag run as files for "
+                        "neo4j-admin database import (first loads of big runs)",
+                        description="Write the graph the sync writes as node and relationship "
+                        "files (header + gzip data, one id space per label) and print the "
+                        "neo4j-admin command that imports them into an empty database: "
+                        "hours of MERGE become minutes. Schema: docs/neo4j.md.")
+    q.add_argument("--run", required=True, metavar="DIR", help="a flag job's output directory")
+    q.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (replaced atomically)")
+    q.add_argument("--no-gzip", action="store_true", help="write plain .csv data files")
+    q.add_argument("--database-name", default="neo4j", metavar="NAME",
+                   help="the database named in the printed command (default neo4j)")
 
     q = nsub.add_parser("load", help="read the four input tables out of Neo4j",
                         description="Write accounts, identifiers, edges and enforcement "

@@ -16,6 +16,8 @@ def _model_key_in_temporary_config(tmp_path_factory):
     """Models are signed with a key made in a temporary folder, never the user's own key."""
     patch = pytest.MonkeyPatch()
     patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    # and the Neo4j sync keeps its state in a temporary folder, never the user's
+    patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     patch.delenv("RINGFENCE_MODEL_KEY", raising=False)
     yield
     patch.undo()

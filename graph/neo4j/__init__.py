@@ -3,7 +3,9 @@ and the investigator queries notebooks use.
 
 Modules: :mod:`.names` (labels, types, constraints: the fixed lists), :mod:`.connection`
 (settings, :func:`connect`, one-line errors, retries), :mod:`.rows` (a run as rows),
-:mod:`.sync` (:func:`sync_to_neo4j`), :mod:`.load` (:func:`load_from_neo4j`,
+:mod:`.sync` (:func:`sync_to_neo4j`), :mod:`.incremental` (:func:`sync_changes`: only
+what changed since the last sync), :mod:`.bulk` (:func:`export_bulk`: files for
+``neo4j-admin database import``), :mod:`.load` (:func:`load_from_neo4j`,
 :func:`write_tables`), :mod:`.queries` (:func:`neo4j_neighbourhood`,
 :func:`neo4j_evidence_paths`). Syncing a flag job's output folder is
 ``sync_run_dir`` in the jobs package (graph never reads run folders).
@@ -36,7 +38,9 @@ and stored with ``datetime()``; labels and relationship types only from fixed,
 validated names written into the query text; every value a parameter.
 """
 
+from ringfence.graph.neo4j.bulk import BulkExport, export_bulk
 from ringfence.graph.neo4j.connection import Neo4jConnectionError, Neo4jSettings, connect
+from ringfence.graph.neo4j.incremental import SyncState, sync_changes
 from ringfence.graph.neo4j.load import load_from_neo4j, write_tables
 from ringfence.graph.neo4j.names import IDENTIFIER_LABELS, relationship_type
 from ringfence.graph.neo4j.queries import neo4j_evidence_paths, neo4j_neighbourhood
@@ -44,18 +48,22 @@ from ringfence.graph.neo4j.rows import default_run_id
 from ringfence.graph.neo4j.sync import StepStats, SyncReport, ensure_schema, sync_to_neo4j
 
 __all__ = [
+    "BulkExport",
     "IDENTIFIER_LABELS",
     "Neo4jConnectionError",
     "Neo4jSettings",
     "StepStats",
     "SyncReport",
+    "SyncState",
     "connect",
     "default_run_id",
     "ensure_schema",
+    "export_bulk",
     "load_from_neo4j",
     "neo4j_evidence_paths",
     "neo4j_neighbourhood",
     "relationship_type",
+    "sync_changes",
     "sync_to_neo4j",
     "write_tables",
 ]

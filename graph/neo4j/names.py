@@ -19,7 +19,7 @@ import re
 from typing import Iterable
 
 __all__ = ["CONSTRAINTS", "IDENTIFIER_LABELS", "IDENTIFIER_NODE_LABELS", "OWN_LABELS",
-           "OWN_TYPES", "relationship_type"]
+           "OWN_TYPES", "SYNC_LABEL", "relationship_type"]
 
 #: identifier kind -> its node label (fixed); nodes of other kinds are (:Identifier {kind})
 IDENTIFIER_LABELS: dict[str, str] = {
@@ -42,6 +42,9 @@ OUTPUT_PROPS = ("score", "rank", "flagged", "identity_id", "cluster_id", "banned
                 "violations", "propagation_score", "reasons")
 RESERVED_ACCOUNT_PROPS = ("account_id", "created_at", "run_id") + OUTPUT_PROPS
 ATTR_PREFIX = "input."
+#: the one node that records which run the database holds and the digest of its sync state
+#: (graph/neo4j/incremental.py); not an owned label: pruning never touches it
+SYNC_LABEL = "RingfenceSync"
 CLUSTER_TIME_COLUMNS = ("first_activity", "last_activity")
 
 # One label per identifier node, each with its own unique key: a MERGE on two labels

@@ -10,7 +10,7 @@ content hash stamped on all of it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,7 +18,8 @@ import pandas as pd
 
 from ringfence.graph.neo4j.names import (
     ATTR_PREFIX, CLUSTER_TIME_COLUMNS, GENERIC_IDENTIFIER, IDENTIFIER_LABELS, KIND_RE,
-    OUTPUT_PROPS, PROP_RE, RESERVED_ACCOUNT_PROPS, _checked_name, _identifier_pattern,
+    OUTPUT_PROPS, PROP_RE, RESERVED_ACCOUNT_PROPS, TYPE_RE, _checked_name,
+    _identifier_pattern,
     relationship_type,
 )
 from ringfence.graph.tables import TABLES, Tables
@@ -53,11 +54,6 @@ def _py(col: pd.Series) -> list:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
-def _records(columns: Mapping[str, list]) -> list[dict]:
-    keys = list(columns)
-    return [dict(zip(keys, vals)) for vals in zip(*columns.values())]
-
-
 def _content_key(frame: pd.DataFrame) -> list[str]:
     """A deterministic 64-bit hex key per row from the row's content (+ its ordinal among
     identical rows), so the same row gets the same key in every run."""
@@ -69,11 +65,85 @@ def _content_key(frame: pd.DataFrame) -> list[str]:
 
 
 
+def _named(*names: str) -> tuple[tuple[str, str], ...]:
+    """Row fields taken from frame columns of the same name."""
+    return tuple((n, n) for n in names)
+
+
 @dataclass
 class _Write:
+    """One ``UNWIND $rows`` query and its rows, kept as a typed table.
+
+    ``frame`` has one line per row; ``top`` maps the row's fields and ``props`` the
+    fields of ``row.props`` to frame columns (``const`` is added to every ``props``:
+    the run id). ``key`` names the columns that identify the element written (the
+    incremental sync diffs by it; :func:`_delete` removes elements by those columns).
+    Rows are made as plain Python values only when sent (:meth:`rows`), a batch at
+    a time, so the bulk export and the diff never build them.
+    """
+
     name: str
     query: str
-    rows: list[dict]
+    frame: pd.DataFrame
+    top: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    props: tuple[tuple[str, str], ...] = ()
+    const: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def rows(self, index: Any = slice(None)) -> list[dict]:
+        """The rows at ``index`` (a slice or positions) as the query's parameter."""
+        f = self.frame.iloc[index]
+        cols = {c: _py(f[c].reset_index(drop=True))
+                for c in dict.fromkeys(c for _, c in self.top + self.props)}
+        keys = [k for k, _ in self.top]
+        tops = [dict(zip(keys, vals)) for vals in zip(*(cols[c] for _, c in self.top))]
+        if not self.props and not self.const:
+            return tops
+        names = [p for p, _ in self.props]
+        const = self.const
+        props = [{**dict(zip(names, vals)), **const}
+                 for vals in zip(*(cols[c] for _, c in self.props))] if self.props else \
+            [dict(const) for _ in range(len(f))]
+        for t, p in zip(tops, props):
+            t["props"] = p
+        return tops
+
+
+def _delete(name: str) -> tuple[str, tuple[str, ...]]:
+    """The query that deletes elements of a write (by its name) given their key fields,
+    and those fields: what the incremental sync runs for rows a new run no longer has."""
+    step, _, sub = name.partition(":")
+    if step == "accounts":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
+                "DETACH DELETE a", ("account_id",))
+    if step == "identifiers":
+        return (f"UNWIND $rows AS row MATCH {_identifier_pattern('i', sub)} DETACH DELETE i",
+                ("kind", "value"))
+    if step == "uses":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id})"
+                f"-[u:USES]->{_identifier_pattern('i', sub)} DELETE u",
+                ("account_id", "kind", "value"))
+    if step == "edges":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.src})"
+                f"-[r:{_checked_name(sub, TYPE_RE)} {{edge_id: row.edge_id}}]->"
+                "(b:Account {account_id: row.dst}) DELETE r", ("src", "dst", "edge_id"))
+    if step == "enforcement":
+        return ("UNWIND $rows AS row MATCH (e:Enforcement {enforcement_id: row.enforcement_id}) "
+                "DETACH DELETE e", ("enforcement_id",))
+    if step == "clusters":
+        return ("UNWIND $rows AS row MATCH (c:Cluster {cluster_id: row.cluster_id}) "
+                "DETACH DELETE c", ("cluster_id",))
+    if step == "in_cluster":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id})"
+                "-[m:IN_CLUSTER]->(c:Cluster {cluster_id: row.cluster_id}) DELETE m",
+                ("account_id", "cluster_id"))
+    if step == "same_actor":
+        return ("UNWIND $rows AS row MATCH (a:Account {account_id: row.a})"
+                "-[s:SAME_ACTOR]->(b:Account {account_id: row.b}) DELETE s", ("a", "b"))
+    raise ValueError(f"no sync step {name!r}")
 
 
 def _outputs(result: Any) -> dict[str, pd.DataFrame]:
@@ -105,17 +175,17 @@ def default_run_id(tables: Tables, outputs: Mapping[str, pd.DataFrame]) -> str:
     return "r" + h.hexdigest()[:15]
 
 
-def _account_rows(tables: Tables, scores: pd.DataFrame, run_id: str) -> list[dict]:
-    acc = tables.accounts
+def _account_write(tables: Tables, scores: pd.DataFrame, run_id: str) -> _Write:
+    acc = tables.accounts.reset_index(drop=True)
     ids = acc["account_id"].astype(str)
-    cols: dict[str, list] = {"account_id": ids.tolist()}
+    cols: dict[str, pd.Series] = {"account_id": ids}
     for col in acc.columns:
         if col in ("account_id", "created_at"):
             continue
         key = str(col)
         if key in RESERVED_ACCOUNT_PROPS or key.startswith(ATTR_PREFIX):
             key = ATTR_PREFIX + key
-        cols[key] = _py(acc[col])
+        cols[key] = acc[col]
     s = scores.set_index(scores["account_id"].astype(str))
     missing = ~ids.isin(s.index)
     if missing.any() or len(s) != len(acc):
@@ -129,11 +199,18 @@ def _account_rows(tables: Tables, scores: pd.DataFrame, run_id: str) -> list[dic
             v = s[col]
             if col == "reasons":
                 v = v.astype(object).where(v.notna(), "")
-            cols[col] = _py(v.reset_index(drop=True))
-    cols["run_id"] = [run_id] * len(acc)
-    created = _iso(acc["created_at"]) if "created_at" in acc.columns else [None] * len(acc)
-    return [{"account_id": a, "props": p, "created_at": c}
-            for a, p, c in zip(cols["account_id"], _records(cols), created)]
+            cols[col] = v.reset_index(drop=True)
+    created = (pd.to_datetime(acc["created_at"], utc=True) if "created_at" in acc.columns
+               else pd.Series(pd.NaT, index=acc.index, dtype="datetime64[ns, UTC]"))
+    frame = pd.DataFrame(cols)
+    props = _named(*frame.columns)
+    frame["~created_at"] = created
+    return _Write("accounts",
+                  "UNWIND $rows AS row "
+                  "MERGE (a:Account {account_id: row.account_id}) "
+                  "SET a = row.props, a.created_at = datetime(row.created_at)",
+                  frame, top=(("account_id", "account_id"), ("created_at", "~created_at")),
+                  props=props, const={"run_id": run_id}, key=("account_id",))
 
 
 def _identifier_frames(tables: Tables, graph) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -195,47 +272,29 @@ def _degrees(tables: Tables, uses: pd.DataFrame) -> pd.Series:
 
 def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
              run_id: str) -> list[_Write]:
-    writes: list[_Write] = []
+    writes: list[_Write] = [_account_write(tables, outputs["scores"], run_id)]
     stamp = "$run_id"
-
-    # accounts
-    writes.append(_Write("accounts",
-                         "UNWIND $rows AS row "
-                         "MERGE (a:Account {account_id: row.account_id}) "
-                         "SET a = row.props, a.created_at = datetime(row.created_at)",
-                         _account_rows(tables, outputs["scores"], run_id)))
+    const = {"run_id": run_id}
 
     # identifiers and USES, one query per fixed label (never interpolated from data)
     ident, uses = _identifier_frames(tables, graph)
     if len(ident):
-        ident = ident.assign(_label=[IDENTIFIER_LABELS.get(k, GENERIC_IDENTIFIER)
-                                     for k in ident["kind"]])
-        uses = uses.assign(_label=[IDENTIFIER_LABELS.get(k, GENERIC_IDENTIFIER)
-                                   for k in uses["kind"]])
+        ident = ident.assign(_label=ident["kind"].map(IDENTIFIER_LABELS)
+                             .fillna(GENERIC_IDENTIFIER))
+        uses = uses.assign(_label=uses["kind"].map(IDENTIFIER_LABELS).fillna(GENERIC_IDENTIFIER))
         for label, part in ident.groupby("_label", sort=True):
             node = _identifier_pattern("i", label)
-            rows = [{"kind": k, "value": v,
-                     "props": {"kind": k, "value": v, "n_accounts": n, "weight": w,
-                               "run_id": run_id},
-                     "first_seen": f, "last_seen": l}
-                    for k, v, n, w, f, l in zip(part["kind"].tolist(), part["value"].tolist(),
-                                                _py(part["n_accounts"]), _py(part["weight"]),
-                                                _iso(part["first_seen"]),
-                                                _iso(part["last_seen"]))]
             writes.append(_Write(
                 f"identifiers:{label}",
                 f"UNWIND $rows AS row MERGE {node} "
                 "SET i = row.props, i.first_seen = datetime(row.first_seen), "
-                "i.last_seen = datetime(row.last_seen)", rows))
+                "i.last_seen = datetime(row.last_seen)",
+                part.reset_index(drop=True),
+                top=_named("kind", "value", "first_seen", "last_seen"),
+                props=_named("kind", "value", "n_accounts", "weight"), const=const,
+                key=("kind", "value")))
         for label, part in uses.groupby("_label", sort=True):
             node = _identifier_pattern("i", label)
-            rows = [{"account_id": a, "kind": k, "value": v, "count": c, "seen_at": s,
-                     "first_seen": f, "last_seen": l}
-                    for a, k, v, c, s, f, l in zip(part["account_id"].tolist(),
-                                                   part["kind"].tolist(), part["value"].tolist(),
-                                                   _py(part["count"]), part["seen_at"].tolist(),
-                                                   _iso(part["first_seen"]),
-                                                   _iso(part["last_seen"]))]
             writes.append(_Write(
                 f"uses:{label}",
                 "UNWIND $rows AS row "
@@ -244,107 +303,115 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
                 "MERGE (a)-[u:USES]->(i) "
                 "SET u.count = row.count, u.seen_at = [s IN row.seen_at | datetime(s)], "
                 "u.first_seen = datetime(row.first_seen), u.last_seen = datetime(row.last_seen), "
-                f"u.run_id = {stamp}", rows))
+                f"u.run_id = {stamp}",
+                part.reset_index(drop=True),
+                top=_named("account_id", "kind", "value", "count", "seen_at", "first_seen",
+                           "last_seen"),
+                key=("account_id", "kind", "value")))
 
     # account-to-account edges: one relationship per input row, keyed by a content hash
     edf = tables.edges
     if edf is not None and len(edf):
+        edf = edf.reset_index(drop=True)
         kinds = edf["kind"].astype(str)
         types = {k: relationship_type(k) for k in sorted(kinds.unique())}  # validates
         deg = _degrees(tables, uses)
         src, dst = edf["src"].astype(str), edf["dst"].astype(str)
-        at = edf["at"] if "at" in edf.columns else pd.Series(pd.NaT, index=edf.index)
+        at = pd.to_datetime(edf["at"], utc=True) if "at" in edf.columns else pd.Series(
+            pd.NaT, index=edf.index, dtype="datetime64[ns, UTC]")
         amount = edf["amount"] if "amount" in edf.columns else pd.Series(np.nan, index=edf.index)
-        at_iso = _iso(at)
+        weight = edf["weight"].astype(float)
         key = _content_key(pd.DataFrame({"src": src, "dst": dst, "kind": kinds,
-                                         "at": at_iso, "weight": edf["weight"].astype(float),
+                                         "at": _iso(at), "weight": weight,
                                          "amount": amount.astype(float)}))
-        cols = {"src": src.tolist(), "dst": dst.tolist(), "edge_id": key,
-                "weight": _py(edf["weight"].astype(float)), "amount": _py(amount.astype(float)),
-                "at": at_iso}
+        frame = pd.DataFrame({"src": src, "dst": dst, "edge_id": key, "at": at,
+                              "kind": kinds, "weight": weight, "amount": amount.astype(float)})
         src_left = src.map(deg).fillna(0).to_numpy() <= dst.map(deg).fillna(0).to_numpy()
         kind_arr = kinds.to_numpy()
         match = ("UNWIND $rows AS row MATCH (a:Account {account_id: row.src}) "
                  "MATCH (b:Account {account_id: row.dst}) ")
         for kind, rtype in types.items():
             for left in (True, False):
-                idx = np.flatnonzero((kind_arr == kind) & (src_left == left)).tolist()
-                if not idx:
+                idx = np.flatnonzero((kind_arr == kind) & (src_left == left))
+                if not len(idx):
                     continue
                 # ArcadeDB scans the relationships of the node written on the left of a
                 # relationship MERGE: write the endpoint with the lower degree there.
                 pattern = (f"MERGE (a)-[r:{rtype} {{edge_id: row.edge_id}}]->(b) " if left
                            else f"MERGE (b)<-[r:{rtype} {{edge_id: row.edge_id}}]-(a) ")
-                rows = [{"src": cols["src"][i], "dst": cols["dst"][i],
-                         "edge_id": cols["edge_id"][i], "at": cols["at"][i],
-                         "props": {"edge_id": cols["edge_id"][i], "kind": kind,
-                                   "weight": cols["weight"][i], "amount": cols["amount"][i],
-                                   "run_id": run_id}}
-                        for i in idx]
-                writes.append(_Write(f"edges:{rtype}", match + pattern +
-                                     "SET r = row.props, r.at = datetime(row.at)", rows))
+                writes.append(_Write(
+                    f"edges:{rtype}", match + pattern + "SET r = row.props, r.at = datetime(row.at)",
+                    frame.iloc[idx].reset_index(drop=True),
+                    top=_named("src", "dst", "edge_id", "at"),
+                    props=_named("edge_id", "kind", "weight", "amount"), const=const,
+                    key=("src", "dst", "edge_id")))
 
     # enforcement: one node per input row, keyed by a content hash
     enf = tables.enforcement
     if enf is not None and len(enf):
+        enf = enf.reset_index(drop=True)
         acct = enf["account_id"].astype(str)
         action = enf["action"].astype(str)
         reason = (enf["reason"].astype(object).where(enf["reason"].notna(), "").astype(str)
                   if "reason" in enf.columns else pd.Series("", index=enf.index))
-        at_iso = _iso(enf["at"]) if "at" in enf.columns else [None] * len(enf)
-        key = _content_key(pd.DataFrame({"a": acct, "action": action, "at": at_iso,
+        at = pd.to_datetime(enf["at"], utc=True) if "at" in enf.columns else pd.Series(
+            pd.NaT, index=enf.index, dtype="datetime64[ns, UTC]")
+        key = _content_key(pd.DataFrame({"a": acct, "action": action, "at": _iso(at),
                                          "reason": reason}))
-        rows = [{"account_id": a, "enforcement_id": k, "at": t,
-                 "props": {"enforcement_id": k, "account_id": a, "action": x,
-                           "reason": r, "run_id": run_id}}
-                for a, k, x, r, t in zip(acct.tolist(), key, action.tolist(), reason.tolist(),
-                                         at_iso)]
         writes.append(_Write(
             "enforcement",
             "UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
             "MERGE (e:Enforcement {enforcement_id: row.enforcement_id}) "
             "SET e = row.props, e.at = datetime(row.at) "
             "MERGE (a)-[h:HAS_ENFORCEMENT]->(e) "
-            f"SET h.run_id = {stamp}", rows))
+            f"SET h.run_id = {stamp}",
+            pd.DataFrame({"account_id": acct, "enforcement_id": key, "at": at,
+                          "action": action, "reason": reason}),
+            top=_named("account_id", "enforcement_id", "at"),
+            props=_named("enforcement_id", "account_id", "action", "reason"), const=const,
+            key=("enforcement_id",)))
 
     # clusters and memberships
-    clusters = outputs["clusters"]
+    clusters = outputs["clusters"].reset_index(drop=True)
     if len(clusters):
-        cid = clusters["cluster_id"].astype("int64")
         times = [c for c in CLUSTER_TIME_COLUMNS if c in clusters.columns]
-        plain = [c for c in clusters.columns if c not in times]
-        cols = {str(c): _py(clusters[c]) for c in plain}
-        cols["run_id"] = [run_id] * len(clusters)
-        tcols = {c: _iso(clusters[c]) for c in times}
-        rows = [{"cluster_id": c, "props": p, **{t: tcols[t][i] for t in times}}
-                for i, (c, p) in enumerate(zip(cid.tolist(), _records(cols)))]
+        frame = clusters.rename(columns=str)
+        for t in times:
+            frame[t] = pd.to_datetime(frame[t], utc=True)
+        plain = [str(c) for c in clusters.columns if c not in times]
+        frame["~cluster_id"] = clusters["cluster_id"].astype("int64")
         set_times = "".join(f", c.{_checked_name(t, PROP_RE)} = datetime(row.{t})"
                             for t in times)
         writes.append(_Write("clusters",
                              "UNWIND $rows AS row MERGE (c:Cluster {cluster_id: row.cluster_id}) "
-                             "SET c = row.props" + set_times, rows))
+                             "SET c = row.props" + set_times, frame,
+                             top=(("cluster_id", "~cluster_id"),) + _named(*times),
+                             props=_named(*plain), const=const, key=("~cluster_id",)))
     scores = outputs["scores"]
     member = scores[scores["cluster_id"].astype("int64") >= 0]
     if len(member):
-        rows = [{"account_id": a, "cluster_id": c}
-                for a, c in zip(member["account_id"].astype(str).tolist(),
-                                member["cluster_id"].astype("int64").tolist())]
         writes.append(_Write("in_cluster",
                              "UNWIND $rows AS row MATCH (a:Account {account_id: row.account_id}) "
                              "MATCH (c:Cluster {cluster_id: row.cluster_id}) "
-                             f"MERGE (a)-[m:IN_CLUSTER]->(c) SET m.run_id = {stamp}", rows))
+                             f"MERGE (a)-[m:IN_CLUSTER]->(c) SET m.run_id = {stamp}",
+                             pd.DataFrame({"account_id": member["account_id"].astype(str)
+                                           .to_numpy(),
+                                           "cluster_id": member["cluster_id"].astype("int64")
+                                           .to_numpy()}),
+                             top=_named("account_id", "cluster_id"),
+                             key=("account_id", "cluster_id")))
 
     # identity links: one SAME_ACTOR per pair, from the smaller account id to the larger
     # (shared_environment links are evidence, not one actor: they stay in the links table)
     links = outputs["links"]
     if "link_kind" in links.columns:
         links = links[links["link_kind"].astype(str) == "same_actor"]
+    links = links.reset_index(drop=True)
     if len(links):
         a = links["account_a"].astype(str).to_numpy()
         b = links["account_b"].astype(str).to_numpy()
-        lo, hi = np.where(a <= b, a, b), np.where(a <= b, b, a)
-        n_shared = links["n_shared"].astype("int64").to_numpy()
-        top = links["top_identifier"].astype(str).tolist()
+        n_shared = links["n_shared"].astype("int64")
+        top = links["top_identifier"].astype(str)
         top_kind = links["top_kind"].astype(str).tolist()
         shared_by = links["top_shared_by"].astype("int64").tolist()
         why = links["reason"].astype(str).tolist() if "reason" in links.columns \
@@ -353,15 +420,19 @@ def _prepare(tables: Tables, outputs: Mapping[str, pd.DataFrame], graph,
         evidence = [(f"shares {k} {m} (used by {s:,} accounts)"
                      + (f" and {n - 1} more identifier{'s' if n > 2 else ''}" if n > 1 else ""))
                     if n else f"shares no identical identifier: {r}"
-                    for k, m, s, n, r in zip(top_kind, top, shared_by, n_shared.tolist(), why)]
-        cols = {"weight": _py(links["weight"].astype(float)), "evidence": evidence,
-                "n_shared": n_shared.tolist(), "kinds": _py(links["kinds"]),
-                "top_identifier": top, "identity_id": _py(links["identity_id"]),
-                "cut": _py(links["cut"].astype(bool)), "run_id": [run_id] * len(links)}
-        rows = [{"a": x, "b": y, "props": p}
-                for x, y, p in zip(lo.tolist(), hi.tolist(), _records(cols))]
+                    for k, m, s, n, r in zip(top_kind, top.tolist(), shared_by,
+                                             n_shared.tolist(), why)]
+        frame = pd.DataFrame({"a": np.where(a <= b, a, b), "b": np.where(a <= b, b, a),
+                              "weight": links["weight"].astype(float), "evidence": evidence,
+                              "n_shared": n_shared, "kinds": links["kinds"],
+                              "top_identifier": top, "identity_id": links["identity_id"],
+                              "cut": links["cut"].astype(bool)})
         writes.append(_Write("same_actor",
                              "UNWIND $rows AS row MATCH (a:Account {account_id: row.a}) "
                              "MATCH (b:Account {account_id: row.b}) "
-                             "MERGE (a)-[s:SAME_ACTOR]->(b) SET s = row.props", rows))
+                             "MERGE (a)-[s:SAME_ACTOR]->(b) SET s = row.props", frame,
+                             top=_named("a", "b"),
+                             props=_named("weight", "evidence", "n_shared", "kinds",
+                                          "top_identifier", "identity_id", "cut"),
+                             const=const, key=("a", "b")))
     return writes

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ringfence.graph.neo4j.connection import _retrying, _Target
-from ringfence.graph.neo4j.names import CONSTRAINTS, OWN_LABELS, _any_label, _checked_name
+from ringfence.graph.neo4j.names import (CONSTRAINTS, OWN_LABELS, SYNC_LABEL, _any_label,
+                                         _checked_name)
 from ringfence.graph.neo4j.rows import _outputs, _prepare, _Write, default_run_id
 from ringfence.graph.tables import Tables
 
@@ -45,6 +46,10 @@ class SyncReport:
     seconds: float = 0.0
     prepare_seconds: float = 0.0
     prune_seconds: float = 0.0
+    #: "full" (every row, then prune by stamp) or "incremental" (changes since the last sync)
+    mode: str = "full"
+    #: why this mode (e.g. why an incremental sync fell back to a full one)
+    note: str = ""
 
     @property
     def rows(self) -> int:
@@ -72,6 +77,7 @@ class SyncReport:
             "rows_per_s": round(self.rows_per_s, 1), "seconds": round(self.seconds, 2),
             "prepare_seconds": round(self.prepare_seconds, 2),
             "prune_seconds": round(self.prune_seconds, 2), "retries": self.retries,
+            "mode": self.mode, "note": self.note,
             "steps": {s.name: {"rows": s.rows, "batches": s.batches,
                                "seconds": round(s.seconds, 2),
                                "rows_per_s": round(s.rows_per_s, 1), "retries": s.retries}
@@ -83,6 +89,8 @@ class SyncReport:
         out = [f"run {self.run_id} -> {self.uri} database {self.database or '(default)'}: "
                f"{self.rows:,} rows in {self.seconds:.1f} s ({self.rows_per_s:,.0f} rows/s "
                f"while writing; batches of {self.batch_size:,})"]
+        if self.mode != "full" or self.note:
+            out.append(f"  {self.mode} sync" + (f": {self.note}" if self.note else ""))
         width = max((len(s.name) for s in self.steps), default=8)
         for s in self.steps:
             out.append(f"  {s.name:<{width}}  {s.rows:>10,} rows  {s.seconds:7.1f} s  "
@@ -135,21 +143,30 @@ def ensure_schema(target, *, database: str | None = None) -> None:
                 s.execute_write(lambda tx, q=q: tx.run(q).consume())
 
 
-def _write_step(t: _Target, name: str, writes: list[_Write], params: dict, batch_size: int,
+#: one query and the rows it takes: (query, number of rows, rows(start, stop))
+_Part = tuple[str, int, Callable[[int, int], list]]
+
+
+def _parts(writes: list[_Write]) -> list[_Part]:
+    return [(w.query, len(w), lambda a, b, w=w: w.rows(slice(a, b))) for w in writes]
+
+
+def _write_step(t: _Target, name: str, parts: list[_Part], params: dict, batch_size: int,
                 max_retries: int, progress: _Progress) -> StepStats:
-    """All writes of one step (e.g. the USES of every identifier label), batch by batch."""
+    """All writes of one step (e.g. the USES of every identifier label), batch by batch;
+    the rows of a batch are made just before it is sent."""
     stats = StepStats(name)
-    total = sum(len(w.rows) for w in writes)
+    total = sum(n for _, n, _ in parts)
 
     def bump() -> None:
         stats.retries += 1
 
-    for write in writes:
-        for start in range(0, len(write.rows), batch_size):
-            batch = write.rows[start:start + batch_size]
+    for query, n, fetch in parts:
+        for start in range(0, n, batch_size):
+            batch = fetch(start, min(start + batch_size, n))
             t0 = time.perf_counter()
 
-            def run(query=write.query, batch=batch):
+            def run(query=query, batch=batch):
                 with t.session() as s:
                     return s.execute_write(
                         lambda tx: tx.run(query, {**params, "rows": batch}).consume())
@@ -242,9 +259,23 @@ def sync_to_neo4j(target, tables: Tables, result: Any, *, database: str | None =
     Neo4jConnectionError
         Unreachable server, refused credentials, unknown database, lost connection.
     """
+    t_start = time.perf_counter()
+    run_id, writes = _prepared(tables, result, graph, config, run_id, batch_size)
+    prog = _Progress(progress)
+    with _Target(target, database) as t:
+        report = SyncReport(run_id=run_id, database=t.database, uri=t.uri,
+                            batch_size=batch_size,
+                            prepare_seconds=time.perf_counter() - t_start)
+        _begin(t, report, sum(len(w) for w in writes), max_retries, prog)
+        _write_all(t, report, writes, max_retries, prog, prune)
+    return _finish(report, t_start, prog)
+
+
+def _prepared(tables: Tables, result: Any, graph, config, run_id: str | None,
+              batch_size: int) -> tuple[str, list[_Write]]:
+    """The run id and the sync's writes, everything validated before a write."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    t_start = time.perf_counter()
     outputs = _outputs(result)
     if graph is None:
         graph = getattr(result, "graph", None)
@@ -255,27 +286,39 @@ def sync_to_neo4j(target, tables: Tables, result: Any, *, database: str | None =
             else None
         graph = build_graph(tables, config, as_of=as_of)
     run_id = run_id or default_run_id(tables, outputs)
-    writes = _prepare(tables, outputs, graph, run_id)   # validates before any write
-    prepared = time.perf_counter()
-    prog = _Progress(progress)
-    with _Target(target, database) as t:
-        report = SyncReport(run_id=run_id, database=t.database, uri=t.uri,
-                            batch_size=batch_size, prepare_seconds=prepared - t_start)
-        prog.log(f"neo4j sync: run {run_id} -> {t.uri} "
-                 f"database {t.database or '(default)'}, "
-                 f"{sum(len(w.rows) for w in writes):,} rows in batches of {batch_size:,}")
-        for q in CONSTRAINTS:
-            _retrying(lambda q=q: _schema(t, q), max_retries, lambda: None, t)
-        steps: dict[str, list[_Write]] = {}
-        for w in writes:
-            steps.setdefault(w.name.split(":")[0], []).append(w)
-        for name, group in steps.items():
-            report.steps.append(_write_step(t, name, group, {"run_id": run_id}, batch_size,
-                                            max_retries, prog))
-        if prune:
-            tp = time.perf_counter()
-            report.deleted = _prune(t, run_id, max(batch_size, 1000), max_retries, prog)
-            report.prune_seconds = time.perf_counter() - tp
+    return run_id, _prepare(tables, outputs, graph, run_id)
+
+
+def _begin(t: _Target, report: SyncReport, rows: int, max_retries: int,
+           prog: _Progress) -> None:
+    """Constraints, and no sync marker while the database is being changed: a sync that
+    fails half-way leaves none, so the next incremental sync falls back to a full one."""
+    prog.log(f"neo4j sync: run {report.run_id} -> {t.uri} "
+             f"database {t.database or '(default)'}, "
+             f"{rows:,} rows in batches of {report.batch_size:,}")
+    for q in CONSTRAINTS:
+        _retrying(lambda q=q: _schema(t, q), max_retries, lambda: None, t)
+    _retrying(lambda: _schema(t, f"MATCH (s:{_checked_name(SYNC_LABEL)}) DETACH DELETE s"),
+              max_retries, lambda: None, t)
+
+
+def _write_all(t: _Target, report: SyncReport, writes: list[_Write], max_retries: int,
+               prog: _Progress, prune: bool) -> None:
+    """The full sync: every row, then prune what is not stamped with this run."""
+    steps: dict[str, list[_Write]] = {}
+    for w in writes:
+        steps.setdefault(w.name.split(":")[0], []).append(w)
+    for name, group in steps.items():
+        report.steps.append(_write_step(t, name, _parts(group), {"run_id": report.run_id},
+                                        report.batch_size, max_retries, prog))
+    if prune:
+        tp = time.perf_counter()
+        report.deleted = _prune(t, report.run_id, max(report.batch_size, 1000), max_retries,
+                                prog)
+        report.prune_seconds = time.perf_counter() - tp
+
+
+def _finish(report: SyncReport, t_start: float, prog: _Progress) -> SyncReport:
     report.seconds = time.perf_counter() - t_start
     prog.log(f"neo4j sync: {report.rows:,} rows in {report.seconds:.1f} s "
              f"({report.rows_per_s:,.0f} rows/s while writing)")
