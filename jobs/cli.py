@@ -173,7 +173,8 @@ def _model_settings(args: argparse.Namespace) -> dict:
             load_model(args.model)
         except ValueError as e:
             raise UsageError(str(e)) from None
-    return {"model": args.model, "use_model": False if args.no_model else None}
+    return {"model": args.model, "use_model": False if args.no_model else None,
+            "max_model_age_days": getattr(args, "max_model_age", None)}
 
 
 def _nearest_folder(path: Path, option: str) -> Path:
@@ -534,7 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the N highest-risk accounts with reasons (default 5)")
     p.add_argument("--model", metavar="PATH", help="score with a model saved by ringfence train "
                    "(default: fit one in this run when there are >= 20 banned and >= 20 "
-                   "cleared accounts, else propagation alone)")
+                   "cleared accounts, else propagation alone). For a steady nightly queue, "
+                   "train on a schedule and score with the saved model")
+    p.add_argument("--max-model-age", type=float, metavar="DAYS",
+                   help="with --model: warn when the model was trained more than DAYS days "
+                   "ago (default 30)")
     p.add_argument("--no-model", action="store_true", help="score by propagation alone")
     p.add_argument("--decisions", metavar="FILE", help="the reviewers' decisions log "
                    "(ringfence decide), read on top of --enforcement: the latest decision or "

@@ -97,6 +97,10 @@ class JobConfig:
     score_tolerance
         With a previous run (``--previous``): a flagged account's score must move
         by more than this to count as ``rose`` or ``fell`` (default 0.05).
+    max_model_age_days
+        With a saved ``model``: warn (printed and in run.json's ``warnings``) when
+        it was trained more than this many days ago, so that a nightly job that
+        scores with a frozen model is told to retrain it; None never warns.
     """
 
     graph: GraphConfig = field(default_factory=GraphConfig)
@@ -110,6 +114,7 @@ class JobConfig:
     format: str = "parquet"
     release_inputs: bool = False
     score_tolerance: float = 0.05
+    max_model_age_days: float | None = 30.0
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "review_capacity": [Interval(int, 1, None), None],
@@ -120,6 +125,7 @@ class JobConfig:
         "format": [Options(*FORMATS)],
         "release_inputs": [Boolean()],
         "score_tolerance": [Interval(float, 0, 1)],
+        "max_model_age_days": [Interval(float, 0, None, closed="neither"), None],
     }
 
     def __post_init__(self) -> None:
@@ -192,4 +198,5 @@ class JobConfig:
         """JSON-ready settings (the graph's as ``config``, as run.json records them)."""
         return {"config": self.graph.to_dict(), "review_capacity": self.review_capacity,
                 "threshold": self.threshold, "max_paths": self.max_paths,
-                "score_tolerance": self.score_tolerance}
+                "score_tolerance": self.score_tolerance,
+                "max_model_age_days": self.max_model_age_days}

@@ -239,7 +239,8 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
     if not config.use_model:
         scorer = PropagationScorer("model disabled (--no-model)")
     else:
-        scorer = make_scorer(scorer, model_path=config.model, seed=config.graph.seed)
+        scorer = make_scorer(scorer, model_path=config.model, seed=config.graph.seed,
+                             max_age_days=config.max_model_age_days)
     masker = masker or Masker()
     stages = stages or Stages(quiet=True)
     if previous is not None and not isinstance(previous, RunFolder):
@@ -330,7 +331,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         "masking": {"persistent_key": masker.persistent, "key_source": masker.source,
                     "key_fingerprint": masker.fingerprint()},
         "input_notes": list(tables.notes),
-        "warnings": list(tables.warnings),
+        "warnings": list(tables.warnings) + list(scoring.info.get("warnings", [])),
         "time_format": tables.time_format,
         "versions": _versions(),
         "machine": {"platform": platform.platform(), "processor": platform.machine()},

@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -160,12 +161,16 @@ class ModelScorer:
         Parameters of :class:`~ringfence.models.model.RepeatOffenderModel`.
     seed
         Seed of the folds and the booster.
+    max_age_days
+        With ``model_path``: ``info["warnings"]`` says to retrain a model trained
+        more than this many days ago (None: never).
     """
 
     model_path: str | Path | None = None
     min_labels: int = MIN_LABELS
     params: dict[str, Any] | None = None
     seed: int = 0
+    max_age_days: float | None = None
 
     def score(self, tables: Tables, state: GraphState,
               stages: Stages | None = None) -> Scoring:
@@ -198,20 +203,49 @@ class ModelScorer:
             model, card = load_model(self.model_path, expected_features=list(X.columns))
             p = model.predict_proba(X)[:, 1]
             explanations = _explanations(model, X, p, state)
-        return Scoring(p, "model", {"source": str(self.model_path),
-                                    "created_at": card.get("created_at"),
-                                    "cv_metrics": card.get("cv_metrics")}, explanations)
+        info = {"source": str(self.model_path), "created_at": card.get("created_at"),
+                "cv_metrics": card.get("cv_metrics")}
+        stale = model_age_warning(self.model_path, card.get("created_at"), self.max_age_days)
+        if stale:
+            info["warnings"] = [stale]
+        return Scoring(p, "model", info, explanations)
+
+
+def model_age_warning(path: str | Path, created_at: str | None, max_age_days: float | None,
+                      now: datetime | None = None) -> str | None:
+    """The warning for a saved model older than ``max_age_days`` (None if it is not).
+
+    Examples
+    --------
+    >>> model_age_warning("m.joblib", "2026-01-01T00:00:00+00:00", 30,
+    ...                   now=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    'm.joblib: the model was trained 60 days ago (2026-01-01T00:00:00+00:00), more than the 30 days allowed (max_model_age_days): retrain it (ringfence train) so that it learns from recent bans and decisions'
+    """
+    if max_age_days is None or not created_at:
+        return None
+    try:
+        created = datetime.fromisoformat(str(created_at))
+    except ValueError:
+        return f"{path}: the model card has no readable creation time ({created_at!r})"
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    age = ((now or datetime.now(timezone.utc)) - created).total_seconds() / 86400
+    if age <= max_age_days:
+        return None
+    return (f"{path}: the model was trained {age:.0f} days ago ({created_at}), more than the "
+            f"{max_age_days:g} days allowed (max_model_age_days): retrain it (ringfence "
+            "train) so that it learns from recent bans and decisions")
 
 
 def make_scorer(scorer: "Scorer | str", *, model_path: str | Path | None = None,
-                seed: int = 0) -> Scorer:
+                seed: int = 0, max_age_days: float | None = None) -> Scorer:
     """A scorer from its name: ``"auto"`` (:class:`ModelScorer`) or ``"propagation"``.
 
     A :class:`Scorer` object is returned as it is.
     """
     if isinstance(scorer, str):
         if scorer == "auto":
-            return ModelScorer(model_path=model_path, seed=seed)
+            return ModelScorer(model_path=model_path, seed=seed, max_age_days=max_age_days)
         if scorer == "propagation":
             return PropagationScorer()
         raise ValueError(f"scorer must be 'auto', 'propagation' or a Scorer, got {scorer!r}")

@@ -3,6 +3,7 @@ with exit status 2 before anything is unpickled, --threads."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import joblib
@@ -54,7 +55,18 @@ def test_train_then_flag_with_the_model(files, tmp_path, capsys, monkeypatch):
     out = tmp_path / "o"
     assert main(["flag", *_inputs(files), "--model", str(model), "--out", str(out), "--quiet",
                  "--threads", "2"]) == 0
-    assert re.search(r"scoring +model", capsys.readouterr().out) and out.exists()
+    printed = capsys.readouterr()
+    assert re.search(r"scoring +model", printed.out) and out.exists()
+    assert "the model was trained" not in printed.err   # a fresh model: no warning
+    # a nightly job on a frozen model is told when the model has grown old
+    assert main(["flag", *_inputs(files), "--model", str(model), "--out", str(out), "--quiet",
+                 "--max-model-age", "0.000001"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"warning: .*m\.joblib: the model was trained 0 days ago .* more than the "
+                     r"1e-06 days allowed", err)
+    run = json.loads((out / "run.json").read_text())
+    assert any("the model was trained" in w for w in run["warnings"])
+    assert run["parameters"]["max_model_age_days"] == 1e-06
     monkeypatch.setenv("RINGFENCE_MODEL_KEY", "another machine's key")
     assert main(["flag", *_inputs(files), "--model", str(model), "--out", str(out)]) == 2
     assert "signed with another key" in capsys.readouterr().err

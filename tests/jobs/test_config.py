@@ -155,7 +155,8 @@ def test_to_dict_is_what_run_json_records():
     cfg = JobConfig(threshold=0.3, max_paths=4, graph=GraphConfig(seed=2))
     d = cfg.to_dict()
     assert d == {"config": GraphConfig(seed=2).to_dict(), "review_capacity": None,
-                 "threshold": 0.3, "max_paths": 4, "score_tolerance": 0.05}
+                 "threshold": 0.3, "max_paths": 4, "score_tolerance": 0.05,
+                 "max_model_age_days": 30.0}
     assert d["config"]["seed"] == 2
     # a run's record reads back into the same graph parameters
     assert JobConfig.load({**d["config"], "threshold": d["threshold"],
