@@ -38,8 +38,8 @@ def sync_run_dir(target: Any, run_dir: str | os.PathLike, *, full: bool = False,
     its state (``state``, default :func:`~ringfence.graph.neo4j.incremental.default_state_path`
     of the server and database) matches the database; else, or with ``full``, all of it.
 
-    ``target`` is a driver or :class:`~ringfence.graph.neo4j.Neo4jSettings` (a driver
-    needs ``state``); ``kwargs`` go to
+    ``target`` is a driver or :class:`~ringfence.graph.neo4j.Neo4jSettings`; a driver
+    without ``state`` (a notebook's) gets the full sync and no state is kept; ``kwargs`` go to
     :func:`~ringfence.graph.neo4j.incremental.sync_changes` (``batch_size``,
     ``progress``, ``prune``). The new state is written after the sync. Raises
     :class:`~ringfence.jobs.runs.RunFolderError` for a folder that is not a run or
@@ -49,7 +49,10 @@ def sync_run_dir(target: Any, run_dir: str | os.PathLike, *, full: bool = False,
     if state is None:
         settings = target if isinstance(target, Neo4jSettings) else None
         if settings is None:
-            raise ValueError("syncing through a driver: say where the sync state lives (state=)")
+            # a driver does not say which server it talks to: nothing to key a state file on
+            report, _ = sync_changes(target, tables, outputs, None, graph=graph, full=True,
+                                     **kwargs)
+            return report
         database = kwargs.get("database", settings.database)
         state = default_state_path(settings.uri, database)
     path = Path(state)
