@@ -101,6 +101,9 @@ def _settings(given: dict | None) -> dict[str, Any]:
         raise ConfigError(f"linking: threshold must be in (0, 1), got {out['threshold']!r}")
     if out["prior"] is not None and not 0 < float(out["prior"]) < 1:
         raise ConfigError(f"linking: prior must be in (0, 1) or null, got {out['prior']!r}")
+    for j in out["joint"]:
+        if not isinstance(j, dict) or "name" not in j or "of" not in j:
+            raise ConfigError(f"linking: each joint comparison needs a name and 'of', got {j!r}")
     if any(int(b) < 2 for b in out["hub_bands"]):
         raise ConfigError(f"linking: hub_bands must be >= 2, got {out['hub_bands']!r}")
     return out
@@ -149,7 +152,9 @@ class IdentityLinker:
         Merged over :data:`DEFAULT_SETTINGS`: ``comparisons`` (one per
         identifier kind: ``name``, ``kind``, ``normalise`` ``"email"`` /
         ``"phone"``, ``partial`` ``"email_local"`` / ``"ip_network"``),
-        ``hub_bands``, ``share_limits``, ``after_ban_days``, ``prior``,
+        ``hub_bands``, ``share_limits``, ``after_ban_days``, ``joint``
+        (``[{"name", "of": [comparison names]}]``: compared as one),
+        ``training_blocks`` (comparisons that block one EM session each), ``prior``,
         ``threshold``, ``max_identity_size``, ``phone_region``, ``max_iter``,
         ``tol``.
 
