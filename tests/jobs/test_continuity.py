@@ -67,14 +67,19 @@ def test_without_previous_ids_are_by_size_and_flagged_accounts_are_new(night1):
 
 def test_ids_last_when_a_new_large_group_renumbers_the_rest(platform, night1):
     first, out = night1
-    # twelve new accounts on one device: tonight the largest identity, so numbering by
-    # size would give it id 0 and shift every other identity by one
+    # twelve new accounts on one device, each sharing a card with the next (a device alone
+    # is weak evidence of one actor; a card used by twelve is over its share limit): tonight
+    # the largest identity, so numbering by size would give it id 0 and shift every other
+    # identity by one
     new = [f"zz_new_{i:02d}" for i in range(12)]
     accounts = pd.concat([platform.accounts, pd.DataFrame({"account_id": new})],
                          ignore_index=True)
+    cards = [(new[i], f"card-{i + k}") for i in range(12) for k in (0, 1)]
     identifiers = pd.concat([platform.identifiers, pd.DataFrame(
-        {"account_id": new, "kind": "device", "value": "dev-shared-by-twelve",
-         "seen_at": platform.identifiers["seen_at"].max()})], ignore_index=True)
+        {"account_id": new, "kind": "device", "value": "dev-shared-by-twelve"}),
+        pd.DataFrame({"account_id": [a for a, _ in cards], "kind": "card",
+                      "value": [c for _, c in cards]})], ignore_index=True)
+    identifiers["seen_at"] = identifiers["seen_at"].fillna(platform.identifiers["seen_at"].max())
     tonight = run_flag(_tables(platform, accounts, identifiers), scorer="propagation",
                        review_capacity=60, previous=out)
     plain = run_flag(_tables(platform, accounts, identifiers), scorer="propagation",
