@@ -106,7 +106,7 @@ def compare_with_reference(d: Path, out: Path) -> dict:
 
     from benchmarks.reference_networkx import reference_pipeline
     from ringfence.graph import load_tables
-    from ringfence.graph.identity import link_identities
+    from ringfence.graph.identity import _components
     from ringfence.graph.pipeline import run_pipeline
     from ringfence.graph.propagate import personalized_pagerank
     from ringfence.jobs.runs import read_table
@@ -117,13 +117,18 @@ def compare_with_reference(d: Path, out: Path) -> dict:
     g, ident = state.graph, state.linking
     ours_graph_seconds = time.perf_counter() - t
     n_split = ident.n_split
-    # the reference has no chaining guard: compare the components before splitting
-    ident = link_identities(g, g.config.replace(max_identity_size=10**9))
+    # the reference projects shared identifiers with the hand weights and links pairs from
+    # link_threshold on; identities now come from the Fellegi-Sunter linker, which it does
+    # not have. Compared like for like: the components of the same projection (the build
+    # stage's pairs and weights), before any chaining guard
+    pairs = g.pairs[g.pairs["weight"].to_numpy() >= g.config.link_threshold * (1 - 1e-9)]
+    labels = _components(g.n_accounts, pairs["a"].to_numpy(), pairs["b"].to_numpy())
+    sizes = np.bincount(labels)
     ref = reference_pipeline(tables)
 
-    ours = {frozenset(g.account_ids[ident.identity == i]) for i in range(len(ident.table))}
+    ours = {frozenset(g.account_ids[labels == i]) for i in np.flatnonzero(sizes >= 2)}
     theirs = {frozenset(c) for c in ref["components"] if len(c) >= 2}
-    same_identities = ours == theirs
+    same_components = ours == theirs
 
     scores = read_table(out, "scores").set_index("account_id")
     pr = ref["pagerank"].reindex(scores.index)
@@ -135,8 +140,8 @@ def compare_with_reference(d: Path, out: Path) -> dict:
     return {"reference_seconds": round(ref["seconds"], 2),
             "reference_stage_seconds": {k: round(v, 2) for k, v in ref["timings"].items()},
             "reference_communities": len(ref["communities"]),
-            "same_identities": bool(same_identities),
-            "identities": len(ours), "reference_identities": len(theirs),
+            "same_link_components": bool(same_components),
+            "link_components": len(ours), "reference_link_components": len(theirs),
             "identities_split_by_chaining_guard": int(n_split),
             "spearman_same_walk": round(float(rho_plain), 4),
             "spearman_final_propagation": round(float(rho_final), 4),
@@ -144,6 +149,10 @@ def compare_with_reference(d: Path, out: Path) -> dict:
 
 
 GRAPH_STAGES = ("build graph", "link identities", "find clusters", "propagate blacklist")
+# the stages the networkx reference also does: ringfence's identities come from a
+# Fellegi-Sunter linker (EM), the reference's from components of the weighted projection, so
+# "link identities" and the reference's "components" are left out of the speed-up
+SAME_STAGES = ("build graph", "find clusters", "propagate blacklist")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] {n:,} accounts: networkx reference ...", file=sys.stderr,
                       flush=True)
                 cmp = compare_with_reference(d, out)
-                cmp["speedup_graph_stages"] = round(cmp["reference_seconds"] / graph_s, 1)
+                same_s = sum(r["stage_seconds"].get(s, 0) for s in SAME_STAGES)
+                ref_same = (cmp["reference_seconds"]
+                            - cmp["reference_stage_seconds"].get("components", 0))
+                r["same_stage_seconds"] = round(same_s, 2)
+                cmp["reference_same_stage_seconds"] = round(ref_same, 2)
+                cmp["speedup_graph_stages"] = round(ref_same / same_s, 1)
                 cmp["speedup_end_to_end"] = round(cmp["reference_seconds"] / r["wall_seconds"], 1)
                 r["reference"] = cmp
             results["runs"].append(r)
@@ -216,12 +230,16 @@ def main(argv: list[str] | None = None) -> int:
             c = r["reference"]
             print(f"\nnetworkx reference on {r['accounts']:,} accounts: {c['reference_seconds']:.1f} s "
                   f"({', '.join(f'{k} {v:.1f} s' for k, v in c['reference_stage_seconds'].items())})")
-            print(f"  ringfence graph stages {r['graph_stage_seconds']:.1f} s: "
-                  f"{c['speedup_graph_stages']}x faster; whole job with model "
+            print(f"  the same graph stages (build, clusters, propagation; the reference's "
+                  f"{c['reference_same_stage_seconds']:.1f} s without its components): "
+                  f"ringfence {r['same_stage_seconds']:.1f} s, {c['speedup_graph_stages']}x "
+                  f"faster; with identity linking {r['graph_stage_seconds']:.1f} s; whole job "
+                  f"with model "
                   f"{r['wall_seconds']:.1f} s: {c['speedup_end_to_end']}x")
-            print(f"  same identities: {c['same_identities']} ({c['identities']:,} vs "
-                  f"{c['reference_identities']:,}, before the chaining guard split "
-                  f"{c['identities_split_by_chaining_guard']} oversized one); Spearman of propagation vs pagerank: "
+            print(f"  same components of the weighted projection: {c['same_link_components']} "
+                  f"({c['link_components']:,} vs {c['reference_link_components']:,}; the "
+                  f"linker's chaining guard split {c['identities_split_by_chaining_guard']} "
+                  f"oversized identity); Spearman of propagation vs pagerank: "
                   f"{c['spearman_same_walk']} (same walk), {c['spearman_final_propagation']} "
                   f"(final score with clearances and degree normalisation)")
     for ext in args.formats:

@@ -97,7 +97,9 @@ class GraphConfig:
         ``threshold`` (match probability from which two accounts are the same
         actor, default 0.5), ``prior`` (None: estimated by EM),
         ``hub_bands``, ``share_limits``, ``after_ban_days``, ``comparisons``,
-        ``phone_region``, ... Example YAML: ``linking: {threshold: 0.8}``.
+        ``joint`` (comparisons compared as one: device, IP and address),
+        ``training_blocks`` (one EM session per personal identifier: card,
+        email), ``phone_region``, ... Example YAML: ``linking: {threshold: 0.8}``.
     max_identity_size
         Identities larger than this are split by their weakest links. 20: one
         actor rarely runs more accounts (the synthetic platform's largest actor

