@@ -383,7 +383,8 @@ class RunFolder:
         gone or was a DataFrame, the graph the run kept around its flagged
         accounts is used instead (:meth:`stored_graph`) and
         ``run["loaded_from"]["changed_inputs"]`` says which inputs changed.
-        Without ``rebuild``, or with neither, ``state`` is None.
+        Without ``rebuild``, or with neither, ``state`` is None. The kept graph
+        travels in ``subgraph``, so writing the result again keeps it.
         """
         from ringfence.graph.pipeline import GraphState
         from ringfence.graph.subgraph import RecordedMasks
@@ -407,7 +408,8 @@ class RunFolder:
                               "notes": list(self.notes)}
         # the queue is made from scores (and older runs have none)
         return FlagResult(**{n: self.table(n) for n in OUTPUT_TABLES if n != "queue"}, run=run,
-                          state=state, masker=masker)
+                          state=state, masker=masker,
+                          subgraph=self.stored_graph() if self.has_stored_graph() else None)
 
 
 def _resolve(source: str, run_dir: Path) -> Path | None:
