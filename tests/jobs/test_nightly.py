@@ -92,7 +92,8 @@ def test_three_nights(tmp_path, capsys, monkeypatch):
     assert (q1["status_vs_previous"] == "new").all()
     assert "previous" not in run1
 
-    # ---- night 2: the reviewers banned ranks 2 and 3; six accounts opened on one new device
+    # ---- night 2: the reviewers banned ranks 2 and 3; six accounts opened on one new
+    # device, each paying with the card of the one before (one actor)
     banned = q1["account_id"].iloc[1:3].tolist()
     _append(inputs, "enforcement", pd.DataFrame(
         {"account_id": banned, "action": "ban", "at": run1["as_of"], "reason": "fraud"},
@@ -102,7 +103,9 @@ def test_three_nights(tmp_path, capsys, monkeypatch):
     _append(inputs, "accounts", pd.DataFrame({"account_id": new, "created_at": run1["as_of"]},
                                              columns=acc_cols))
     _append(inputs, "identifiers", pd.DataFrame(
-        {"account_id": new, "kind": "device", "value": "dev-new-night2",
+        {"account_id": new + new[1:] + new[:-1],
+         "kind": ["device"] * len(new) + ["card"] * (2 * len(new) - 2),
+         "value": ["dev-new-night2"] * len(new) + [f"card-new-{i}" for i in range(5)] * 2,
          "seen_at": run1["as_of"]}, columns=_columns(inputs, "identifiers")))
     _flag(inputs, runs / "night2", previous=runs / "night1")
     run2 = _run(runs / "night2")

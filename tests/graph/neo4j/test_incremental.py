@@ -66,7 +66,9 @@ def _next_night(tables, result):
                                         "kind": ["transfer"], "weight": [1.0]})],
                     ignore_index=True)
     enf = tables.enforcement[tables.enforcement["account_id"] != gone]
-    new_link = links.iloc[[0]].assign(account_a=friend, account_b="acct_new")
+    # a same-actor link (shared-environment links are evidence: Neo4j does not hold them)
+    new_link = links.iloc[[0]].assign(account_a=friend, account_b="acct_new",
+                                      link_kind="same_actor")
     links = pd.concat([links[(links["account_a"] != gone) & (links["account_b"] != gone)],
                        new_link], ignore_index=True)
     t2 = load_tables(accounts, identifiers=idf, edges=edf, enforcement=enf)
