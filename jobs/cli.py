@@ -249,9 +249,14 @@ def cmd_flag(args: argparse.Namespace) -> int:
                          format=args.format, decisions=args.decisions, **_model_settings(args))
     paths["decisions"] = config.decisions
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
+    from ringfence.models.model import FeatureMismatchError
+
     with _threads(args):
-        result = flag_files(paths, args.out, config, stages=stages, time_format=args.time_format,
-                            previous=previous)
+        try:
+            result = flag_files(paths, args.out, config, stages=stages,
+                                time_format=args.time_format, previous=previous)
+        except FeatureMismatchError as e:  # the inputs lack what the saved model needs
+            raise UsageError(str(e)) from None
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
     _print_notes(result.run["input_notes"])

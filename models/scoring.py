@@ -200,14 +200,25 @@ class ModelScorer:
             X = scoring_features(state.graph, tables.accounts, state.identity, state.membership,
                                  propagation=state.propagation)
         with stages.stage("model"):
+            model, card = load_model(self.model_path)
+            known = list(model.feature_names_in_)
+            new = [c for c in X.columns if c not in set(known)]
+            if new and not [c for c in known if c not in set(X.columns)]:
+                # the inputs gained columns since training: score with what the model knows
+                X = X[known]
             model, card = load_model(self.model_path, expected_features=list(X.columns))
             p = model.predict_proba(X)[:, 1]
             explanations = _explanations(model, X, p, state)
         info = {"source": str(self.model_path), "created_at": card.get("created_at"),
                 "cv_metrics": card.get("cv_metrics")}
-        stale = model_age_warning(self.model_path, card.get("created_at"), self.max_age_days)
-        if stale:
-            info["warnings"] = [stale]
+        warnings = [w for w in (
+            model_age_warning(self.model_path, card.get("created_at"), self.max_age_days),
+            f"{self.model_path}: the inputs' schema changed since the model was trained: "
+            f"{len(new)} features it does not know ({', '.join(new[:5])}"
+            f"{', ...' if len(new) > 5 else ''}) are left out of its scores; retrain it "
+            "(ringfence train) to use them" if new else None) if w]
+        if warnings:
+            info["warnings"] = warnings
         return Scoring(p, "model", info, explanations)
 
 

@@ -67,6 +67,24 @@ def test_train_then_flag_with_the_model(files, tmp_path, capsys, monkeypatch):
     run = json.loads((out / "run.json").read_text())
     assert any("the model was trained" in w for w in run["warnings"])
     assert run["parameters"]["max_model_age_days"] == 1e-06
+    # the inputs' schema changes after training: a new column is left out, with a warning;
+    # a column the model needs is missing: refused, exit 2, no traceback
+    import pandas as pd
+    accounts = pd.read_csv(files / "accounts.csv.gz")
+    others = [a for a in _inputs(files) if "accounts.csv.gz" not in a][1:]
+    for name, frame in (("wider", accounts.assign(new_col=1.5)),
+                        ("narrower", accounts.drop(columns=["country"]))):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    assert main(["flag", "--accounts", str(tmp_path / "wider.csv"), *others, "--model",
+                 str(model), "--out", str(tmp_path / "w"), "--quiet", "--top", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "the inputs' schema changed since the model was trained: 7 features it does not " \
+           "know (attr_new_col," in err
+    assert main(["flag", "--accounts", str(tmp_path / "narrower.csv"), *others, "--model",
+                 str(model), "--out", str(tmp_path / "n"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "features it needs that this data lacks: ['attr_country']" in err
+    assert "Traceback" not in err and not (tmp_path / "n").exists()
     monkeypatch.setenv("RINGFENCE_MODEL_KEY", "another machine's key")
     assert main(["flag", *_inputs(files), "--model", str(model), "--out", str(out)]) == 2
     assert "signed with another key" in capsys.readouterr().err
