@@ -4,11 +4,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.spark-stamp
 DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench bench-identities bench-neo4j eval-reddit eval-yelp clean install browser
+.PHONY: demo test test-fast bench bench-identities bench-neo4j eval-reddit eval-yelp clean install browser java spark
 
 install: $(STAMP)
 
@@ -41,13 +42,27 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "note: chromium not found: the case-report browser tests will be skipped"; fi; }
 
-test: $(STAMP) browser
+# the Spark engine's tests run on a local[2] session: Java 17+ (Debian's default-jre-headless)
+# and the `spark` extra (pyspark, a ~450 MB download, so `make demo` does not install it)
+java:
+	@command -v java >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq default-jre-headless; \
+	  else echo "note: java not found: the Spark engine's tests will be skipped"; fi; }
+
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
+
+test: $(STAMP) browser java $(SPARK_STAMP)
 	$(BIN)/python -m pytest
 
 # the tests a developer runs while working (under a minute): no Bolt server, no browser,
 # no notebooks, nothing marked slow
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not neo4j and not browser and not notebooks"
+	$(BIN)/python -m pytest -m "not slow and not neo4j and not browser and not notebooks and not spark"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
