@@ -18,6 +18,7 @@ import secrets
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ringfence.graph.keyfile import config_dir, read_key
 
@@ -73,4 +74,15 @@ class Masker:
         return f"{kind[:1] or '?'}:{digest[:digits]}"
 
     def mask_many(self, kinds: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return np.array([self.mask(str(k), str(v)) for k, v in zip(kinds, values)], dtype=object)
+        """:meth:`mask` of each ``(kind, value)`` pair, as an object array.
+
+        Each distinct pair is hashed once: the links of a run repeat their top identifiers
+        (at 1,000,000 accounts, 1.0 s for every row against a fraction for the distinct ones).
+        """
+        kinds = np.asarray(kinds, dtype=object).astype(str)
+        values = np.asarray(values, dtype=object).astype(str)
+        if not len(kinds):
+            return np.array([], dtype=object)
+        codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([kinds, values]))
+        masked = np.array([self.mask(k, v) for k, v in uniques], dtype=object)
+        return masked[codes]

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ringfence.graph._arrow import positions
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.masking import Masker
@@ -194,7 +195,10 @@ def keep_around(graph: AccountGraph, nodes: np.ndarray, masker: Masker, *,
                         status=graph.status.iloc[keep].reset_index(drop=True),
                         as_of=graph.as_of, config=graph.config)
     if enforcement is not None and len(enforcement):
-        enf = enforcement[enforcement["account_id"].isin(pd.Index(ids))].reset_index(drop=True)
+        # Arrow's hash lookup: pandas' isin on Arrow strings goes through Python objects
+        # (1.5 s for the enforcement rows of a 1,000,000-account run)
+        keep_rows = positions(enforcement["account_id"], pd.Index(ids)) >= 0
+        enf = enforcement[keep_rows].reset_index(drop=True)
     else:
         enf = pd.DataFrame({"account_id": pd.Series([], dtype=object),
                             "action": pd.Series([], dtype=object)})
