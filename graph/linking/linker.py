@@ -162,7 +162,9 @@ class IdentityLinker:
         (``[{"name", "of": [comparison names]}]``: compared as one),
         ``training_blocks`` (comparisons that block one EM session each), ``prior``,
         ``threshold``, ``max_identity_size``, ``phone_region``, ``max_iter``,
-        ``tol``.
+        ``tol``, ``supervised`` (the pair classifier used once reviewers decided
+        enough candidate pairs of both classes:
+        :data:`ringfence.graph.linking.supervised.SUPERVISED_DEFAULTS`).
 
     Attributes
     ----------
@@ -170,6 +172,13 @@ class IdentityLinker:
         m, u and the prior after :meth:`fit`.
     comparisons_ : Comparisons
         The candidate pairs of the fitted graph and their levels.
+    classifier_ : PairClassifier or None
+        Fitted on the decided candidate pairs when each class has at least
+        ``supervised.min_decisions`` of them; then :meth:`predict`'s
+        ``match_weight`` pools its log2 odds with Fellegi-Sunter's (the
+        ``bf_*`` columns and :meth:`explain` stay Fellegi-Sunter's part), and
+        ``reason`` starts with both models' probabilities. None: Fellegi-Sunter
+        alone, as without decisions.
 
     Examples
     --------
@@ -215,7 +224,10 @@ class IdentityLinker:
             Reviewer link decisions (``account_a``, ``account_b``,
             ``decision`` ``"same_actor"`` / ``"different_actors"``), or None.
             Decided pairs become candidates, keep their class during EM (so
-            they feed m and u) and are honoured by :meth:`predict`.
+            they feed m and u) and are honoured by :meth:`predict`. With at
+            least ``supervised.min_decisions`` decided candidate pairs of each
+            class (pairs that share something without the decision), a pair
+            classifier is fitted on them too (:mod:`.supervised`).
 
         Returns
         -------
@@ -225,7 +237,8 @@ class IdentityLinker:
         Notes
         -----
         Cost: O(P log P) for P (pair, shared value) rows, plus EM over the
-        distinct comparison vectors.
+        distinct comparison vectors; with the classifier, O(P) more to score
+        every candidate.
         """
         s = self._resolved(graph)
         self.settings_ = s
@@ -329,8 +342,9 @@ class IdentityLinker:
         Returns
         -------
         pandas.DataFrame
-            ``a``, ``b`` (nodes, ``a < b``), ``match_weight`` (log2 odds),
-            ``match_probability``, ``link_kind`` (``"same_actor"`` from the
+            ``a``, ``b`` (nodes, ``a < b``), ``match_weight`` (log2 odds; with
+            :attr:`classifier_`, pooled with the classifier's), ``match_probability``,
+            ``link_kind`` (``"same_actor"`` from the
             threshold on, or decided so; else ``"shared_environment"``),
             ``bf_<comparison>`` (each comparison's log2 Bayes factor, 0 where
             null), ``reason`` (short words), ``decided`` (the reviewer's

@@ -251,13 +251,30 @@ class PairClassifier:
                 random_state=0)
         self.model_ = model.fit(X, y)
         self.columns_ = list(X.columns)
+        self.categorical_, self.numeric_ = list(categorical), numeric
+        if s["model"] == "logistic":  # scored by table lookups: no one-hot block at scale
+            encode, logistic = model[0], model[-1]
+            coef = logistic.coef_.ravel()
+            edges = np.cumsum([0] + list(n_levels))
+            self.level_coef_ = [coef[lo:hi] for lo, hi in zip(edges[:-1], edges[1:])]
+            scaler = encode.named_transformers_["context"]
+            self.numeric_coef_ = coef[edges[-1]:] / scaler.scale_
+            self.intercept_ = float(logistic.intercept_[0]) \
+                - float(self.numeric_coef_ @ scaler.mean_)
         self.train_share_ = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
         self.match_share_ = self.train_share_ if s["match_share"] is None \
             else float(s["match_share"])
         return self
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities at the training share, in chunks (bounded memory)."""
+        """Probabilities at the training share (gradient boosting: in chunks, bounded
+        memory)."""
+        if hasattr(self, "level_coef_"):
+            z = np.full(len(X), self.intercept_)
+            for c, coef in zip(self.categorical_, self.level_coef_):
+                z += coef[X[c].to_numpy().astype(np.int64)]
+            z += X[self.numeric_].to_numpy(float) @ self.numeric_coef_
+            return 1.0 / (1.0 + np.exp(-z))
         out = np.empty(len(X))
         for lo in range(0, len(X), _CHUNK):
             out[lo:lo + _CHUNK] = self.model_.predict_proba(
