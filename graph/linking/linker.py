@@ -78,8 +78,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "after ban": 2.0,
         "prior": -2.0,  # log2 odds: a pair without evidence is not linked
     },
-    # with enough reviewer decisions of both classes, a pair classifier decides instead
-    # (graph/linking/supervised.py: min_decisions, model, C, max_iter, match_share)
+    # with enough reviewer decisions of both classes, a pair classifier is pooled with the
+    # model (graph/linking/supervised.py: min_decisions, model, C, max_iter, match_share,
+    # classifier_share)
     "supervised": {},
 }
 _KNOWN_NORMALISERS = (None, "email", "phone")
