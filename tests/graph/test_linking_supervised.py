@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import small_tables
 
 from ringfence.graph.build import build_graph
 from ringfence.graph.config import GraphConfig
@@ -77,22 +78,20 @@ def _decisions(pairs: list[tuple[str, str]], decision: str) -> pd.DataFrame:
 
 
 def test_enough_decisions_switch_on_the_classifier_and_decisions_stay_absolute():
-    from helpers import small_tables
-
-    rows = _households_and_evaders(120, 120)
+    rows = _households_and_evaders(60, 60)
     g = build_graph(small_tables(sorted({r[0] for r in rows}), rows))
-    same = _decisions([(f"e{e}_0", f"e{e}_1") for e in range(40)], "same_actor")
-    apart = _decisions([(f"h{h}_0", f"h{h}_1") for h in range(40)], "different_actors")
-    # evader 100 decided apart, against all its evidence: the decision holds
-    overruled = _decisions([("e100_0", "e100_1")], "different_actors")
+    same = _decisions([(f"e{e}_0", f"e{e}_1") for e in range(25)], "same_actor")
+    apart = _decisions([(f"h{h}_0", f"h{h}_1") for h in range(25)], "different_actors")
+    # evader 50 decided apart, against all its evidence: the decision holds
+    overruled = _decisions([("e50_0", "e50_1")], "different_actors")
     decisions = pd.concat([same, apart, overruled], ignore_index=True)
-    few = IdentityLinker({"supervised": {"min_decisions": 41}}).fit(g, decisions)
-    assert few.classifier_ is None  # 40 of each class: Fellegi-Sunter alone
-    config = GraphConfig(linking={"supervised": {"min_decisions": 40}})
+    few = IdentityLinker({"supervised": {"min_decisions": 26}}).fit(g, decisions)
+    assert few.classifier_ is None  # 25 of each class: Fellegi-Sunter alone
+    config = GraphConfig(linking={"supervised": {"min_decisions": 25}})
     ident = link_identities(g, config, decisions)
     linker = ident.linker
     assert linker.classifier_ is not None
-    assert linker.classifier_.train_share_ == pytest.approx(40 / 81)
+    assert linker.classifier_.train_share_ == pytest.approx(25 / 51)
     node = {a: i for i, a in enumerate(g.account_ids)}
     links = ident.links.set_index(["a", "b"])
 
@@ -100,25 +99,25 @@ def test_enough_decisions_switch_on_the_classifier_and_decisions_stay_absolute()
         return links.loc[tuple(sorted((node[x], node[y])))]
 
     # undecided pairs are judged by the pooled model, and say so
-    evader, household = link("e110_0", "e110_1"), link("h110_0", "h110_2")
+    evader, household = link("e55_0", "e55_1"), link("h55_0", "h55_2")
     assert evader["link_kind"] == "same_actor" and evader["match_probability"] > 0.5
     assert household["match_probability"] < 0.5
     assert evader["reason"].startswith("pair classifier ")
     assert " pooled with Fellegi-Sunter " in evader["reason"]
-    assert ident.identity[node["e110_0"]] == ident.identity[node["e110_1"]] >= 0
-    assert ident.identity[node["h110_0"]] == -1
-    assert link("e100_0", "e100_1")["link_kind"] == "shared_environment"
-    assert ident.identity[node["e100_0"]] != ident.identity[node["e100_1"]] \
-        or ident.identity[node["e100_0"]] == -1
+    assert ident.identity[node["e55_0"]] == ident.identity[node["e55_1"]] >= 0
+    assert ident.identity[node["h55_0"]] == -1
+    assert link("e50_0", "e50_1")["link_kind"] == "shared_environment"
+    assert ident.identity[node["e50_0"]] != ident.identity[node["e50_1"]] \
+        or ident.identity[node["e50_0"]] == -1
     # the Fellegi-Sunter explanation is still there: bf_* sum to its weight, not the pooled one
     bf = [c for c in ident.links.columns if c.startswith("bf_")]
-    table = linker.explain(node["e110_0"], node["e110_1"])
+    table = linker.explain(node["e55_0"], node["e55_1"])
     assert table["log2_bayes_factor"].iloc[1:].to_numpy() == pytest.approx(
         evader[bf].to_numpy(float))
     share = linker.settings_["supervised"]["classifier_share"]
     p = linker.classifier_.predict_proba()
-    pos = np.flatnonzero((linker.comparisons_.a == min(node["e110_0"], node["e110_1"]))
-                         & (linker.comparisons_.b == max(node["e110_0"], node["e110_1"])))[0]
+    pos = np.flatnonzero((linker.comparisons_.a == min(node["e55_0"], node["e55_1"]))
+                         & (linker.comparisons_.b == max(node["e55_0"], node["e55_1"])))[0]
     assert evader["match_weight"] == pytest.approx(
         share * np.log2(p[pos] / (1 - p[pos])) + (1 - share) * table["log2_bayes_factor"].sum())
 
