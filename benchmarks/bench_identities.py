@@ -13,7 +13,9 @@ and identities are linked by
   (``benchmarks/reference_identity_rule.py``, a copy of that code);
 * ``ringfence``: whatever :func:`ringfence.graph.identity.link_identities`
   is now, through :func:`ringfence.graph.pipeline.run_pipeline` (its stage
-  time is the ``link identities`` stage);
+  time is the ``link identities`` stage); with enough link decisions for the
+  pair classifier (``--link-labels``), also ``ringfence FS``: the same
+  decisions, Fellegi-Sunter alone;
 * ``splink``: a Fellegi-Sunter model in Splink on its DuckDB backend, when
   Splink is installed (it is no dependency of ringfence) and the platform is
   no larger than ``--splink-max`` (off by default: it is 20-50x slower)
@@ -157,6 +159,17 @@ def bench_one(d: Path, args: argparse.Namespace, n: int) -> list[dict]:
                  **_quality(aligned(old), truth, candidates)})
     rows.append({"method": "ringfence", "seconds": round(stages.timings["link identities"], 2),
                  **_quality(aligned(np.asarray(state.linking.identity)), truth, candidates)})
+    if state.linking.linker.classifier_ is not None:  # the same decisions, Fellegi-Sunter alone
+        import dataclasses
+
+        from ringfence.graph.identity import link_identities
+        linking = {**g.config.linking, "supervised": {
+            **g.config.linking.get("supervised", {}), "min_decisions": 2**62}}
+        t = time.perf_counter()
+        fs = link_identities(g, dataclasses.replace(g.config, linking=linking),
+                             tables.link_decisions)
+        rows.append({"method": "ringfence FS", "seconds": round(time.perf_counter() - t, 2),
+                     **_quality(aligned(np.asarray(fs.identity)), truth, candidates)})
     if args.splink_max and n <= args.splink_max:
         try:
             identity, seconds, version = splink_identities(tables, args.splink_hub)

@@ -99,7 +99,9 @@ class GraphConfig:
         ``hub_bands``, ``share_limits``, ``after_ban_days``, ``comparisons``,
         ``joint`` (comparisons compared as one: device, IP and address),
         ``training_blocks`` (one EM session per personal identifier: card,
-        email), ``phone_region``, ... Example YAML: ``linking: {threshold: 0.8}``.
+        email), ``phone_region``, ``supervised`` (the pair classifier used with
+        enough reviewer decisions: ``min_decisions``, ``model``,
+        ``classifier_share``, ...), ... Example YAML: ``linking: {threshold: 0.8}``.
     max_identity_size
         Identities larger than this are split by their weakest links. 20: one
         actor rarely runs more accounts (the synthetic platform's largest actor

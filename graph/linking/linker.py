@@ -24,6 +24,8 @@ from ringfence.graph.linking.fellegi_sunter import (FSParameters, estimate_param
                                                     match_weights, probability)
 from ringfence.graph.linking.joint import combine_comparisons, pattern_states
 from ringfence.graph.linking.sessions import estimate_by_sessions
+from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
+                                                natural_candidates, pair_context)
 from ringfence.graph.params import ConfigError
 
 __all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT"]
@@ -76,6 +78,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "after ban": 2.0,
         "prior": -2.0,  # log2 odds: a pair without evidence is not linked
     },
+    # with enough reviewer decisions of both classes, a pair classifier is pooled with the
+    # model (graph/linking/supervised.py: min_decisions, model, C, max_iter, match_share,
+    # classifier_share)
+    "supervised": {},
 }
 _KNOWN_NORMALISERS = (None, "email", "phone")
 _KNOWN_PARTIALS = (None, "email_local", "ip_network")
@@ -106,6 +112,7 @@ def _settings(given: dict | None) -> dict[str, Any]:
             raise ConfigError(f"linking: each joint comparison needs a name and 'of', got {j!r}")
     if any(int(b) < 2 for b in out["hub_bands"]):
         raise ConfigError(f"linking: hub_bands must be >= 2, got {out['hub_bands']!r}")
+    out["supervised"] = check_settings(out["supervised"])
     return out
 
 
@@ -156,7 +163,9 @@ class IdentityLinker:
         (``[{"name", "of": [comparison names]}]``: compared as one),
         ``training_blocks`` (comparisons that block one EM session each), ``prior``,
         ``threshold``, ``max_identity_size``, ``phone_region``, ``max_iter``,
-        ``tol``.
+        ``tol``, ``supervised`` (the pair classifier used once reviewers decided
+        enough candidate pairs of both classes:
+        :data:`ringfence.graph.linking.supervised.SUPERVISED_DEFAULTS`).
 
     Attributes
     ----------
@@ -164,6 +173,13 @@ class IdentityLinker:
         m, u and the prior after :meth:`fit`.
     comparisons_ : Comparisons
         The candidate pairs of the fitted graph and their levels.
+    classifier_ : PairClassifier or None
+        Fitted on the decided candidate pairs when each class has at least
+        ``supervised.min_decisions`` of them; then :meth:`predict`'s
+        ``match_weight`` pools its log2 odds with Fellegi-Sunter's (the
+        ``bf_*`` columns and :meth:`explain` stay Fellegi-Sunter's part), and
+        ``reason`` starts with both models' probabilities. None: Fellegi-Sunter
+        alone, as without decisions.
 
     Examples
     --------
@@ -209,7 +225,10 @@ class IdentityLinker:
             Reviewer link decisions (``account_a``, ``account_b``,
             ``decision`` ``"same_actor"`` / ``"different_actors"``), or None.
             Decided pairs become candidates, keep their class during EM (so
-            they feed m and u) and are honoured by :meth:`predict`.
+            they feed m and u) and are honoured by :meth:`predict`. With at
+            least ``supervised.min_decisions`` decided candidate pairs of each
+            class (pairs that share something without the decision), a pair
+            classifier is fitted on them too (:mod:`.supervised`).
 
         Returns
         -------
@@ -219,7 +238,8 @@ class IdentityLinker:
         Notes
         -----
         Cost: O(P log P) for P (pair, shared value) rows, plus EM over the
-        distinct comparison vectors.
+        distinct comparison vectors; with the classifier, O(P) more to score
+        every candidate.
         """
         s = self._resolved(graph)
         self.settings_ = s
@@ -259,7 +279,41 @@ class IdentityLinker:
             elif s["prior"] is not None:
                 fitted.prior = float(s["prior"])
         self.params_: FSParameters = fitted or _default_parameters(comp, s, compared.names)
+        self.classifier_: PairClassifier | None = None
+        trained = natural_candidates(compared, s["partial_candidates"]) & (labels >= 0) \
+            if len(da) else np.zeros(len(comp), bool)
+        if len(da) and min((labels[trained] == 1).sum(), (labels[trained] == 0).sum()) \
+                >= s["supervised"]["min_decisions"]:
+            X = self._features()
+            self.classifier_ = PairClassifier(s["supervised"]).fit(
+                X.iloc[np.flatnonzero(trained)], labels[trained] == 1,
+                categorical=list(comp.names), n_levels=n_levels)
+            self.classifier_.fit_share(X, start=self.params_.prior)
         return self
+
+    def _pooled_weight(self, fs_weight: np.ndarray) -> np.ndarray:
+        """The classifier's log2 odds and Fellegi-Sunter's, averaged with the
+        ``classifier_share`` of the classifier (a logarithmic opinion pool: both are odds
+        at the candidates' match share; alone, the classifier on a few hundred decisions
+        takes a ring's shared proxy for one actor, and Fellegi-Sunter misses what its
+        independence assumption cannot express)."""
+        p = self.classifier_.predict_proba()
+        share = float(self.settings_["supervised"]["classifier_share"])
+        return share * (np.log2(p) - np.log2(1 - p)) + (1 - share) * fs_weight
+
+    def _fs_weight(self) -> np.ndarray:
+        p = self.params_
+        return np.log2(p.prior / (1 - p.prior)) \
+            + match_weights(self.comparisons_.levels, p).sum(axis=1)
+
+    def _features(self) -> pd.DataFrame:
+        """The pair classifier's input: every comparison's level, the Fellegi-Sunter
+        weight and the pair context (:func:`.supervised.pair_context`)."""
+        comp = self.comparisons_
+        X = pd.DataFrame(comp.levels, columns=comp.names)
+        X["fs_weight"] = self._fs_weight()
+        context = pair_context(self.graph_, self.compared_)
+        return pd.concat([X, context], axis=1)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
@@ -289,8 +343,9 @@ class IdentityLinker:
         Returns
         -------
         pandas.DataFrame
-            ``a``, ``b`` (nodes, ``a < b``), ``match_weight`` (log2 odds),
-            ``match_probability``, ``link_kind`` (``"same_actor"`` from the
+            ``a``, ``b`` (nodes, ``a < b``), ``match_weight`` (log2 odds; with
+            :attr:`classifier_`, pooled with the classifier's), ``match_probability``,
+            ``link_kind`` (``"same_actor"`` from the
             threshold on, or decided so; else ``"shared_environment"``),
             ``bf_<comparison>`` (each comparison's log2 Bayes factor, 0 where
             null), ``reason`` (short words), ``decided`` (the reviewer's
@@ -303,6 +358,9 @@ class IdentityLinker:
         bf = match_weights(comp.levels, p)
         weight = np.log2(p.prior / (1 - p.prior)) + bf.sum(axis=1)
         prob = probability(weight)
+        if self.classifier_ is not None:  # the pooled model decides; bf_* explain FS's part
+            weight = self._pooled_weight(weight)
+            prob = probability(weight)
         same = ((prob >= s["threshold"]) | (self.decided_ == SAME_ACTOR)) \
             & (self.decided_ != DIFFERENT_ACTORS)
         out = pd.DataFrame({"a": comp.a, "b": comp.b, "match_weight": weight,
@@ -339,6 +397,13 @@ class IdentityLinker:
                 part = "same email local part" if name == "email" else f"same {name} network"
                 phrase = pc.if_else(pc.equal(level_j, 2), big(part), phrase)
             agree.append(phrase)
+        if self.classifier_ is not None:  # say which model decided, and what each said
+            text = [pc.cast(pc.round(pa.array(x), 2), pa.large_string())
+                    for x in (self.classifier_.predict_proba()[rows],
+                              probability(self._fs_weight()[rows]))]
+            agree.insert(0, pc.binary_join_element_wise(
+                big("pair classifier "), text[0], big(" pooled with Fellegi-Sunter "), text[1],
+                big("")))
         parts = [p.cast(pa.large_string()) for p in agree + differ + timing]
         if not parts or not len(rows):
             return np.full(len(rows), "", dtype=object)
