@@ -24,7 +24,7 @@ CONFIG = GraphConfig(seed=2)
 
 @pytest.fixture(scope="module")
 def platform():
-    return generate_platform(n_accounts=2000, seed=21)
+    return generate_platform(n_accounts=1000, seed=21)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_flag_on_spark_writes_parquet_folders_and_keeps_old_outputs_on_failure(
     assert (out / "scores.parquet").is_dir()
     assert list((out / "scores.parquet").glob("part-*.parquet"))
     scores = read_run(out).table("scores")
-    assert len(scores) == 2000 and scores["flagged"].sum() == 30
+    assert len(scores) == 1000 and scores["flagged"].sum() == 30
     before = sorted(p.name for p in out.iterdir())
     # a Spark job that fails while writing: the previous outputs stay as they were
     from ringfence.graph.spark import output
