@@ -5,8 +5,8 @@ Each step is a DataFrame aggregation or join (no Python loop over rows): identif
 counted per ``(kind, value)`` before any pair exists, identifiers above their kind's
 share limit are left out of the self-join, so a NAT IP shared by a million accounts is a
 count, never a list of members in one task. Floating-point terms are computed by the
-same numpy functions as in-process (:func:`ringfence.graph.build.decay` inside a pandas
-UDF), so the pair weights differ only by the order of summation (about 1e-16).
+same formulas as in-process (:func:`ringfence.graph.build.decay` as a Spark expression),
+so the pair weights differ from in-process by rounding only (about 1e-16 relative).
 """
 
 from __future__ import annotations
@@ -27,19 +27,15 @@ __all__ = ["observations", "build_on_spark", "pair_frames"]
 _MISSING_US = np.iinfo(np.int64).min // 1000  # a missing time, collected as an integer
 
 
-def _recency_udf(as_of: pd.Timestamp, half_life_days: float | None):
-    """``decay`` of a timestamp column (microseconds): the in-process numbers, bit for bit."""
-
-    @F.pandas_udf("double")
-    def recency(us: pd.Series) -> pd.Series:
-        # integers all the way: microseconds as floats times 1000 would round the nanoseconds
-        v = us.to_numpy(dtype=np.float64)
-        ns = np.full(len(v), _NAT, np.int64)
-        ok = ~np.isnan(v)
-        ns[ok] = v[ok].astype(np.int64) * 1000
-        return pd.Series(decay(_from_ns(ns), as_of, half_life_days), index=us.index)
-
-    return recency
+def _recency(us, as_of: pd.Timestamp, half_life_days: float | None):
+    """:func:`ringfence.graph.build.decay` as a Spark expression on microseconds since the
+    epoch (null: missing, recency 1). Native, not a pandas UDF: no Python worker per task;
+    Java's ``pow`` and numpy's differ by an ulp at most, far inside the 1e-12 bound."""
+    if half_life_days is None:
+        return F.lit(1.0)
+    age = F.greatest(F.lit(as_of.value // 1000) - us, F.lit(0)).cast("double") / 86_400e6
+    return F.when(us.isNull(), F.lit(1.0)).otherwise(
+        F.pow(F.lit(0.5), age / F.lit(float(half_life_days))))
 
 
 def _strings(df: pd.DataFrame) -> pd.DataFrame:
@@ -157,10 +153,10 @@ def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of:
         linking = ident[(ident["weight"] > 0) & (ident["n_accounts"] >= 2)]
         lk = spark.createDataFrame(linking[["identifier", "kind_code", "n_accounts", "weight"]]
                                    .rename(columns={"weight": "w"}))
-        rec = _recency_udf(as_of, config.identifier_half_life_days)
         members = (uses.join(F.broadcast(lk) if len(linking) < 2_000_000 else lk, "identifier")
-                   .withColumn("r", rec(F.when(F.col("last_us") != _MISSING_US,
-                                               F.col("last_us")))))
+                   .withColumn("r", _recency(F.when(F.col("last_us") != _MISSING_US,
+                                                    F.col("last_us")),
+                                             as_of, config.identifier_half_life_days)))
         left = members.select("identifier", F.col("node").alias("a"), F.col("r").alias("ra"),
                               "w", "n_accounts", "kind_code")
         right = members.select("identifier", F.col("node").alias("b"), F.col("r").alias("rb"))
@@ -181,11 +177,11 @@ def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of:
     if edges is not None:
         edge_kind_names = sorted(r[0] for r in edges.select("kind").distinct().collect())
         ew = [float(config.edge_weight(k)) for k in edge_kind_names]
-        rec = _recency_udf(as_of, config.edge_half_life_days)
         e = (edges.withColumn("kind_code", _kind_code(edge_kind_names))
              .withColumn("ew", F.element_at(F.array(*[F.lit(x) for x in ew]),
                                             F.col("kind_code") + 1))
-             .withColumn("w", F.col("weight") * F.col("ew") * rec(F.unix_micros("at")))
+             .withColumn("w", F.col("weight") * F.col("ew")
+                        * _recency(F.unix_micros("at"), as_of, config.edge_half_life_days))
              .withColumn("a", F.least("src", "dst")).withColumn("b", F.greatest("src", "dst"))
              .withColumn("amount", F.coalesce(F.nanvl("amount", F.lit(0.0)), F.lit(0.0))))
         agg = (e.groupBy("a", "b")
