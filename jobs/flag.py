@@ -14,6 +14,7 @@ import platform
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -376,6 +377,8 @@ def flag_files(paths: dict[str, str | Path | None], out_dir: str | Path,
             from ringfence.graph.spark.output import parquet_folder_writer
             from ringfence.graph.spark.session import spark_session
 
+            # pyspark 4.3 warns at every pandas conversion; the engine's are tested (tests/spark)
+            warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
             spark = spark_session(config.spark_master)
             tables = load_spark_tables(spark, **{k: paths.get(k) for k in TABLES},
                                        time_format=time_format)
