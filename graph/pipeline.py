@@ -36,7 +36,7 @@ from ringfence.graph.progress import Stages
 from ringfence.graph.propagate import propagate_blacklist
 from ringfence.graph.tables import Tables
 
-__all__ = ["STAGES", "ENGINES", "GraphState", "run_pipeline"]
+__all__ = ["STAGES", "ENGINES", "GraphState", "run_pipeline", "after_build"]
 
 #: the graph stages in order; ``stop_after`` names one of them
 STAGES = ("build", "identities", "clusters", "propagation")
@@ -76,6 +76,8 @@ class GraphState:
     propagation: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
     engine: str = "in-process"
+    #: how the engine ran: its session, which stage ran where, sizes (for run.json)
+    engine_info: dict = field(default_factory=dict)
 
     @property
     def identity(self) -> np.ndarray:
@@ -87,12 +89,19 @@ class GraphState:
 
 def _in_process(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestamp | None,
                 stages: Stages, release_inputs: bool, stop_after: str) -> GraphState:
-    last = STAGES.index(stop_after)
     with stages.stage(_STAGE_TITLES["build"]):
         graph = build_graph(tables, config, as_of=as_of, release_inputs=release_inputs)
+    return after_build(GraphState(graph=graph), tables, config, stages, stop_after)
+
+
+def after_build(state: GraphState, tables: Tables, config: GraphConfig, stages: Stages,
+                stop_after: str) -> GraphState:
+    """Identities, clusters and propagation on the driver, from a built graph (every engine
+    whose link list fits on the driver ends here)."""
+    graph = state.graph
+    last = STAGES.index(stop_after)
     tables.notes.extend(note for note in config.unused_kind_notes(
         graph.kind_names, graph.edge_kind_names) if note not in tables.notes)
-    state = GraphState(graph=graph)
     if last >= 1:
         with stages.stage(_STAGE_TITLES["identities"]):
             state.linking = link_identities(graph, config,
@@ -112,14 +121,21 @@ def _in_process(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestam
     return state
 
 
+def _spark(tables: Tables, config: GraphConfig, **kwargs) -> GraphState:
+    # pyspark is imported only when this engine is chosen
+    from ringfence.graph.spark.engine import spark_engine
+
+    return spark_engine(tables, config, **kwargs)
+
+
 #: engine name -> function with :func:`run_pipeline`'s keyword arguments
-ENGINES: dict[str, Callable[..., GraphState]] = {"in-process": _in_process}
+ENGINES: dict[str, Callable[..., GraphState]] = {"in-process": _in_process, "spark": _spark}
 
 
 def run_pipeline(tables: Tables, config: GraphConfig | None = None, *,
                  as_of: str | pd.Timestamp | None = None, stages: Stages | None = None,
                  release_inputs: bool = False, stop_after: str = "propagation",
-                 engine: str = "in-process") -> GraphState:
+                 engine: str = "in-process", engine_options: dict | None = None) -> GraphState:
     """Run the graph stages on validated tables and return their :class:`GraphState`.
 
     Parameters
@@ -141,7 +157,10 @@ def run_pipeline(tables: Tables, config: GraphConfig | None = None, *,
         The last stage to run: one of :data:`STAGES` (a case report needs only
         ``"identities"``, the Neo4j sync only ``"build"``).
     engine
-        A key of :data:`ENGINES`.
+        A key of :data:`ENGINES`: ``"in-process"`` (default) or ``"spark"``
+        (:func:`ringfence.graph.spark.engine.spark_engine`, needs ``ringfence[spark]``).
+    engine_options
+        Keyword arguments for the engine (Spark: ``master``, ``driver_max_links``).
 
     Returns
     -------
@@ -164,4 +183,4 @@ def run_pipeline(tables: Tables, config: GraphConfig | None = None, *,
     canonical_order(tables)
     return ENGINES[engine](tables, config or GraphConfig(), as_of=as_of,
                            stages=stages or Stages(quiet=True), release_inputs=release_inputs,
-                           stop_after=stop_after)
+                           stop_after=stop_after, **(engine_options or {}))

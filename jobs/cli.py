@@ -245,8 +245,11 @@ def cmd_flag(args: argparse.Namespace) -> int:
         raise UsageError("the flag job needs --identifiers or --edges (or both)")
     _check_out_folder(args.out)
     previous = _previous_run(args.previous)
+    if args.spark_master is not None and args.engine != "spark":
+        raise UsageError("--spark-master needs --engine spark")
     config = _job_config(args, review_capacity=args.review_capacity, threshold=args.threshold,
-                         format=args.format, decisions=args.decisions, **_model_settings(args))
+                         format=args.format, decisions=args.decisions, engine=args.engine,
+                         spark_master=args.spark_master, **_model_settings(args))
     paths["decisions"] = config.decisions
     stages = Stages(stream=sys.stderr, quiet=args.quiet)
     from ringfence.models.model import FeatureMismatchError
@@ -256,6 +259,10 @@ def cmd_flag(args: argparse.Namespace) -> int:
             result = flag_files(paths, args.out, config, stages=stages,
                                 time_format=args.time_format, previous=previous)
         except FeatureMismatchError as e:  # the inputs lack what the saved model needs
+            raise UsageError(str(e)) from None
+        except RuntimeError as e:  # pyspark or Java missing (SparkUnavailable)
+            if type(e).__name__ != "SparkUnavailable":
+                raise
             raise UsageError(str(e)) from None
     print(f"ringfence flag: wrote {args.out}")
     _print_summary(result.summary())
@@ -555,6 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
                    "(default: the CPUs this process may use, counting affinity and CPU quota)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--engine", choices=("in-process", "spark"), default="in-process",
+                   help="where the graph is built: in this process (default) or on Apache "
+                   "Spark (pip install 'ringfence[spark]'; inputs may then be folders, such "
+                   "as partitioned Parquet tables, and outputs are Parquet folders)")
+    p.add_argument("--spark-master", metavar="URL",
+                   help="with --engine spark: the Spark master (default $SPARK_MASTER, else "
+                   "local[N] with N the CPUs this process may use); spark-submit's session is "
+                   "used as it is")
 
     p = sub.add_parser("train", help="fit the repeat-offender model and save it with a model card",
                        epilog=CONTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -40,6 +40,8 @@ from ringfence.graph.timestamps import TimeError, parse_time
 __all__ = ["JobConfig", "default_review_capacity", "FORMATS"]
 
 FORMATS = ("parquet", "csv")
+#: the graph engines a job may run on (ringfence.graph.pipeline.ENGINES)
+ENGINE_NAMES = ("in-process", "spark")
 
 
 def default_review_capacity(n_accounts: int) -> int:
@@ -101,6 +103,15 @@ class JobConfig:
         With a saved ``model``: warn (printed and in run.json's ``warnings``) when
         it was trained more than this many days ago, so that a nightly job that
         scores with a frozen model is told to retrain it; None never warns.
+    engine
+        ``"in-process"`` (default) or ``"spark"``: where the graph is built
+        (:mod:`ringfence.graph.spark`, docs/engines.md).
+    spark_master
+        With the Spark engine: the master of a new session (default
+        ``SPARK_MASTER``, else ``local[k]``); an active session is reused.
+    spark_driver_max_links
+        With the Spark engine: most links collected to the driver (default
+        :data:`ringfence.graph.spark.engine.DRIVER_MAX_LINKS`).
     """
 
     graph: GraphConfig = field(default_factory=GraphConfig)
@@ -115,6 +126,9 @@ class JobConfig:
     release_inputs: bool = False
     score_tolerance: float = 0.05
     max_model_age_days: float | None = 30.0
+    engine: str = "in-process"
+    spark_master: str | None = None
+    spark_driver_max_links: int | None = None
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "review_capacity": [Interval(int, 1, None), None],
@@ -126,6 +140,8 @@ class JobConfig:
         "release_inputs": [Boolean()],
         "score_tolerance": [Interval(float, 0, 1)],
         "max_model_age_days": [Interval(float, 0, None, closed="neither"), None],
+        "engine": [Options(*ENGINE_NAMES)],
+        "spark_driver_max_links": [Interval(int, 1, None), None],
     }
 
     def __post_init__(self) -> None:

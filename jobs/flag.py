@@ -14,6 +14,7 @@ import platform
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -183,6 +184,12 @@ def _evidence(graph: AccountGraph, flagged_nodes: np.ndarray, explanations: dict
     return reasons, evidence
 
 
+def _engine_options(config: JobConfig) -> dict[str, Any]:
+    if config.engine != "spark":
+        return {}
+    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links}
+
+
 def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
              scorer: Scorer | str = "auto", masker: Masker | None = None,
              stages: Stages | None = None,
@@ -250,8 +257,10 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
 
     row_counts = {name: (len(df) if (df := tables[name]) is not None else None)
                   for name in TABLES}
+    row_counts.update(getattr(tables, "counts", {}))  # tables left on Spark (SparkTables)
     state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages,
-                         release_inputs=config.release_inputs)
+                         release_inputs=config.release_inputs, engine=config.engine,
+                         engine_options=_engine_options(config))
     graph, ident = state.graph, state.linking
     scoring = scorer.score(tables, state, stages)
     score = np.asarray(scoring.scores, float)
@@ -340,6 +349,7 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "summary": summary,
         "subgraph": dict(around.info),
+        "engine": {"name": state.engine, **state.engine_info},
     }
     # rings to review first: active, with undecided members (after every scores column is in)
     clusters = ring_priorities(state.clusters, scores, graph.as_of)
@@ -360,12 +370,25 @@ def flag_files(paths: dict[str, str | Path | None], out_dir: str | Path,
     stages = stages or Stages(quiet=True)
     paths = {**paths, "decisions": paths.get("decisions") or config.decisions}
     log = paths["decisions"]
+    writer = None
     with stages.stage("load and validate"), reading_log(log) as log_record:
-        tables = load_tables(**{k: paths.get(k) for k in TABLES}, time_format=time_format)
+        if config.engine == "spark":
+            from ringfence.graph.spark.load import load_spark_tables
+            from ringfence.graph.spark.output import parquet_folder_writer
+            from ringfence.graph.spark.session import spark_session
+
+            # pyspark 4.3 warns at every pandas conversion; the engine's are tested (tests/spark)
+            warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+            spark = spark_session(config.spark_master)
+            tables = load_spark_tables(spark, **{k: paths.get(k) for k in TABLES},
+                                       time_format=time_format)
+            writer = parquet_folder_writer(spark)
+        else:
+            tables = load_tables(**{k: paths.get(k) for k in TABLES}, time_format=time_format)
         tables.require("accounts", "enforcement", any_of=("identifiers", "edges"))
     result = run_flag(tables, config, stages=stages, **kwargs)
     record_inputs(result.run, tables)
     if log_record:  # the log as read, not as it may have grown since
         result.run["inputs"]["decisions"].update(log_record)
-    write_run(result, out_dir, config.format, stages=stages)
+    write_run(result, out_dir, config.format, stages=stages, writer=writer)
     return result

@@ -28,7 +28,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
@@ -190,7 +190,8 @@ def record_inputs(run: dict[str, Any], tables: Tables) -> None:
 
 
 def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parquet", *,
-              stages: Stages | None = None) -> Path:
+              stages: Stages | None = None,
+              writer: Callable[[pd.DataFrame, Path, str], Path] | None = None) -> Path:
     """Write a :class:`~ringfence.jobs.flag.FlagResult` into ``out_dir`` atomically.
 
     Files: ``scores``, ``identities``, ``links``, ``clusters``, ``evidence``, ``queue`` (in
@@ -198,7 +199,9 @@ def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parq
     the result has one: :mod:`ringfence.graph.subgraph`; run.json's
     ``subgraph`` describes it) and ``run.json``,
     which is written last, once, with the timing of the write itself. A
-    failure leaves the previous folder as it was.
+    failure leaves the previous folder as it was. ``writer(df, folder, name)``
+    writes the tables instead (the Spark engine's Parquet folders), in the
+    same temporary folder.
     """
     from ringfence.graph.subgraph import write_stored_graph
 
@@ -206,8 +209,11 @@ def write_run(result: "FlagResult", out_dir: str | os.PathLike, fmt: str = "parq
     stages = stages or Stages(quiet=True)
     with atomic_directory(out_dir) as tmp:
         with stages.stage("write outputs"):
-            files = {name: write_table(getattr(result, name), tmp, name, fmt).name
+            files = {name: (writer(getattr(result, name), tmp, name) if writer is not None
+                            else write_table(getattr(result, name), tmp, name, fmt)).name
                      for name in OUTPUT_TABLES}
+            if writer is not None:
+                fmt = "parquet"
             kept = (write_stored_graph(result.subgraph, tmp)
                     if result.subgraph is not None else None)
         run = result.run

@@ -101,7 +101,7 @@ def test_bad_stop_after_and_engine_are_value_errors(platform):
     with pytest.raises(ValueError, match="stop_after must be one of build, identities, "
                                          "clusters, propagation, got 'cluster'"):
         run_pipeline(t, stop_after="cluster")
-    with pytest.raises(ValueError, match="engine must be one of in-process, got 'neo4j'"):
+    with pytest.raises(ValueError, match="engine must be one of in-process, spark, got 'neo4j'"):
         run_pipeline(t, engine="neo4j")
     assert t.identifiers is not None           # refused before anything ran
 
