@@ -35,6 +35,7 @@ from ringfence.graph.cpus import thread_budget
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.propagate import propagation_columns
 from ringfence.graph.memory import release_freed_memory
+from ringfence.models.attribute_score import attribute_score_columns
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
            "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE"]
@@ -251,14 +252,32 @@ def _row_max_product(m: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
 
 
 class _GraphOps:
-    """Label-independent matrices of a graph, computed once and shared by every fold."""
+    """Label-independent matrices of a graph, computed once and shared by every fold.
 
-    def __init__(self, adj: sp.csr_matrix, link_threshold: float):
+    ``attributes``: the standardised own attributes
+    (:func:`ringfence.models.attribute_score.standardised_attributes`), or None.
+    """
+
+    def __init__(self, adj: sp.csr_matrix, link_threshold: float,
+                 attributes: np.ndarray | None = None):
         self.p = _row_normalised(adj)
         self.deg = np.asarray(adj.sum(axis=1)).ravel()
         # probability of returning to self in two steps: subtracted so self never counts
         self.back = np.asarray(self.p.multiply(self.p.T).sum(axis=1)).ravel()
+        # the same for a step of P then a step of link weight (neighbours' counts, averaged)
+        self.back_weight = np.asarray(self.p.multiply(adj.T).sum(axis=1)).ravel()
         self.strong = adj.multiply(adj >= link_threshold).tocsr() if adj.nnz else adj
+        self.attributes = attributes
+
+
+# weight of the prior in the smoothed banned rate among reviewed neighbours: two reviewed
+# neighbours' worth of the base rate, so one banned neighbour out of one is not "100 %"
+RATE_PRIOR = 2.0
+
+
+def _smoothed_rate(banned: np.ndarray, cleared: np.ndarray, base: float) -> np.ndarray:
+    """(banned + prior * base) / (banned + cleared + prior): a Beta-smoothed banned rate."""
+    return (banned + RATE_PRIOR * base) / (np.maximum(banned + cleared, 0) + RATE_PRIOR)
 
 
 def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
@@ -289,6 +308,17 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
         out[f"{name}_nb1"] = w1
         out[f"{name}_share1"] = np.divide(w1, deg, out=np.zeros_like(w1), where=deg > 0)
         out[f"{name}_share2"] = p @ (p @ x) - back * x
+    # the banned rate among reviewed neighbours: the shares above divide by all links, and
+    # most neighbours are never reviewed, so they mix "banned" with "looked at"
+    base = b.sum() / max(b.sum() + c.sum(), 1.0)
+    b1, c1 = adj @ b, adj @ c
+    out["banned_rate1"] = _smoothed_rate(b1, c1, base)
+    out["banned_rate2"] = _smoothed_rate(p @ b1 - ops.back_weight * b,
+                                         p @ c1 - ops.back_weight * c, base)
+    out["reviewed_share1"] = np.divide(b1 + c1, deg, out=np.zeros_like(b1), where=deg > 0)
+    if ops.attributes is not None:
+        for name, col in attribute_score_columns(adj, p, ops.attributes, b, c, _row_max).items():
+            out[name] = col
     out["max_link_to_banned"] = _row_max_product(strong, b)
     out["banned_in_identity"] = _group_sum(identity, b) - np.where(identity >= 0, b, 0)
     out["cleared_in_identity"] = _group_sum(identity, c) - np.where(identity >= 0, c, 0)
@@ -344,8 +374,8 @@ def _passes_that_fit(n_accounts: int) -> int:
 def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
                                train_nodes: np.ndarray, fold: np.ndarray,
                                config: GraphConfig | None = None, *,
-                               n_jobs: int = -1, propagation: pd.DataFrame | None = None
-                               ) -> pd.DataFrame:
+                               n_jobs: int = -1, propagation: pd.DataFrame | None = None,
+                               attributes: np.ndarray | None = None) -> pd.DataFrame:
     """Label features where each training account's fold is hidden while its row is computed.
 
     Rows of ``train_nodes`` come from a graph with the labels of their own fold
@@ -357,10 +387,12 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     memory available would not hold three times the extra passes (each needs
     about ``PASS_BYTES_PER_ACCOUNT`` bytes per account). The result does
     not depend on the number of threads. ``propagation``: ``propagate_blacklist(graph,
-    config)`` if already computed, reused for the rows that see all labels.
+    config)`` if already computed, reused for the rows that see all labels. ``attributes``:
+    the standardised own attributes for the attribute score
+    (:mod:`ringfence.models.attribute_score`), fitted anew in every pass.
     """
     config = config or graph.config
-    ops = _GraphOps(graph.adjacency, config.link_threshold)
+    ops = _GraphOps(graph.adjacency, config.link_threshold, attributes)
     train_nodes = np.asarray(train_nodes)
     folds = [train_nodes[fold == f] for f in np.unique(fold)]
 

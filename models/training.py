@@ -19,6 +19,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import GraphState
 from ringfence.graph.progress import Stages
 from ringfence.graph.tables import Tables
+from ringfence.models.attribute_score import standardised_attributes
 from ringfence.models.features import account_features, out_of_fold_label_features
 from ringfence.models.model import RepeatOffenderModel
 
@@ -94,7 +95,8 @@ def _all_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndar
     # in time (the passes already use the cores) and cost 0.8 GB more at 1,000,000 accounts
     base = account_features(graph, accounts, identity, membership)
     lab = out_of_fold_label_features(graph, identity, membership, nodes, folds, config,
-                                     n_jobs=n_jobs, propagation=propagation)
+                                     n_jobs=n_jobs, propagation=propagation,
+                                     attributes=standardised_attributes(base))
     return pd.concat([base, lab], axis=1).drop(columns=list(CLUSTER_FEATURES))
 
 
