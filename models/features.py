@@ -9,9 +9,12 @@ Two families:
   found such aggregates with tree ensembles beat graph neural networks for
   supervised graph anomaly detection.
 * :func:`label_features`: derived from ``enforcement``: banned and cleared
-  neighbours at 1 and 2 hops (weighted by link strength and recency),
-  violations nearby, banned accounts in the same identity and cluster, the
-  strongest link to a banned account, and the propagation score.
+  neighbours at 1 and 2 hops (weighted by link strength and recency), the
+  smoothed banned rate among reviewed neighbours at 1 and 2 hops, violations
+  nearby, banned accounts in the same identity and cluster, the strongest
+  link to a banned account, the propagation score, and the attribute score
+  (a regression of own attributes on the visible labels, see
+  :mod:`ringfence.models.attribute_score`) with its neighbours' mean and max.
 
 Label leakage is the classic way to fool yourself here. An account's own
 enforcement record never enters its own features (the adjacency has no
@@ -38,7 +41,7 @@ from ringfence.graph.memory import release_freed_memory
 from ringfence.models.attribute_score import attribute_score_columns
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
-           "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE"]
+           "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE", "RATE_PRIOR"]
 
 MAX_CATEGORIES = 50  # above this a category column is frequency-encoded
 # features are stored as float32: half the memory of float64 (0.3 GB per million accounts
@@ -287,6 +290,12 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
 
     ``propagation`` is ``propagate_blacklist(graph, config)`` when the caller
     has it already (the flag job does); it is computed otherwise.
+
+    ``banned_rate<h>`` is the banned share among the reviewed (banned or
+    cleared) accounts at ``h`` hops, Beta-smoothed towards the visible base
+    rate with :data:`RATE_PRIOR` accounts' weight; ``reviewed_share1`` the
+    share of link weight to reviewed neighbours. With ``ops.attributes``, the
+    attribute score columns (:func:`~ringfence.models.attribute_score.attribute_score_columns`).
 
     No feature of an account reads that account's own status: neighbour sums
     use the adjacency (no self-loops), two-hop sums subtract the walks that
