@@ -12,9 +12,7 @@ Two families:
   neighbours at 1 and 2 hops (weighted by link strength and recency), the
   smoothed banned rate among reviewed neighbours at 1 and 2 hops, violations
   nearby, banned accounts in the same identity and cluster, the strongest
-  link to a banned account, the propagation score, and the attribute score
-  (a regression of own attributes on the visible labels, see
-  :mod:`ringfence.models.attribute_score`) with its neighbours' mean and max.
+  link to a banned account, and the propagation score.
 
 Label leakage is the classic way to fool yourself here. An account's own
 enforcement record never enters its own features (the adjacency has no
@@ -38,7 +36,6 @@ from ringfence.graph.cpus import thread_budget
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.propagate import propagation_columns
 from ringfence.graph.memory import release_freed_memory
-from ringfence.models.attribute_score import attribute_score_columns
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
            "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE", "RATE_PRIOR"]
@@ -255,14 +252,9 @@ def _row_max_product(m: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
 
 
 class _GraphOps:
-    """Label-independent matrices of a graph, computed once and shared by every fold.
+    """Label-independent matrices of a graph, computed once and shared by every fold."""
 
-    ``attributes``: the standardised own attributes
-    (:func:`ringfence.models.attribute_score.standardised_attributes`), or None.
-    """
-
-    def __init__(self, adj: sp.csr_matrix, link_threshold: float,
-                 attributes: np.ndarray | None = None):
+    def __init__(self, adj: sp.csr_matrix, link_threshold: float):
         self.p = _row_normalised(adj)
         self.deg = np.asarray(adj.sum(axis=1)).ravel()
         # probability of returning to self in two steps: subtracted so self never counts
@@ -270,7 +262,6 @@ class _GraphOps:
         # the same for a step of P then a step of link weight (neighbours' counts, averaged)
         self.back_weight = np.asarray(self.p.multiply(adj.T).sum(axis=1)).ravel()
         self.strong = adj.multiply(adj >= link_threshold).tocsr() if adj.nnz else adj
-        self.attributes = attributes
 
 
 # weight of the prior in the smoothed banned rate among reviewed neighbours: two reviewed
@@ -294,8 +285,7 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     ``banned_rate<h>`` is the banned share among the reviewed (banned or
     cleared) accounts at ``h`` hops, Beta-smoothed towards the visible base
     rate with :data:`RATE_PRIOR` accounts' weight; ``reviewed_share1`` the
-    share of link weight to reviewed neighbours. With ``ops.attributes``, the
-    attribute score columns (:func:`~ringfence.models.attribute_score.attribute_score_columns`).
+    share of link weight to reviewed neighbours.
 
     No feature of an account reads that account's own status: neighbour sums
     use the adjacency (no self-loops), two-hop sums subtract the walks that
@@ -325,9 +315,6 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     out["banned_rate2"] = _smoothed_rate(p @ b1 - ops.back_weight * b,
                                          p @ c1 - ops.back_weight * c, base)
     out["reviewed_share1"] = np.divide(b1 + c1, deg, out=np.zeros_like(b1), where=deg > 0)
-    if ops.attributes is not None:
-        for name, col in attribute_score_columns(adj, p, ops.attributes, b, c, _row_max).items():
-            out[name] = col
     out["max_link_to_banned"] = _row_max_product(strong, b)
     out["banned_in_identity"] = _group_sum(identity, b) - np.where(identity >= 0, b, 0)
     out["cleared_in_identity"] = _group_sum(identity, c) - np.where(identity >= 0, c, 0)
@@ -383,8 +370,8 @@ def _passes_that_fit(n_accounts: int) -> int:
 def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
                                train_nodes: np.ndarray, fold: np.ndarray,
                                config: GraphConfig | None = None, *,
-                               n_jobs: int = -1, propagation: pd.DataFrame | None = None,
-                               attributes: np.ndarray | None = None) -> pd.DataFrame:
+                               n_jobs: int = -1, propagation: pd.DataFrame | None = None
+                               ) -> pd.DataFrame:
     """Label features where each training account's fold is hidden while its row is computed.
 
     Rows of ``train_nodes`` come from a graph with the labels of their own fold
@@ -396,12 +383,10 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     memory available would not hold three times the extra passes (each needs
     about ``PASS_BYTES_PER_ACCOUNT`` bytes per account). The result does
     not depend on the number of threads. ``propagation``: ``propagate_blacklist(graph,
-    config)`` if already computed, reused for the rows that see all labels. ``attributes``:
-    the standardised own attributes for the attribute score
-    (:mod:`ringfence.models.attribute_score`), fitted anew in every pass.
+    config)`` if already computed, reused for the rows that see all labels.
     """
     config = config or graph.config
-    ops = _GraphOps(graph.adjacency, config.link_threshold, attributes)
+    ops = _GraphOps(graph.adjacency, config.link_threshold)
     train_nodes = np.asarray(train_nodes)
     folds = [train_nodes[fold == f] for f in np.unique(fold)]
 

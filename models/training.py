@@ -19,7 +19,6 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import GraphState
 from ringfence.graph.progress import Stages
 from ringfence.graph.tables import Tables
-from ringfence.models.attribute_score import standardised_attributes
 from ringfence.models.features import account_features, out_of_fold_label_features
 from ringfence.models.model import RepeatOffenderModel
 
@@ -95,8 +94,7 @@ def _all_features(graph: AccountGraph, accounts: pd.DataFrame, identity: np.ndar
     # in time (the passes already use the cores) and cost 0.8 GB more at 1,000,000 accounts
     base = account_features(graph, accounts, identity, membership)
     lab = out_of_fold_label_features(graph, identity, membership, nodes, folds, config,
-                                     n_jobs=n_jobs, propagation=propagation,
-                                     attributes=standardised_attributes(base))
+                                     n_jobs=n_jobs, propagation=propagation)
     return pd.concat([base, lab], axis=1).drop(columns=list(CLUSTER_FEATURES))
 
 
@@ -204,9 +202,6 @@ FEATURE_DESCRIPTIONS = {
     "banned_rate1": "banned share of reviewed neighbours",
     "banned_rate2": "banned share of reviewed accounts within two hops",
     "reviewed_share1": "share of links to reviewed accounts",
-    "attr_score": "own attributes like those of banned accounts (regression score)",
-    "attr_score_nb_mean1": "neighbours' attributes like those of banned accounts (mean score)",
-    "attr_score_nb_max1": "a neighbour's attributes like those of banned accounts (max score)",
     "max_link_to_banned": "strongest identity link to a banned account",
     "banned_in_identity": "banned accounts in the same identity",
     "propagation": "blacklist propagation score",
