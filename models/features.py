@@ -9,9 +9,10 @@ Two families:
   found such aggregates with tree ensembles beat graph neural networks for
   supervised graph anomaly detection.
 * :func:`label_features`: derived from ``enforcement``: banned and cleared
-  neighbours at 1 and 2 hops (weighted by link strength and recency),
-  violations nearby, banned accounts in the same identity and cluster, the
-  strongest link to a banned account, and the propagation score.
+  neighbours at 1 and 2 hops (weighted by link strength and recency), the
+  smoothed banned rate among reviewed neighbours at 1 and 2 hops, violations
+  nearby, banned accounts in the same identity and cluster, the strongest
+  link to a banned account, and the propagation score.
 
 Label leakage is the classic way to fool yourself here. An account's own
 enforcement record never enters its own features (the adjacency has no
@@ -37,7 +38,7 @@ from ringfence.graph.propagate import propagation_columns
 from ringfence.graph.memory import release_freed_memory
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
-           "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE"]
+           "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE", "RATE_PRIOR"]
 
 MAX_CATEGORIES = 50  # above this a category column is frequency-encoded
 # features are stored as float32: half the memory of float64 (0.3 GB per million accounts
@@ -258,7 +259,19 @@ class _GraphOps:
         self.deg = np.asarray(adj.sum(axis=1)).ravel()
         # probability of returning to self in two steps: subtracted so self never counts
         self.back = np.asarray(self.p.multiply(self.p.T).sum(axis=1)).ravel()
+        # the same for a step of P then a step of link weight (neighbours' counts, averaged)
+        self.back_weight = np.asarray(self.p.multiply(adj.T).sum(axis=1)).ravel()
         self.strong = adj.multiply(adj >= link_threshold).tocsr() if adj.nnz else adj
+
+
+# weight of the prior in the smoothed banned rate among reviewed neighbours: two reviewed
+# neighbours' worth of the base rate, so one banned neighbour out of one is not "100 %"
+RATE_PRIOR = 2.0
+
+
+def _smoothed_rate(banned: np.ndarray, cleared: np.ndarray, base: float) -> np.ndarray:
+    """(banned + prior * base) / (banned + cleared + prior): a Beta-smoothed banned rate."""
+    return (banned + RATE_PRIOR * base) / (np.maximum(banned + cleared, 0) + RATE_PRIOR)
 
 
 def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
@@ -268,6 +281,11 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
 
     ``propagation`` is ``propagate_blacklist(graph, config)`` when the caller
     has it already (the flag job does); it is computed otherwise.
+
+    ``banned_rate<h>`` is the banned share among the reviewed (banned or
+    cleared) accounts at ``h`` hops, Beta-smoothed towards the visible base
+    rate with :data:`RATE_PRIOR` accounts' weight; ``reviewed_share1`` the
+    share of link weight to reviewed neighbours.
 
     No feature of an account reads that account's own status: neighbour sums
     use the adjacency (no self-loops), two-hop sums subtract the walks that
@@ -289,6 +307,14 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
         out[f"{name}_nb1"] = w1
         out[f"{name}_share1"] = np.divide(w1, deg, out=np.zeros_like(w1), where=deg > 0)
         out[f"{name}_share2"] = p @ (p @ x) - back * x
+    # the banned rate among reviewed neighbours: the shares above divide by all links, and
+    # most neighbours are never reviewed, so they mix "banned" with "looked at"
+    base = b.sum() / max(b.sum() + c.sum(), 1.0)
+    b1, c1 = adj @ b, adj @ c
+    out["banned_rate1"] = _smoothed_rate(b1, c1, base)
+    out["banned_rate2"] = _smoothed_rate(p @ b1 - ops.back_weight * b,
+                                         p @ c1 - ops.back_weight * c, base)
+    out["reviewed_share1"] = np.divide(b1 + c1, deg, out=np.zeros_like(b1), where=deg > 0)
     out["max_link_to_banned"] = _row_max_product(strong, b)
     out["banned_in_identity"] = _group_sum(identity, b) - np.where(identity >= 0, b, 0)
     out["cleared_in_identity"] = _group_sum(identity, c) - np.where(identity >= 0, c, 0)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import graph_parts
+from helpers import graph_parts, small_tables
 
-from ringfence.models.features import account_features, hide_labels, label_features
+from ringfence.graph.build import build_graph
+from ringfence.models.features import RATE_PRIOR, account_features, hide_labels, label_features
 from ringfence.models.training import CLUSTER_FEATURES, training_set
 
 
@@ -145,3 +146,28 @@ def test_hide_labels_can_keep_only_the_label_columns(parts):
     pd.testing.assert_frame_equal(slim.status, full.status[list(LABEL_COLUMNS)])
     assert not slim.status["banned"].to_numpy()[banned].any()
     assert g.status["banned"].to_numpy()[banned].all()  # the original is untouched
+
+
+def test_banned_rate_counts_reviewed_neighbours_only():
+    # hub h: banned b1, cleared c1 and three unreviewed neighbours; b2 banned far away
+    t = small_tables(["h", "b1", "c1", "u1", "u2", "u3", "b2", "c2"],
+                     edges=[("h", x, "transfer") for x in ("b1", "c1", "u1", "u2", "u3")]
+                     + [("b2", "c2", "transfer")],
+                     enforcement=[("b1", "ban"), ("b2", "ban"), ("c1", "cleared"),
+                                  ("c2", "cleared")])
+    g = build_graph(t)
+    f = label_features(g, np.full(8, -1), np.full(8, -1))
+    node = {a: i for i, a in enumerate(g.account_ids)}
+    w = g.adjacency[node["h"], node["b1"]]   # every link here has the same weight
+    base = 2 / 4   # two banned of four reviewed accounts
+    a = RATE_PRIOR
+    # one banned and one cleared neighbour: the three unreviewed ones do not dilute the rate
+    assert f["banned_rate1"].iloc[node["h"]] == pytest.approx((w + a * base) / (2 * w + a))
+    assert f["reviewed_share1"].iloc[node["h"]] == pytest.approx(2 / 5)
+    assert f["banned_share1"].iloc[node["h"]] == pytest.approx(1 / 5)   # diluted
+    # no reviewed neighbour: the base rate, not 0
+    assert f["banned_rate1"].iloc[node["u1"]] == pytest.approx(base)
+    assert f["banned_rate1"].iloc[node["c2"]] == pytest.approx((w + a * base) / (w + a))
+    # two hops from b1 (through h): c1 counts, b1's own ban (the walk back) does not
+    assert f["banned_rate2"].iloc[node["b1"]] == pytest.approx(a * base / (w + a))
+    assert f["banned_rate2"].iloc[node["c1"]] == pytest.approx((w + a * base) / (w + a))
