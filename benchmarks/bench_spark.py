@@ -16,7 +16,8 @@ part's alone):
     What runs on Spark when the link list does not fit on the driver, on ``--master``
     (local[2] by default), from the in-process graph written as Parquet: connected
     components and identities (graph/spark/components.py), 20 iterations of
-    propagation (graph/spark/pagerank.py) and Leiden per component (graph/spark/leiden.py);
+    propagation (graph/spark/pagerank.py) and Leiden per component of the identifier
+    pairs (graph/spark/leiden.py);
     seconds, shuffle bytes (from Spark's status API) and parity with in-process:
     identities equal, largest propagation difference, ring recall and precision.
 ``engine``
@@ -107,6 +108,7 @@ def volumes(d: Path) -> dict:
         "identities": {"rows": len(lk.table), "largest": lk.largest, "split": lk.n_split},
         "largest_component_share": {
             "same_actor_links": _largest_share(n, same["a"].to_numpy(), same["b"].to_numpy()),
+            "identifier_pairs": _largest_share(n, g.pairs["a"].to_numpy(), g.pairs["b"].to_numpy()),
             "adjacency": _largest_share(n, upper.row, upper.col)},
         "stage_seconds": stages.timings,
         "peak_rss_mib": _peak_mib(),
@@ -228,9 +230,10 @@ def algorithms(d: Path, master: str) -> dict:
     out["parity"]["propagation_l1_diff"] = float(
         np.abs(got["propagation_raw"].to_numpy() - expected["propagation_raw"]).sum())
 
-    accounts = spark.read.parquet(str(work / "accounts.parquet"))
-    comp_df = spark.createDataFrame(comp)
-    nodes = accounts.join(comp_df, "node")
+    g.pairs[["a", "b"]].to_parquet(work / "pairs.parquet")
+    pair_comp = timed("connected components (identifier pairs)", lambda: connected_components(
+        spark.read.parquet(str(work / "pairs.parquet"))))
+    nodes = spark.read.parquet(str(work / "accounts.parquet")).join(pair_comp, "node")
 
     clusters = timed("Leiden per component", lambda: leiden_per_component(
         links_df, nodes, g.config).toPandas())

@@ -118,7 +118,7 @@ def connected_components(links: "DataFrame", *, a: str = "a", b: str = "b",
         local checkpoints in the other rounds (see :func:`materialise`).
     max_rounds : int, default 100
         A bound that is never reached in practice (the rounds grow as log^2 of the
-        number of nodes at worst; a chain of 1,000 nodes takes 10).
+        number of nodes at worst; a chain of 400 nodes numbered at random took 8).
 
     Returns
     -------

@@ -11,7 +11,6 @@ import scipy.sparse as sp
 
 from ringfence.graph import load_tables
 from ringfence.graph.clusters import find_clusters
-from ringfence.graph.linking import SAME_ACTOR
 from ringfence.graph.pipeline import run_pipeline
 from ringfence.graph.spark.leiden import leiden_components, ring_quality
 from ringfence.graph.synth import SynthConfig, generate_platform
@@ -31,7 +30,7 @@ def _links(adjacency) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def state():
-    """6,000 accounts, every offender actor in a ring (about 40 rings), run in-process."""
+    """6,000 accounts, every offender actor in a ring (9 rings), run in-process."""
     p = generate_platform(6_000, seed=8, config=SynthConfig(ring_actor_share=1.0))
     s = run_pipeline(load_tables(p.accounts, p.identifiers, p.edges, p.enforcement),
                      stop_after="clusters")
@@ -75,8 +74,7 @@ def test_leiden_per_component_keeps_ring_quality(spark, state):
 
     s, ring = state
     g = s.graph
-    same = s.linking.links[s.linking.links["link_kind"] == SAME_ACTOR]
-    comp = connected_components(spark.createDataFrame(same[["a", "b"]]))
+    comp = connected_components(spark.createDataFrame(g.pairs[["a", "b"]]))
     accounts = spark.createDataFrame(pd.DataFrame({
         "node": np.arange(g.n_accounts), "identity": s.identity,
         "account_id": g.account_ids.astype(str)}))
@@ -86,8 +84,11 @@ def test_leiden_per_component_keeps_ring_quality(spark, state):
     membership[clusters["node"].to_numpy()] = clusters["cluster"].to_numpy()
     recall, precision = ring_quality(s.membership, ring)
     got_recall, got_precision = ring_quality(membership, ring)
-    assert ring.max() + 1 >= 30
-    assert abs(got_recall - recall) <= 0.02 and abs(got_precision - precision) <= 0.02
+    assert ring.max() + 1 >= 8
+    # measured: in-process 0.885 / 0.617, per component 0.926 / 0.981 (the clusters lose the
+    # bystanders tied to a ring by transfers only); never worse than in-process by > 0.02
+    assert got_recall >= recall - 0.02 and got_precision >= precision - 0.02
+    assert got_precision > precision + 0.2
     # numbered as in-process: by descending size, from 0
     sizes = np.bincount(membership[membership >= 0])
     assert (np.diff(sizes) <= 0).all() and sizes.min() >= 2

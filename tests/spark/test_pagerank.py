@@ -35,20 +35,20 @@ def test_small_graph_with_absorbing_and_dangling_nodes(spark):
     p = np.array([1.0, 9.0, 0, 0, 2.0, 0, 0, 0.5])  # 1 absorbs: its weight goes
     blocked = np.zeros(8, bool)
     blocked[1] = True
-    expected = personalized_pagerank(adj, p, alpha=0.85, tol=1e-12, blocked=blocked)
+    expected = personalized_pagerank(adj, p, alpha=0.3, tol=1e-8, blocked=blocked)
 
     got = personalised_pagerank(
         spark.createDataFrame(pd.DataFrame({"a": a, "b": b, "weight": w})),
         spark.createDataFrame(pd.DataFrame({"node": [0, 4, 7, 1], "weight": [1.0, 2.0, 0.5, 9.0]})),
-        alpha=0.85, tol=1e-12, blocked=spark.createDataFrame(pd.DataFrame({"node": [1]})),
+        alpha=0.3, tol=1e-8, blocked=spark.createDataFrame(pd.DataFrame({"node": [1]})),
         checkpoint_every=3)
     scores = np.zeros(8)
     table = got.scores.toPandas()
     scores[table["node"].to_numpy()] = table["score"].to_numpy()
     assert (got.iterations, got.converged) == (expected.iterations, expected.converged)
-    assert np.abs(scores - expected.scores).max() < 1e-12
+    assert expected.converged and np.abs(scores - expected.scores).max() < 1e-12
     assert scores[2] == scores[3] == 0  # behind the absorbing node
-    assert scores[7] > 0.1  # the isolated seed restarts to itself and the others
+    assert scores[7] > 0  # the isolated seed's mass goes back to every seed
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_propagation_equals_in_process_for_twenty_iterations(spark, graph):
         table, got_meta = spark_propagation(spark.createDataFrame(_links(graph.adjacency)),
                                             spark.createDataFrame(status), config)
         got = table.toPandas().sort_values("node", ignore_index=True)
-    messages = [str(w.message) for w in caught]
+    messages = [str(w.message) for w in caught if "blacklist propagation" in str(w.message)]
     assert len(messages) == 2 and messages[0] == messages[1]  # "did not converge in 20 ..."
     assert got["node"].tolist() == list(range(graph.n_accounts))
     assert got_meta["iterations"] == meta["iterations"] == 20
