@@ -39,6 +39,7 @@ def state():
     return s, ring
 
 
+@pytest.mark.slow
 def test_one_component_is_clustered_as_find_clusters_does(state):
     """On one whole component the task's Leiden is find_clusters' (same vertex order,
     start and seed), so the partition is the same."""
