@@ -349,7 +349,7 @@ def spark_identities(links: "DataFrame", max_identity_size: int, *,
                          reliable=False)
     numbers = number_by_size(labels)
     nodes = labels.join(numbers, "label").select("node", F.col("number").alias("identity"))
-    cut = done.where(~F.col("kept")).select("a", "b", F.lit(True).alias("cut"))
-    out_links = links.join(cut, ["a", "b"], "left") \
+    dropped = done.where(~F.col("kept")).select("a", "b", F.lit(True).alias("cut"))
+    out_links = links.join(dropped, ["a", "b"], "left") \
         .select("a", "b", F.coalesce("cut", F.lit(False)).alias("cut"))
     return SparkIdentities(nodes=nodes, links=out_links, n_split=int(n_split))

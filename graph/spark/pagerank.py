@@ -186,6 +186,11 @@ def exact_median(df: "DataFrame", column: str, *, collect_below: int = 200_000) 
     Cost: one count, one approximate-quantile pass and one filtered pass; the bracket
     holds about 0.04 % of the values (Greenwald-Khanna with relative error 1e-4), widened
     fourfold until it holds the middle.
+
+    Examples
+    --------
+    >>> exact_median(spark.range(10).toDF("degree"), "degree")  # doctest: +SKIP
+    4.5
     """
     from pyspark.sql import functions as F
 
