@@ -9,7 +9,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench bench-identities bench-neo4j eval-reddit eval-yelp clean install browser java spark
+.PHONY: demo test test-fast bench bench-identities bench-neo4j bench-spark eval-reddit eval-yelp clean install browser java spark
 
 install: $(STAMP)
 
@@ -73,6 +73,11 @@ bench: $(STAMP)
 # identity linking: the old rule, ringfence's linker (and Splink if installed) at 100k and 1M
 bench-identities: $(STAMP)
 	$(BIN)/python benchmarks/bench_identities.py
+
+# the Spark engine and its fallbacks on local[2] beside in-process at 100k accounts, and the
+# volumes docs/spark.md's capacity plan is fitted to (--sizes 100000 1000000 for the 1M point)
+bench-spark: $(SPARK_STAMP) java
+	$(BIN)/python benchmarks/bench_spark.py
 
 # Neo4j at platform scale: bulk export at 100k and 1M accounts, full and incremental sync
 # against the test server (ArcadeDB) at 20k accounts; under ten minutes
