@@ -260,8 +260,8 @@ def cmd_flag(args: argparse.Namespace) -> int:
                                 time_format=args.time_format, previous=previous)
         except FeatureMismatchError as e:  # the inputs lack what the saved model needs
             raise UsageError(str(e)) from None
-        except RuntimeError as e:  # pyspark or Java missing (SparkUnavailable)
-            if type(e).__name__ != "SparkUnavailable":
+        except RuntimeError as e:  # pyspark or Java missing, or more links than the driver takes
+            if type(e).__name__ not in ("SparkUnavailable", "DriverLimitError"):
                 raise
             raise UsageError(str(e)) from None
     print(f"ringfence flag: wrote {args.out}")

@@ -35,7 +35,7 @@ from ringfence.graph.timestamps import parse_time
 __all__ = ["spark_engine", "DRIVER_MAX_LINKS", "DriverLimitError"]
 
 #: links collected to the driver at most (about 40 bytes each there): beyond, the
-#: identities and propagation run on Spark. ``RINGFENCE_SPARK_DRIVER_MAX_LINKS`` overrides.
+#: the run stops with :class:`DriverLimitError` (docs/spark.md). ``RINGFENCE_SPARK_DRIVER_MAX_LINKS`` overrides.
 DRIVER_MAX_LINKS = 50_000_000
 
 _WHERE = {
@@ -140,24 +140,21 @@ def _where(read_on_spark: bool, stop_after: str) -> dict[str, str]:
 def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: dict,
                    as_of: pd.Timestamp, stages: Stages, stop_after: str,
                    info: dict[str, Any]) -> GraphState:
-    """The links do not fit on the driver: identities and propagation as Spark joins.
+    """The links do not fit on the driver: refused with what to do instead.
 
-    Same-actor links go to ``ringfence.graph.spark.components.connected_components``
-    (identities), the weighted links and the seeds to
-    ``ringfence.graph.spark.pagerank.personalised_pagerank`` (propagation), and clusters
-    are Leiden per component (docs/spark.md); ``run_beyond_driver`` in
-    ``ringfence.graph.spark.distributed`` puts them together into the state.
+    Propagation (:func:`ringfence.graph.spark.pagerank.spark_propagation`), identities from
+    same-actor links (:func:`ringfence.graph.spark.components.spark_identities`) and clusters
+    (:func:`ringfence.graph.spark.leiden.leiden_per_component`) run on Spark already; what
+    is missing is the linker's comparison levels and EM on Spark, which decide the same-actor
+    links (docs/spark.md, "Beyond the driver").
     """
-    try:
-        from ringfence.graph.spark.distributed import run_beyond_driver
-    except ImportError:
-        n = info["identifier_pairs"] + info["edge_links"]
-        raise DriverLimitError(
-            f"{n:,} links are more than the driver takes (spark_driver_max_links = "
-            f"{info['driver_max_links']:,}) and this installation has no distributed "
-            "identities and propagation (ringfence.graph.spark.distributed): raise the "
-            "limit if the driver has the memory (about 40 bytes per link)") from None
-    return run_beyond_driver(session, tables, config, frames, as_of, stages, stop_after, info)
+    n = info["identifier_pairs"] + info["edge_links"]
+    raise DriverLimitError(
+        f"{n:,} links are more than the driver takes (spark_driver_max_links = "
+        f"{info['driver_max_links']:,}). Identity linking does not run on Spark yet: its "
+        "comparison levels and EM need the candidate pairs on the driver (docs/spark.md, "
+        "'Beyond the driver'). Raise the limit (spark_driver_max_links in the job's config "
+        "file, or RINGFENCE_SPARK_DRIVER_MAX_LINKS) if the driver has the memory: about 40 bytes per link")
 
 
 class DriverLimitError(RuntimeError):

@@ -42,7 +42,8 @@ def spark_session(master: str | None = None, *, app_name: str = "ringfence",
     Parameters
     ----------
     master : str, optional
-        ``local[2]``, ``spark://host:7077``, ``yarn``, ...; default :func:`default_master`.
+        ``local[2]``, ``spark://host:7077``, ``yarn``, ...; default: the master
+        ``spark-submit`` was given, else :func:`default_master`.
     app_name : str
         The application's name in Spark's UI and logs.
     shuffle_partitions : int, optional
@@ -67,10 +68,17 @@ def spark_session(master: str | None = None, *, app_name: str = "ringfence",
         raise SparkUnavailable(
             "the Spark engine needs Java 17 or newer (Debian: apt-get install default-jre-headless; "
             "or set JAVA_HOME)")
-    master = master or default_master()
+    from pyspark import SparkConf
+
+    # spark-submit (--master yarn, k8s://...) hands its master over in the configuration:
+    # setting one here would override it
+    submitted = SparkConf().get("spark.master", None)
+    master = master or submitted or default_master()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name).master(master)
+    builder = SparkSession.builder.appName(app_name)
+    if master != submitted:
+        builder = builder.master(master)
     settings: dict[str, Any] = {
         # pandas <-> Arrow for applyInPandas/mapInPandas and toPandas
         "spark.sql.execution.arrow.pyspark.enabled": "true",

@@ -156,3 +156,22 @@ def test_flag_on_spark_writes_parquet_folders_and_keeps_old_outputs_on_failure(
         main(args)
     assert sorted(p.name for p in out.iterdir()) == before
     pd.testing.assert_frame_equal(read_run(out).table("scores"), scores)
+
+
+def test_more_links_than_the_driver_takes_stops_clearly_and_keeps_old_outputs(
+        spark, files, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "flags"
+    out.mkdir()
+    (out / "run.json").write_text('{"previous": "outputs"}')
+    monkeypatch.setenv("RINGFENCE_SPARK_DRIVER_MAX_LINKS", "10")
+    code = main(["flag", "--engine", "spark", "--accounts", str(files["accounts"]),
+                 "--identifiers", str(files["identifiers"]), "--edges", str(files["edges"]),
+                 "--enforcement", str(files["enforcement"]), "--out", str(out), "--quiet",
+                 "--no-model"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert "are more than the driver takes (spark_driver_max_links = 10)" in err
+    assert "RINGFENCE_SPARK_DRIVER_MAX_LINKS" in err
+    assert (out / "run.json").read_text() == '{"previous": "outputs"}'
+    assert sorted(p.name for p in out.iterdir()) == ["run.json"]
