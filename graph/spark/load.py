@@ -172,7 +172,7 @@ def read_frame(spark: SparkSession, source: Any, table: str) -> tuple[DataFrame,
             raise fail("folder holds no data files")
         kinds = {file_kind(p) for p in files}
         if _is_parquet_folder(path) and not kinds & {"csv", "csv.gz"}:
-            return spark.read.parquet(str(path)), label, False
+            return _parquet_or_problem(spark, path, files, fail), label, False
         if kinds <= {"csv", "csv.gz"}:
             return _read_csv(spark, str(path)), label, True
         raise fail("folder mixes file types: use one of .csv, .csv.gz or .parquet")
@@ -182,8 +182,51 @@ def read_frame(spark: SparkSession, source: Any, table: str) -> tuple[DataFrame,
     if path.stat().st_size == 0:
         raise fail("file is empty (0 bytes)")
     if kind == "parquet":
-        return spark.read.parquet(str(path)), label, False
+        return _parquet_or_problem(spark, path, [path], fail), label, False
     return _read_csv(spark, str(path)), label, True
+
+
+def _parquet_or_problem(spark: SparkSession, path: Path, files: list[Path], fail) -> DataFrame:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import AnalysisException
+
+    try:
+        return _read_parquet(spark, path, files)
+    except (AnalysisException, Py4JJavaError) as exc:  # the problem, not a Java traceback
+        text = str(exc.java_exception.getMessage()) if isinstance(exc, Py4JJavaError) \
+            else str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise fail(f"Spark cannot read it as Parquet: {first[:300]}") from None
+
+
+def _read_parquet(spark: SparkSession, path: Path, files: list[Path]) -> DataFrame:
+    """A Parquet file or folder; nanosecond timestamps (what pandas and pyarrow write by
+    default) become Spark's microsecond timestamps instead of failing the read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    nanos: set[str] = set()
+    for f in files:
+        if file_kind(f) == "parquet" or f.name.startswith("part-"):
+            try:
+                schema = pq.read_schema(f)
+            except Exception:  # noqa: BLE001 - Spark reports the unreadable file itself
+                continue
+            nanos |= {fld.name for fld in schema
+                      if pa.types.is_timestamp(fld.type) and fld.type.unit == "ns"}
+            break  # the files of one table share a schema: the first one tells
+    if not nanos:
+        return spark.read.parquet(str(path))
+    key = "spark.sql.legacy.parquet.nanosAsLong"
+    before = spark.conf.get(key, "false")
+    spark.conf.set(key, "true")  # Spark reads TIMESTAMP(NANOS) only as its raw long
+    try:
+        frame = spark.read.parquet(str(path))
+    finally:
+        spark.conf.set(key, before)
+    # whole microseconds, exactly: integer division (``div``), not through a double
+    return frame.withColumns({c: F.timestamp_micros(F.expr(f"`{c.replace('`', '``')}` div 1000"))
+                              for c in nanos if c in frame.columns})
 
 
 def _read_csv(spark: SparkSession, path: str) -> DataFrame:

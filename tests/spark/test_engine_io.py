@@ -65,6 +65,22 @@ def test_gzip_csv_files_and_a_partitioned_parquet_folder(spark, files, platform,
     _same_graph(run_pipeline(t, CONFIG, stop_after="identities", engine="spark"), reference)
 
 
+def test_parquet_written_by_pandas_with_nanosecond_timestamps(spark, platform, reference,
+                                                               tmp_path):
+    """pandas and pyarrow write TIMESTAMP(NANOS) by default, which Spark refuses to read
+    (PARQUET_TYPE_ILLEGAL): `ringfence synth --format parquet` files failed on Spark."""
+    from ringfence.graph.spark.load import load_spark_tables
+
+    paths = write_platform(platform, tmp_path, "parquet")
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(paths["identifiers"]).field("seen_at").type) == "timestamp[ns, tz=UTC]"
+    t = load_spark_tables(spark, paths["accounts"], identifiers=paths["identifiers"],
+                          edges=paths["edges"], enforcement=paths["enforcement"])
+    assert spark.conf.get("spark.sql.legacy.parquet.nanosAsLong") == "false"  # restored
+    _same_graph(run_pipeline(t, CONFIG, stop_after="identities", engine="spark"), reference)
+
+
 def test_spark_dataframes_in_python(spark, platform, reference):
     from ringfence.graph.spark.load import load_spark_tables
 
@@ -175,3 +191,16 @@ def test_more_links_than_the_driver_takes_stops_clearly_and_keeps_old_outputs(
     assert "RINGFENCE_SPARK_DRIVER_MAX_LINKS" in err
     assert (out / "run.json").read_text() == '{"previous": "outputs"}'
     assert sorted(p.name for p in out.iterdir()) == ["run.json"]
+
+
+def test_a_file_spark_cannot_read_is_a_problem_not_a_traceback(spark, files, tmp_path, capsys):
+    broken = tmp_path / "identifiers.parquet"
+    broken.write_bytes(b"PAR1 this is not parquet PAR1")
+    code = main(["flag", "--engine", "spark", "--accounts", str(files["accounts"]),
+                 "--identifiers", str(broken), "--enforcement", str(files["enforcement"]),
+                 "--out", str(tmp_path / "out"), "--quiet", "--no-model"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert f"{broken}" in err and "Spark cannot read it as Parquet" in err
+    assert not (tmp_path / "out").exists()
