@@ -225,8 +225,12 @@ def _read_parquet(spark: SparkSession, path: Path, files: list[Path]) -> DataFra
     finally:
         spark.conf.set(key, before)
     # whole microseconds, exactly: integer division (``div``), not through a double
+    # only the columns Spark handed over as raw longs: pyarrow also calls Spark's own INT96
+    # timestamps nanoseconds, and Spark reads those as timestamps already
+    raw = [c for c in nanos if c in frame.columns
+           and isinstance(frame.schema[c].dataType, T.LongType)]
     return frame.withColumns({c: F.timestamp_micros(F.expr(f"`{c.replace('`', '``')}` div 1000"))
-                              for c in nanos if c in frame.columns})
+                              for c in raw})
 
 
 def _read_csv(spark: SparkSession, path: str) -> DataFrame:
