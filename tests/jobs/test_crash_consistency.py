@@ -59,7 +59,11 @@ def _which_run(out, refs) -> str:
 def test_sigkill_while_writing_leaves_the_old_or_the_new_run(two_runs, tmp_path):
     refs = {n: two_runs / n for n in "ab"}
     out = tmp_path / "flags"
+    t0 = time.perf_counter()
     write_run(read_run(refs["a"]).result(rebuild=False), out, "csv")
+    # the kills must fall across several writes however fast this machine writes (a fixed
+    # 0.5 s window missed the writes of run b when one write took longer than 0.25 s)
+    one_write = max(time.perf_counter() - t0, 0.05)
     assert _which_run(out, refs) == "a"
     rng = random.Random(17)
     seen = set()
@@ -68,8 +72,8 @@ def test_sigkill_while_writing_leaves_the_old_or_the_new_run(two_runs, tmp_path)
                                  str(refs["b"])], stdout=subprocess.PIPE, text=True)
         try:
             assert proc.stdout.readline().strip() == "ready"
-            # a write takes some 0.1 s: kill within the first few writes, at any moment
-            time.sleep(rng.uniform(0.0, 0.5))
+            # the writer alternates a, b, a, ...: kill within the first six writes, at any moment
+            time.sleep(rng.uniform(0.0, 6 * one_write))
         finally:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(30)
