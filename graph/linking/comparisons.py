@@ -101,17 +101,23 @@ def _canonical(values: pa.Array, spec: dict, region: str | None
     return canon, partial
 
 
-def _group_pairs(acc: np.ndarray, key: np.ndarray, n_acc: np.ndarray
+def _group_pairs(acc: np.ndarray, key: np.ndarray, n: int, presorted: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of distinct accounts under each key: ``(lo, hi, key)``; ``acc``/``key`` deduplicated."""
-    order = np.lexsort((acc, key))
-    acc, key = acc[order], key[order]
+    """Pairs ``lo < hi`` of distinct accounts under each key: ``(lo, hi, key)``.
+
+    ``acc``/``key`` are deduplicated uses; ``presorted``: already sorted by
+    ``(key, acc)`` (as :func:`_unique_uses` returns them).
+    """
+    if not presorted:
+        # one sort of an int64 code: several times faster than a lexsort of the two arrays
+        both = np.sort(key.astype(np.int64) * n + acc)
+        acc, key = both % n, both // n
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else \
         np.empty(0, np.int64)
     sizes = np.diff(np.r_[starts, len(key)])
     pa_, pb_, pg = _pairs_within_groups(acc, starts, sizes)
-    a, b = acc[pa_], acc[pb_]
-    return np.minimum(a, b), np.maximum(a, b), key[starts][pg] if len(pg) else pg
+    # accounts ascend within a key, and pairs are of earlier with later positions: lo < hi
+    return acc[pa_], acc[pb_], key[starts][pg] if len(pg) else pg
 
 
 def _unique_uses(acc: np.ndarray, code: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,13 +197,15 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         local[rows] = canon
         if canon.max(initial=-1) + 1 == len(rows):  # one value per spelling
             acc, code = k_acc, local[k_ident]  # uses are unique already
+            sorted_uses = False
         else:
             acc, code = _unique_uses(k_acc, local[k_ident], n)
+            sorted_uses = True
         count = np.bincount(code)
         ok = count[code] <= limit  # hub values link nobody and count as no value
         has_value[acc[ok], ci] = True
         shared = ok & (count[code] >= 2)
-        lo, hi, key = _group_pairs(acc[shared], code[shared], count)
+        lo, hi, key = _group_pairs(acc[shared], code[shared], n, presorted=sorted_uses)
         c = count[key]
         edges = np.array([b for b in sorted(settings["hub_bands"]) if b < limit] + [limit])
         band = len(edges) - 1 - np.searchsorted(edges, c)  # 0 = most shared band
@@ -210,7 +218,7 @@ def compare_pairs(graph: AccountGraph, settings: dict,
             acc, code = _unique_uses(k_acc[mine], p_code[mine], n)
             count = np.bincount(code) if len(code) else np.zeros(0, np.int64)
             shared = (count[code] >= 2) & (count[code] <= limit)
-            lo, hi, key = _group_pairs(acc[shared], code[shared], count)
+            lo, hi, key = _group_pairs(acc[shared], code[shared], n, presorted=True)
             rec_lo.append(lo), rec_hi.append(hi), rec_comp.append(np.full(len(lo), ci, np.int8))
             rec_level.append(np.full(len(lo), 2, np.int8))
             # partial keys that may make a candidate on their own are marked by shared_by -1
@@ -223,40 +231,74 @@ def compare_pairs(graph: AccountGraph, settings: dict,
         rec_comp.append(np.zeros(len(ea), np.int8)), rec_level.append(np.zeros(len(ea), np.int8))
         rec_n.append(np.zeros(len(ea), np.int32))
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
-    lo, hi = cat(rec_lo, np.int64), cat(rec_hi, np.int64)
-    comp, level, shared_n = cat(rec_comp, np.int64), cat(rec_level, np.int8), cat(rec_n, np.int32)
-    pair_key = lo * n + hi
-    # a pair needs an exact shared value, a decision or a partial key of the comparisons in
-    # partial_candidates: IP networks alone are mostly coincidences at scale (100,000
-    # accounts: 27,716 pairs of strangers in one IPv4 /24 against 1,100 true pairs), which
-    # swamp the model's non-match class
-    anchored = np.unique(pair_key[(shared_n != 0) | (level == 0)])
-    # a binary search in the sorted anchors: a quarter faster than np.isin at 1,000,000 accounts
-    at = np.minimum(np.searchsorted(anchored, pair_key), max(len(anchored) - 1, 0))
-    keep = anchored[at] == pair_key if len(anchored) else np.zeros(len(pair_key), bool)
-    pair_key, comp, level, shared_n = pair_key[keep], comp[keep], level[keep], shared_n[keep]
-    shared_n = np.maximum(shared_n, 0)
-    keys, pair_of = np.unique(pair_key, return_inverse=True)
-    # the best level per (pair, comparison): sort by level descending, then the rarest value
-    cell = pair_of.astype(np.int64) * n_comp + comp
-    order = np.lexsort((shared_n, -level.astype(np.int64), cell))
-    cell, level, shared_n = cell[order], level[order], shared_n[order]
-    first = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]]) if len(cell) else cell
+    cells, best, best_n, keys = _best_levels(
+        cat(rec_lo, np.int64), cat(rec_hi, np.int64), cat(rec_comp, np.int64),
+        cat(rec_level, np.int64), cat(rec_n, np.int64), n, n_comp)
     a, b = keys // n, keys % n
     # without agreement: different where both have a value of the kind, else null
     levels = (has_value[a] & has_value[b]).astype(np.int8)
     by_n = np.zeros((len(keys), n_comp), np.int32)
-    best = level[first]
-    cells = cell[first]
     agree = best > 0  # extra (decision) pairs carry level 0: no agreement of their own
     levels.ravel()[cells[agree]] = best[agree]
-    by_n.ravel()[cells[agree]] = shared_n[first][agree]
+    by_n.ravel()[cells[agree]] = best_n[agree]
     names.append("timing")
     level_names.append(["null", "other", "after ban"])
     levels = np.column_stack([levels, _timing(graph, a, b, settings["after_ban_days"])])
     by_n = np.column_stack([by_n, np.zeros(len(keys), np.int32)])
     return Comparisons(a=a.astype(np.int64), b=b.astype(np.int64), levels=levels.astype(np.int8),
                        names=names, level_names=level_names, shared_by=by_n)
+
+
+def _best_levels(lo: np.ndarray, hi: np.ndarray, comp: np.ndarray, level: np.ndarray,
+                 shared_n: np.ndarray, n: int, n_comp: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The best row per (candidate pair, comparison) of the (pair, key) rows.
+
+    Best: the highest level, then the rarest value (smallest ``shared_n``).
+    Only anchored pairs are candidates: those with an exact shared value, a
+    decision (level 0) or a partial key of the comparisons in
+    ``partial_candidates`` (``shared_n`` -1). IP networks alone are mostly
+    coincidences at scale (100,000 accounts: 27,716 pairs of strangers in one
+    IPv4 /24 against 1,100 true pairs), which swamp the model's non-match class.
+
+    Returns ``(cells, level, shared_n, keys)``: the pairs' sorted codes
+    ``lo * n + hi`` (``keys``) and per best row its cell ``pair * n_comp +
+    comparison`` (``pair`` indexes ``keys``), level and ``shared_n`` (>= 0).
+
+    Cost: one sort of P int64 codes for P rows (pair, comparison, level,
+    value size and anchor packed into one integer; pairs are numbered densely
+    first only when the code would not fit in 63 bits).
+    """
+    anchor = (shared_n != 0) | (level == 0)
+    shared_n = np.maximum(shared_n, 0)
+    top_level = int(level.max(initial=0))
+    top_n = int(shared_n.max(initial=0))
+    # within a cell: level descending, then shared_n ascending; the lowest bit is 0 for rows
+    # that anchor their pair
+    span = (top_level + 1) * (top_n + 1) * 2
+    rank = ((top_level - level) * (top_n + 1) + shared_n) * 2 + ~anchor
+    pair = lo * n + hi
+    dense = n * n * n_comp * span >= 2**63
+    if dense:
+        keys_all, pair = np.unique(pair, return_inverse=True)
+    code = np.sort((pair * n_comp + comp) * span + rank)
+    cell, rank = code // span, code % span
+    pair = cell // n_comp
+    new_pair = np.r_[True, pair[1:] != pair[:-1]] if len(pair) else np.zeros(0, bool)
+    pair_no = np.cumsum(new_pair) - 1
+    # a pair is a candidate when any of its rows anchors it
+    anchored = np.logical_or.reduceat((rank & 1) == 0, np.flatnonzero(new_pair)) \
+        if len(pair) else np.zeros(0, bool)
+    first = np.r_[True, cell[1:] != cell[:-1]] if len(cell) else np.zeros(0, bool)
+    first &= anchored[pair_no]
+    kept = np.cumsum(anchored) - 1  # the pair's number among the candidates
+    rank = rank[first] // 2
+    cells = kept[pair_no[first]] * n_comp + cell[first] % n_comp
+    keys = pair[new_pair][anchored]
+    if dense:
+        keys = keys_all[keys]
+    return (cells, (top_level - rank // (top_n + 1)).astype(np.int8),
+            (rank % (top_n + 1)).astype(np.int32), keys)
 
 
 def _timing(graph: AccountGraph, a: np.ndarray, b: np.ndarray, days: float) -> np.ndarray:
