@@ -36,3 +36,15 @@ def test_ip_networks_v4_24_v6_48():
                        "2001:0db8:85a3:ffff::2", "not-an-ip", ""])
     assert got.tolist() == ["81.2.69.0/24", "81.2.69.0/24", "81.2.70.0/24",
                             "2001:db8:85a3::/48", "2001:db8:85a3::/48", None, None]
+
+
+def test_emails_lower_case_beyond_ascii():
+    # one non-ASCII value sends the whole batch through Unicode's lower case
+    full, local = normalise_emails(["ÉLODIE.Roux+x@GMail.com", "Ana@Example.org"])
+    assert full.tolist() == ["élodieroux@gmail.com", "ana@example.org"]
+    assert local.tolist() == ["élodieroux", "ana"]
+
+
+def test_ip_networks_only_ipv4_addresses_get_a_24():
+    got = ip_networks(["1.2.3", "1.2.3.4.5", " 10.0.0.9 ", "::ffff:10.0.0.9", "fe80::1%eth0"])
+    assert got.tolist() == [None, None, "10.0.0.0/24", "::/48", "fe80::/48"]
