@@ -1,10 +1,16 @@
 """Synthetic reviewer decisions on pairs of accounts, for experiments with link labels.
 
 A share of the true same-actor pairs is marked ``same_actor``; about as many
-pairs of different actors that share an identifier value (households,
-coincidences, rings, hubs of modest size) are marked ``different_actors``.
-The draws use their own random generator (seeded from the platform's seed),
-so asking for labels never changes the platform itself.
+pairs of different actors are marked ``different_actors``. A reviewer decides
+on the pairs the tool shows them, so the negatives are drawn uniformly from
+the pairs of different actors that share an identifier value used by no more
+accounts than that kind's default share limit (the linker's candidates,
+:data:`ringfence.graph.config.DEFAULT_SHARE_LIMITS`): each relationship
+(household, ring, strangers sharing an office IP, a recycled phone, a
+second-hand device...) appears among the decisions in proportion to how often
+it appears among those pairs. Pairs behind bigger values (NAT IPs) are never
+shown to a reviewer. The draws use their own random generator (seeded from
+the platform's seed), so asking for labels never changes the platform itself.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ringfence.graph.config import GraphConfig
 from ringfence.graph.synth.arrays import group_pairs
 from ringfence.graph.synth.vocabulary import DAY
 
@@ -20,7 +27,6 @@ __all__ = ["LINK_DECISION_COLUMNS", "draw_link_decisions"]
 LINK_DECISION_COLUMNS = ("account_a", "account_b", "decision", "decided_at", "decided_by",
                          "reason")
 REVIEWER = "synthetic reviewer"
-LARGEST_SHARED_VALUE = 60  # pairs behind bigger values (NAT IPs) are not what reviewers look at
 
 
 def _unique_pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
@@ -55,7 +61,7 @@ def draw_link_decisions(truth: pd.DataFrame, identifiers: pd.DataFrame,
     Notes
     -----
     Cost: O(P log P) for the P pairs of accounts that share an identifier
-    value used by at most 60 accounts, plus the same-actor pairs.
+    value used by at most its kind's share limit, plus the same-actor pairs.
     """
     if not (isinstance(fraction, (int, float)) and 0.0 <= fraction <= 1.0):
         raise ValueError(f"link label fraction must be a number in [0, 1], got {fraction!r}")
@@ -69,13 +75,16 @@ def draw_link_decisions(truth: pd.DataFrame, identifiers: pd.DataFrame,
     k_same = int(round(fraction * len(same)))
     same = np.sort(same[rng.choice(len(same), k_same, replace=False)]) if k_same else same[:0]
 
-    # different actors that share a value of modest use
+    # different actors that share a value the linker does not treat as a hub
     pos = pd.Index(ids).get_indexer(identifiers["account_id"])
-    value = identifiers["kind"].astype(str) + "\x1f" + identifiers["value"].astype(str)
+    kind = identifiers["kind"].astype(str)
+    value = kind + "\x1f" + identifiers["value"].astype(str)
     code = pd.factorize(value)[0]
-    used = pd.DataFrame({"code": code, "acct": pos}).drop_duplicates()
+    config = GraphConfig()
+    limit = kind.map({k: config.share_limit(k) for k in kind.unique()}).to_numpy(np.int64)
+    used = pd.DataFrame({"code": code, "acct": pos, "limit": limit}).drop_duplicates()
     size = np.bincount(used["code"].to_numpy())
-    used = used[size[used["code"].to_numpy()] <= LARGEST_SHARED_VALUE]
+    used = used[size[used["code"].to_numpy()] <= used["limit"].to_numpy()]
     a, b, _ = group_pairs(used["acct"].to_numpy(), used["code"].to_numpy())
     keep = actor[a] != actor[b]
     other = _unique_pairs(a[keep], b[keep], n)

@@ -130,3 +130,32 @@ def test_link_labels(plat, tmp_path):
     assert paths["link_decisions"].name == "link_decisions.csv.gz"
     tables = load_tables(paths["accounts"], link_decisions=paths["link_decisions"])
     assert len(tables.link_decisions) == len(ld)
+
+
+def test_different_actors_decisions_are_pairs_the_linker_shows(plat):
+    """Negatives come from the pairs a reviewer is shown: different actors sharing a value
+    that no kind's default share limit makes a hub; households, rings and strangers all
+    appear among them."""
+    from ringfence.graph.config import GraphConfig
+
+    config = GraphConfig()
+    ids = plat.identifiers.drop_duplicates(["kind", "value", "account_id"])
+    users = ids.groupby(["kind", "value"])["account_id"].transform("size")
+    shown = ids[users.to_numpy() <= ids["kind"].map(config.share_limit).to_numpy()]
+    by_account = shown.groupby("account_id")[["kind", "value"]].apply(
+        lambda x: set(zip(x["kind"], x["value"])))
+    neg = plat.link_decisions[plat.link_decisions["decision"] == "different_actors"]
+    assert len(neg) > 50
+    shares = [bool(by_account.get(a, set()) & by_account.get(b, set()))
+              for a, b in zip(neg["account_a"], neg["account_b"])]
+    assert all(shares)
+    t = plat.truth.set_index("account_id")
+    rel = []
+    for a, b in zip(neg["account_a"], neg["account_b"]):
+        if t.at[a, "household_id"] and t.at[a, "household_id"] == t.at[b, "household_id"]:
+            rel.append("household")
+        elif t.at[a, "ring_id"] and t.at[a, "ring_id"] == t.at[b, "ring_id"]:
+            rel.append("ring")
+        else:
+            rel.append("stranger")
+    assert {"household", "stranger"} <= set(rel)
