@@ -38,6 +38,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.linking.comparisons import Comparisons
+from ringfence.graph.linking.mixing import personal_groups, value_mixing
 from ringfence.graph.params import ConfigError
 
 __all__ = ["SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior", "check_settings",
@@ -141,7 +142,10 @@ def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
     (log2 of 1 + each account's number of candidates), ``edges`` (log2 of 1 +
     the edges between the two), ``start_gap_days`` (log2 of 1 + days
     between their first activities; -1 when unknown), ``banned`` (0, 1 or 2 of
-    them).
+    them), ``same_person`` (1 when a chain of email/phone agreements joins
+    them) and ``mixing`` (the smallest :func:`.mixing.value_mixing` of the
+    other values they share: 0 when some shared value is used by one personal
+    group only; 0 without such a value).
 
     Cost: O(P log P) for P candidate pairs.
     """
@@ -169,6 +173,9 @@ def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
     out["start_gap_days"] = np.where(known, np.log2(1 + gap), -1.0)
     banned = st["banned"].to_numpy()
     out["banned"] = banned[a].astype(float) + banned[b]
+    group = personal_groups(n, compared)
+    out["same_person"] = (group[a] == group[b]).astype(float)
+    out["mixing"] = _lookup(key, *value_mixing(graph, group))
     return pd.DataFrame(out)
 
 

@@ -158,3 +158,27 @@ def test_reviewer_decisions_lift_identity_quality_on_a_generated_platform():
     assert (again.identity == ident.identity).all()
     cols = ["a", "b", "link_kind", "match_probability", "reason"]
     pd.testing.assert_frame_equal(again.links[cols], ident.links[cols])
+
+
+def test_pair_context_reads_whether_a_shared_value_is_one_persons():
+    # p1, p2: one person (the same email local part at two providers); x, y: two others.
+    # Card c1 is p1's and p2's only; card c2 is used by p1, x and y (a ring's card)
+    t = small_tables(["p1", "p2", "x", "y"], [
+        ("p1", "email", "jo.doe@yahoo.com"), ("p2", "email", "jo.doe@outlook.com"),
+        ("x", "email", "xx@yahoo.com"), ("y", "email", "yy@yahoo.com"),
+        ("p1", "card", "c1"), ("p2", "card", "c1"),
+        ("p1", "card", "c2"), ("x", "card", "c2"), ("y", "card", "c2")])
+    g = build_graph(t)
+    linker = IdentityLinker().fit(g)
+    from ringfence.graph.linking.supervised import pair_context
+
+    X = pair_context(g, linker.compared_)
+    node = dict(zip(g.account_ids, range(g.n_accounts)))
+    pairs = {(g.account_ids[a], g.account_ids[b]): i
+             for i, (a, b) in enumerate(zip(linker.compared_.a, linker.compared_.b))}
+    row = (lambda u, v: X.iloc[pairs[(u, v) if node[u] < node[v] else (v, u)]])
+    # p1-p2 share c1, whose users are one personal group: mixing 0, and one person
+    assert row("p1", "p2")["same_person"] == 1 and row("p1", "p2")["mixing"] == 0
+    # x-y share only c2: three users in three personal groups (p1, x, y): 2 / 2 = 1
+    assert row("x", "y")["same_person"] == 0 and row("x", "y")["mixing"] == 1
+    assert row("p1", "x")["mixing"] == 1
