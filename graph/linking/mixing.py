@@ -57,6 +57,19 @@ def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ..
 
     Returns ``(keys, mixing)``: sorted pair codes ``a * n + b`` (``a < b``) and their
     smallest mixing in [0, 1]. Cost: O(U log U) for U uses, plus the pairs within values.
+
+    Examples
+    --------
+    Three accounts on one card; the first two are one personal group:
+
+    >>> import pandas as pd
+    >>> from ringfence.graph.build import build_graph
+    >>> from ringfence.graph.tables import load_tables
+    >>> g = build_graph(load_tables(pd.DataFrame({"account_id": ["a", "b", "c"]}),
+    ...     pd.DataFrame({"account_id": ["a", "b", "c"], "kind": "card", "value": "c1"})))
+    >>> keys, mix = value_mixing(g, np.array([0, 0, 1]))
+    >>> mix.tolist()  # (2 groups - 1) / (3 users - 1), for each of the three pairs
+    [0.5, 0.5, 0.5]
     """
     n = graph.n_accounts
     uses, ident = graph.uses, graph.identifiers
