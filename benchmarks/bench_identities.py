@@ -58,7 +58,8 @@ def ensure_platform(n: int, seed: int, link_labels: float) -> Path:
     """The cached platform (generated in a subprocess: its memory is freed with it)."""
     # "-shown": negatives drawn from the pairs the tool shows a reviewer; caches from before
     # that rule hold other negatives and are not reused
-    d = CACHE / (f"identities-{n}-{seed}-labels{link_labels:g}" + ("-shown" if link_labels else ""))
+    shown = "-shown" if link_labels else ""
+    d = CACHE / f"identities-{n}-{seed}-labels{link_labels:g}{shown}"
     names = TABLES + ("truth",) + (("link_decisions",) if link_labels else ())
     if all((d / f"{t}.parquet").exists() for t in names):
         return d
