@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from ringfence.graph.arrow_csv import NA_TEXT, read_csv_arrow
 from ringfence.graph.problems import InputError, Problem
 
-__all__ = ["duplicated_columns", "file_kind", "read_table"]
+__all__ = ["checked_kind", "duplicated_columns", "file_kind", "read_table"]
 
 
 def file_kind(path: Path) -> str:
@@ -147,6 +147,48 @@ def _read_csv(raw: bytes, table: str, label: str) -> pd.DataFrame:
         raise InputError([Problem(table, label, None, f"cannot parse CSV: {e}")]) from None
 
 
+def checked_kind(path: Path, table: str) -> str:
+    """The kind of one input file (``"csv"``, ``"csv.gz"`` or ``"parquet"``), checked.
+
+    Raises :class:`InputError` naming the file when it is missing, a directory, of
+    an unknown type, empty, or not what its extension says (its first bytes are
+    read: gzip, Parquet or text). Both engines check their input files with it.
+
+    Examples
+    --------
+    >>> checked_kind(Path("no-such-file.csv"), "accounts")
+    Traceback (most recent call last):
+    ...
+    ringfence.graph.problems.InputError: 1 problem in the input:
+    - no-such-file.csv: file not found
+    """
+    label = str(path)
+
+    def fail(message: str) -> InputError:
+        return InputError([Problem(table, label, None, message, 0, [])])
+
+    if not path.exists():
+        raise fail("file not found")
+    if path.is_dir():
+        raise fail("is a directory, expected a file")
+    kind = file_kind(path)
+    if not kind:
+        raise fail("unknown file type: use .csv, .csv.gz or .parquet")
+    if path.stat().st_size == 0:
+        raise fail("file is empty (0 bytes)")
+    magic = _sniff(path)
+    is_gzip, is_parquet = magic[:2] == b"\x1f\x8b", magic == b"PAR1"
+    if kind == "parquet" and not is_parquet:
+        what = "gzip" if is_gzip else "text" if magic[:1].isascii() else "something else"
+        raise fail(f"not a Parquet file (it looks like {what}); the extension says .parquet")
+    if kind == "csv.gz" and not is_gzip:
+        raise fail("not a gzip file; the extension says .csv.gz")
+    if kind == "csv" and (is_gzip or is_parquet):
+        raise fail(f"looks like {'gzip' if is_gzip else 'Parquet'}, not CSV text; "
+                   "rename it with the right extension")
+    return kind
+
+
 def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataFrame:
     """Read one table file into a DataFrame of raw values (no validation).
 
@@ -164,21 +206,8 @@ def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataF
     def fail(message: str, examples: list[str] | None = None) -> InputError:
         return InputError([Problem(table, label, None, message, 0, examples or [])])
 
-    if not path.exists():
-        raise fail("file not found")
-    if path.is_dir():
-        raise fail("is a directory, expected a file")
-    kind = file_kind(path)
-    if not kind:
-        raise fail("unknown file type: use .csv, .csv.gz or .parquet")
-    if path.stat().st_size == 0:
-        raise fail("file is empty (0 bytes)")
-    magic = _sniff(path)
-    is_gzip, is_parquet = magic[:2] == b"\x1f\x8b", magic == b"PAR1"
+    kind = checked_kind(path, table)
     if kind == "parquet":
-        if not is_parquet:
-            what = "gzip" if is_gzip else "text" if magic[:1].isascii() else "something else"
-            raise fail(f"not a Parquet file (it looks like {what}); the extension says .parquet")
         try:
             names = pq.read_schema(path).names
             if problems := duplicated_columns(table, label, [str(c).strip() for c in names]):
@@ -188,11 +217,6 @@ def read_table(source: str | os.PathLike | pd.DataFrame, table: str) -> pd.DataF
             raise
         except Exception as e:  # pyarrow raises several types for corrupt files
             raise fail(f"cannot read Parquet file: {e}") from None
-    if kind == "csv.gz" and not is_gzip:
-        raise fail("not a gzip file; the extension says .csv.gz")
-    if kind == "csv" and (is_gzip or is_parquet):
-        raise fail(f"looks like {'gzip' if is_gzip else 'Parquet'}, not CSV text; "
-                   "rename it with the right extension")
     fast = read_csv_arrow(path, kind == "csv.gz",
                           text=("account_id", "created_at") if table == "accounts" else None)
     if fast is not None:

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["WINDOW", "TimeError", "ParsedTimes", "parse_times", "parse_time", "newest_time",
+           "newest_needed", "as_of_from_newest", "as_nanoseconds",
            "UNPARSEABLE", "OUTSIDE", "AMBIGUOUS_NUMBERS"]
 
 WINDOW = (pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
@@ -311,7 +312,12 @@ def parse_time(value: Any, time_format: str | None = None) -> pd.Timestamp:
     return p.times.iloc[0]
 
 
-def _ns(times: pd.Series) -> np.ndarray:
+def as_nanoseconds(times: pd.Series) -> np.ndarray:
+    """The non-missing times as UTC nanoseconds since the epoch, whatever the Series' unit.
+
+    >>> as_nanoseconds(pd.Series([pd.Timestamp("1970-01-01 00:00:01", tz="UTC"), None]))
+    array([1000000000])
+    """
     t = pd.DatetimeIndex(times.dropna())
     return (t.tz_convert("UTC") if t.tz is not None else t).as_unit("ns").asi8
 
@@ -345,22 +351,46 @@ def newest_time(columns: Mapping[str, pd.Series]) -> tuple[pd.Timestamp | None, 
     (b: 1, e.g. 2099-01-01T00:00:00+00:00); as-of time 2026-07-19T00:00:00+00:00; give
     --as-of to choose it yourself
     """
-    ns = {label: _ns(t) for label, t in columns.items()}
-    values = np.concatenate(list(ns.values())) if ns else np.empty(0, np.int64)
-    if not len(values):
+    ns = {label: as_nanoseconds(t) for label, t in columns.items()}
+    return as_of_from_newest(sum(len(v) for v in ns.values()), ns)
+
+
+def newest_needed(n: int) -> int:
+    """How many of the newest of ``n`` timestamps :func:`as_of_from_newest` reads.
+
+    >>> newest_needed(1_000_000)
+    101
+    """
+    return min(max(10, math.ceil(1e-4 * n)), n // 100) + 1
+
+
+def as_of_from_newest(n: int, newest: Mapping[str, np.ndarray]) -> tuple[pd.Timestamp | None,
+                                                                       str | None]:
+    """The rule of :func:`newest_time` from ``n``, the count of all timestamps, and, per
+    label, at least the :func:`newest_needed` newest of them (nanoseconds since the epoch,
+    any order): what an engine that cannot hold every timestamp collects.
+
+    >>> day = 86_400 * 10**9
+    >>> as_of, note = as_of_from_newest(2_000, {"a": np.arange(30) * day,
+    ...                                         "b": np.array([400 * day])})
+    >>> as_of.date(), note.split(" (")[0]
+    (datetime.date(1970, 1, 30), '1 timestamp more than 30 days after all the others ignored when choosing the as-of time')
+    """
+    values = np.concatenate(list(newest.values())) if newest else np.empty(0, np.int64)
+    if not n or not len(values):
         return None, None
-    n = len(values)
-    cap = min(max(10, math.ceil(1e-4 * n)), n // 100)
-    newest = pd.Timestamp(int(values.max()), tz="UTC")
+    cap = newest_needed(n) - 1
+    newest_t = pd.Timestamp(int(values.max()), tz="UTC")
     if cap < 1:
-        return newest, None
-    top = np.sort(np.partition(values, n - cap - 1)[n - cap - 1:])[::-1]
+        return newest_t, None
+    k = len(values) - cap - 1
+    top = np.sort(np.partition(values, k)[k:])[::-1]
     apart = np.flatnonzero(top[:-1] - top[1:] > _GAP.value)
     if not len(apart):
-        return newest, None
+        return newest_t, None
     as_of_ns = int(top[apart.max() + 1])
     where = []
-    for label, v in ns.items():
+    for label, v in newest.items():
         later = v[v > as_of_ns]
         if len(later):
             example = pd.Timestamp(int(later.max()), tz="UTC").isoformat()

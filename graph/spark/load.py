@@ -12,7 +12,6 @@ Problems of every table are raised together as one :class:`InputError`.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +24,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ringfence.graph.problems import InputError, Problem, shown
-from ringfence.graph.reading import file_kind
+from ringfence.graph.reading import checked_kind, file_kind
 from ringfence.graph.tables import (_DATA_TIMES, _ID_COLUMNS, _KIND_RE, TABLES, TIME_COLUMNS,
                                     Tables,
                                     _Validator, load_tables)
 from ringfence.graph.text import INVISIBLE
-from ringfence.graph.timestamps import OUTSIDE, UNPARSEABLE, WINDOW, _GAP, _UNITS
+from ringfence.graph.timestamps import (OUTSIDE, UNPARSEABLE, WINDOW, _UNITS,
+                                        as_nanoseconds, as_of_from_newest,
+                                        newest_needed)
 
 __all__ = ["SparkTables", "load_spark_tables", "read_frame", "SPARK_TABLES"]
 
@@ -97,39 +98,16 @@ def newest_time_distributed(columns: dict[str, Any]) -> tuple[pd.Timestamp | Non
         else:
             counts[label] = int(col.notna().sum())
     n = sum(counts.values())
-    if not n:
-        return None, None
-    cap = min(max(10, math.ceil(1e-4 * n)), n // 100)
+    need = newest_needed(n)
     for label, col in columns.items():
         if isinstance(col, DataFrame):
             name = col.columns[0]
-            rows = col.na.drop().orderBy(F.col(name).desc()).limit(cap + 1) \
+            rows = col.na.drop().orderBy(F.col(name).desc()).limit(need) \
                 .select(F.unix_micros(name).alias("t")).collect()
             top[label] = np.array([r["t"] * 1000 for r in rows], np.int64)
         else:
-            t = pd.DatetimeIndex(col.dropna()).asi8
-            top[label] = np.sort(t)[::-1][:cap + 1]
-    values = np.concatenate(list(top.values()))
-    newest = pd.Timestamp(int(values.max()), tz="UTC")
-    if cap < 1:
-        return newest, None
-    head = np.sort(values)[::-1][:cap + 1]
-    apart = np.flatnonzero(head[:-1] - head[1:] > _GAP.value)
-    if not len(apart):
-        return newest, None
-    as_of_ns = int(head[apart.max() + 1])
-    where = []
-    for label, v in top.items():
-        later = v[v > as_of_ns]
-        if len(later):
-            where.append(f"{label}: {len(later):,}, e.g. "
-                         f"{pd.Timestamp(int(later.max()), tz='UTC').isoformat()}")
-    j = int(apart.max() + 1)
-    as_of = pd.Timestamp(as_of_ns, tz="UTC")
-    note = (f"{j:,} timestamp{'s' if j != 1 else ''} more than 30 days after all the others "
-            f"ignored when choosing the as-of time ({'; '.join(where)}); as-of time "
-            f"{as_of.isoformat()}; give --as-of to choose it yourself")
-    return as_of, note
+            top[label] = np.sort(as_nanoseconds(col))[::-1][:need]  # any pandas unit
+    return as_of_from_newest(n, top)
 
 
 # --------------------------------------------------------------------------- reading
@@ -164,8 +142,6 @@ def read_frame(spark: SparkSession, source: Any, table: str) -> tuple[DataFrame,
     def fail(message: str) -> InputError:
         return InputError([Problem(table, label, None, message)])
 
-    if not path.exists():
-        raise fail("file not found")
     if path.is_dir():
         files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(("_", "."))]
         if not files:
@@ -176,11 +152,7 @@ def read_frame(spark: SparkSession, source: Any, table: str) -> tuple[DataFrame,
         if kinds <= {"csv", "csv.gz"}:
             return _read_csv(spark, str(path)), label, True
         raise fail("folder mixes file types: use one of .csv, .csv.gz or .parquet")
-    kind = file_kind(path)
-    if not kind:
-        raise fail("unknown file type: use .csv, .csv.gz or .parquet")
-    if path.stat().st_size == 0:
-        raise fail("file is empty (0 bytes)")
+    kind = checked_kind(path, table)  # the in-process checks: missing, empty, wrong content
     if kind == "parquet":
         return _parquet_or_problem(spark, path, [path], fail), label, False
     return _read_csv(spark, str(path)), label, True
@@ -447,20 +419,23 @@ def load_spark_tables(spark: SparkSession, accounts: Any, identifiers: Any = Non
     labels: dict[str, str] = {}
     given = {"accounts": accounts, "enforcement": enforcement, "decisions": decisions,
              "link_decisions": link_decisions}
+
+    def read(name: str, src: Any) -> DataFrame | None:
+        try:
+            frame, labels[name], _ = read_frame(spark, src, name)
+        except InputError as e:
+            problems.extend(e.problems)
+            return None
+        return frame
+
     for name, src in given.items():
         if src is None:
             continue
         is_file = not isinstance(src, (pd.DataFrame, DataFrame)) and Path(os.fspath(src)).is_file()
         if is_file or isinstance(src, pd.DataFrame):
             driver[name] = src  # read and labelled exactly as in-process
-            continue
-        try:
-            frame, label, _ = read_frame(spark, src, name)
-        except InputError as e:
-            problems.extend(e.problems)
-            continue
-        labels[name] = label
-        driver[name] = frame.toPandas()
+        elif (frame := read(name, src)) is not None:
+            driver[name] = frame.toPandas()
     tables: Tables | None = None
     if "accounts" in driver:
         try:
@@ -473,15 +448,9 @@ def load_spark_tables(spark: SparkSession, accounts: Any, identifiers: Any = Non
             pd.DataFrame({"account_id": tables.accounts["account_id"].astype(str)}))
     frames, counts, notes = {}, {}, []
     for name, src in (("identifiers", identifiers), ("edges", edges)):
-        if src is None:
+        if src is None or (frame := read(name, src)) is None:
             continue
-        try:
-            frame, label, _ = read_frame(spark, src, name)
-        except InputError as e:
-            problems.extend(e.problems)
-            continue
-        labels[name] = label
-        out, found, table_notes, n = _check_spark_table(frame, name, label, time_format,
+        out, found, table_notes, n = _check_spark_table(frame, name, labels[name], time_format,
                                                         account_ids)
         problems.extend(found)
         notes.extend(table_notes)
