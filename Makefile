@@ -9,7 +9,7 @@ DEMO_DIR := demo
 DEMO_ACCOUNTS ?= 20000
 SEED ?= 7
 
-.PHONY: demo test test-fast bench bench-identities bench-neo4j bench-spark eval-reddit eval-yelp clean install browser java spark
+.PHONY: demo test test-fast bench bench-identities bench-neo4j bench-spark eval-reddit eval-yelp clean install browser java spark system-packages
 
 install: $(STAMP)
 
@@ -52,11 +52,28 @@ java:
 
 spark: $(SPARK_STAMP)
 
-$(SPARK_STAMP): $(STAMP)
+# one pip install for both on a fresh machine (installing '.[dev]' first, then '.[dev,spark]'
+# resolved and built the package twice)
+$(SPARK_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ringfence needs Python 3.11+, found " + sys.version' 
+	@[ -x $(BIN)/python ] || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --upgrade pip; }
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
-	@touch $(SPARK_STAMP)
+	@touch $(STAMP) $(SPARK_STAMP)
 
-test: $(STAMP) browser java $(SPARK_STAMP)
+# the system packages the browser and Spark tests need, in one apt-get when both are missing
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else echo "note: not installed:$$missing: the tests that need it will be skipped"; fi; \
+	fi
+
+# the downloads overlap: pip (pyspark, ~450 MB) and apt-get (Chromium, Java) run side by side
+test:
+	@$(MAKE) --no-print-directory -j2 $(SPARK_STAMP) system-packages
 	$(BIN)/python -m pytest
 
 # the tests a developer runs while working (under a minute): no Bolt server, no browser,

@@ -7,29 +7,40 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import pandas as pd
 import pytest
+from forkserver import ForkServer
 
 from ringfence.graph import load_tables
 from ringfence.graph.synth import generate_platform
 from ringfence.jobs.flag import run_flag
 from ringfence.jobs.runs import OUTPUT_TABLES, read_run, read_table, write_run
 
-# loads two finished runs, then writes them into OUT in turn, for ever, as fast as it can
+# loads two finished runs once; each forked child writes them into OUT in turn, for ever, as
+# fast as it can
 WRITER = """
 import sys
 from ringfence.jobs.runs import read_run, write_run
-out, sources = sys.argv[1], sys.argv[2:]
+out, sources = sys.argv[2], sys.argv[3:]
 results = [read_run(s).result(rebuild=False) for s in sources]
-print("ready", flush=True)
-i = 0
-while True:
-    write_run(results[i % 2], out, "csv")
-    i += 1
+
+def job(args):
+    i = 0
+    while True:
+        write_run(results[i % 2], out, "csv")
+        i += 1
+"""
+
+# the flag command, its modules imported once; each forked child runs it with the job's argv
+FLAG_COMMAND = """
+from ringfence.jobs.cli import main
+# what the flag command imports when it starts
+import ringfence.graph.cpus, ringfence.graph.progress, ringfence.jobs.config, ringfence.jobs.flag
+
+def job(argv):
+    return main(argv)
 """
 
 
@@ -67,18 +78,13 @@ def test_sigkill_while_writing_leaves_the_old_or_the_new_run(two_runs, tmp_path)
     assert _which_run(out, refs) == "a"
     rng = random.Random(17)
     seen = set()
-    for _ in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out), str(refs["a"]),
-                                 str(refs["b"])], stdout=subprocess.PIPE, text=True)
-        try:
-            assert proc.stdout.readline().strip() == "ready"
+    with ForkServer(WRITER, args=[str(out), str(refs["a"]), str(refs["b"])]) as writers:
+        for _ in range(12):
+            writers.start()
             # the writer alternates a, b, a, ...: kill within the first six writes, at any moment
             time.sleep(rng.uniform(0.0, 6 * one_write))
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-            proc.stdout.close()
-        seen.add(_which_run(out, refs))
+            assert writers.kill() == -signal.SIGKILL
+            seen.add(_which_run(out, refs))
     assert seen == {"a", "b"}                 # the kills fell in different writes
     write_run(read_run(refs["b"]).result(rebuild=False), out, "csv")
     assert _which_run(out, refs) == "b"
@@ -96,31 +102,32 @@ def test_sigkill_of_the_flag_job_at_random_points(tmp_path):
     out = tmp_path / "flags"
 
     def command(capacity: int) -> list[str]:
-        args = [sys.executable, "-m", "ringfence.jobs.cli", "flag", "--no-model", "--quiet",
-                "--top", "0", "--out", str(out), "--review-capacity", str(capacity)]
+        args = ["flag", "--no-model", "--quiet", "--top", "0", "--out", str(out),
+                "--review-capacity", str(capacity)]
         for t in ("accounts", "identifiers", "edges", "enforcement"):
             args += [f"--{t}", str(files[t])]
         return args
 
     env = dict(os.environ, RINGFENCE_MASK_KEY="crash-test")
     refs = {}
-    for name, capacity in (("new", 60), ("old", 30)):     # "old" ends up in place
-        t0 = time.perf_counter()
-        subprocess.run(command(capacity), env=env, check=True, capture_output=True)
-        seconds = time.perf_counter() - t0
-        refs[name] = {table: read_table(out, table) for table in OUTPUT_TABLES}
-    rng = random.Random(5)
-    for _ in range(8):
-        proc = subprocess.Popen(command(60), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.0, 1.2 * seconds))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        assert out.is_dir()
-        json.loads((out / "run.json").read_text(encoding="utf-8"))
-        tables = {table: read_table(out, table) for table in OUTPUT_TABLES}
-        matches = [name for name, ref in refs.items()
-                   if all(tables[t].equals(ref[t]) for t in OUTPUT_TABLES)]
-        assert len(matches) == 1
-    subprocess.run(command(60), env=env, check=True, capture_output=True)
+    with ForkServer(FLAG_COMMAND, env=env) as flag:
+        for name, capacity in (("new", 60), ("old", 30)):     # "old" ends up in place
+            t0 = time.perf_counter()
+            flag.start(command(capacity))
+            assert flag.wait() == 0
+            seconds = time.perf_counter() - t0
+            refs[name] = {table: read_table(out, table) for table in OUTPUT_TABLES}
+        rng = random.Random(5)
+        for _ in range(8):
+            flag.start(command(60))
+            time.sleep(rng.uniform(0.0, 1.2 * seconds))
+            flag.kill()
+            assert out.is_dir()
+            json.loads((out / "run.json").read_text(encoding="utf-8"))
+            tables = {table: read_table(out, table) for table in OUTPUT_TABLES}
+            matches = [name for name, ref in refs.items()
+                       if all(tables[t].equals(ref[t]) for t in OUTPUT_TABLES)]
+            assert len(matches) == 1
+        flag.start(command(60))
+        assert flag.wait() == 0
     assert [p.name for p in tmp_path.iterdir() if p.name != "in"] == ["flags"]
