@@ -672,7 +672,9 @@ def test_dynamic_labels_and_types(request, vendor, neo4j_version, db):
 def test_merge_relationship_direction_on_a_hub(db, vendor, record_property, capsys):
     """ArcadeDB's relationship MERGE scans the relationships of the node written
     on the LEFT of the pattern: from a 3,000-degree hub it is ~100x slower.
-    Portable rule: write the low-degree node (the account) first."""
+    Portable rule: write the low-degree node (the account) first. Both directions
+    must write the same relationships; their times are recorded and printed, not
+    asserted (speed lives in benchmarks/bench_neo4j.py)."""
     n, m = 3000, 300
     db.write_summary(MERGE_ACCOUNTS, rows=accounts(*[f"h{i}" for i in range(n)]))
     link = ("UNWIND $rows AS row MATCH (a:Account {account_id: row.a}) "
@@ -693,8 +695,6 @@ def test_merge_relationship_direction_on_a_hub(db, vendor, record_property, caps
     with capsys.disabled():
         print(f"\n[bolt {vendor}] MERGE {m} relationships on a {n:,}-degree hub: account side "
               f"{account_side:.2f}s, hub side {hub_side:.2f}s")
-    if vendor == "arcadedb":
-        assert hub_side > 5 * account_side
 
 
 def test_sweep_strategies(db, vendor, record_property, capsys):
@@ -740,9 +740,10 @@ def _batched(db, query: str, rows: list[dict], batch: int) -> float:
 def test_merge_throughput(db, vendor, record_property, capsys):
     """100k node upserts (then 20k updates) and 30k relationship upserts, batches of 5,000.
 
-    The floors are ~10x below what ArcadeDB does on a 2-core machine (about
-    10-20k rows/s); a MERGE that stopped using the unique index would be far
-    below them.
+    Checks that batched MERGE creates, updates and de-duplicates what it should;
+    the rates (ArcadeDB: about 10-20k rows/s on 2 cores) are recorded and printed,
+    never asserted: a timed assertion fails on a loaded machine, and the sync's
+    rows per second are measured in benchmarks/bench_neo4j.py.
     """
     rng = random.Random(7)
     nodes = [{"account_id": f"acc-{i:07d}", "props": {"platform": "p", "n": i}, "score": rng.random()}
@@ -764,4 +765,3 @@ def test_merge_throughput(db, vendor, record_property, capsys):
         print(f"\n[bolt {vendor}] batch {BENCH_BATCH}: MERGE {BENCH_NODES:,} nodes {created:,.0f}/s, "
               f"update {updated:,.0f}/s; {BENCH_RELS:,} relationships {rel_rate:,.0f}/s; "
               f"DETACH DELETE all {wipe_s:.1f}s")
-    assert created > 1000 and updated > 1000 and rel_rate > 1000
