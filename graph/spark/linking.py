@@ -48,6 +48,7 @@ from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, SAME_ACTOR, SHARED
                                             _settings, fit_parameters, pooled_weight)
 from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
                                                 natural_candidates)
+from ringfence.graph.spark.components import materialise
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -196,8 +197,8 @@ def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
     limit = _per_ci([c.limit for c in specs])
     # hub limits first: accounts per canonical value counted before any pair exists
     exact = uses.select("ci", "canon", "node").distinct()
-    exact = exact.join(exact.groupBy("ci", "canon").agg(F.count("*").alias("cnt")),
-                       ["ci", "canon"]).where(F.col("cnt") <= limit).persist()
+    exact = materialise(exact.join(exact.groupBy("ci", "canon").agg(F.count("*").alias("cnt")),
+                                   ["ci", "canon"]).where(F.col("cnt") <= limit), reliable=False)
     has_value = exact.groupBy("node").agg(
         F.bit_or(F.expr("shiftleft(CAST(1 AS BIGINT), ci)")).alias("hv"))
     band = F.lit(0)
@@ -257,7 +258,6 @@ def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
     for ci in range(n_comp):
         out.append(F.coalesce(F.col(f"s{ci}"), F.lit(0)).cast("long").alias(f"sb{ci}"))
     out += [F.col("banned_a"), F.col("banned_b"), F.col("first_a"), F.col("first_b")]
-    exact.unpersist()
     return pairs.select(*out), specs
 
 
@@ -408,7 +408,8 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
     cand = cand.withColumn("decided", F.coalesce("decided", F.lit("")))
     label = (F.when(F.col("decided") == SAME_ACTOR, 1)
              .when(F.col("decided") == DIFFERENT_ACTORS, 0).otherwise(-1))
-    cand = cand.withColumn("label", label).persist()
+    # computed once, lineage cut: every later step plans from here, not from the uses
+    cand = materialise(cand.withColumn("label", label), reliable=False)
     counted = cand.groupBy(*lv, "label").count().toPandas()
     counted = counted.sort_values(lv + ["label"], ignore_index=True)
     raw = _raw_comparisons(counted[lv].to_numpy(np.int64), specs)
@@ -440,9 +441,8 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
              | (F.col("decided") == SAME_ACTOR)) & (F.col("decided") != DIFFERENT_ACTORS))
     pairs = scored.select("a", "b", "match_weight", "match_probability",
                           F.when(same, SAME_ACTOR).otherwise(SHARED_ENVIRONMENT)
-                          .alias("link_kind"), "decided", *bf_cols).persist()
-    pairs.count()
-    cand.unpersist()
+                          .alias("link_kind"), "decided", *bf_cols)
+    pairs = materialise(pairs, reliable=True)
     return SparkLinks(pairs=pairs, patterns=patterns, params=params,
                       names=list(pattern_comp.names), level_names=pattern_comp.level_names,
                       classifier=classifier, settings=s)
@@ -522,15 +522,17 @@ def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: 
         for rows in batches:
             yield rows.assign(clf_raw=clf._raw(_features(rows, specs, comp)))
 
-    base = base.mapInPandas(raw, f"{fields}, clf_raw double").persist()
+    base = materialise(base.mapInPandas(raw, f"{fields}, clf_raw double"), reliable=False)
     settings = s["supervised"]
     ts = clf.train_share_
     if settings["match_share"] is None:  # PairClassifier.fit_share, summed on Spark
         p = F.least(F.greatest(F.col("clf_raw"), F.lit(1e-12)), F.lit(1 - 1e-12))
+        # one narrow cached column: each EM step is one small aggregation
+        raw_odds = materialise(base.select((p / (1 - p)).alias("o")), reliable=False)
         share = float(np.clip(start, 1e-6, 1 - 1e-6))
         for _ in range(100):
-            odds = p / (1 - p) * F.lit(share / (1 - share)) / F.lit(ts / (1 - ts))
-            mean = base.agg(F.avg(odds / (1 + odds))).first()[0]
+            odds = F.col("o") * F.lit(share / (1 - share)) / F.lit(ts / (1 - ts))
+            mean = raw_odds.agg(F.avg(odds / (1 + odds))).first()[0]
             new = float(np.clip(mean, 1e-6, 1 - 1e-6))
             done = abs(new - share) < 1e-6
             share = new

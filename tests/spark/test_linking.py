@@ -112,7 +112,7 @@ def _check(ref, links, got, identity, *, classifier: bool):
 
 def test_spark_linker_matches_in_process(unlabelled):
     ref, links, got, identity = unlabelled
-    assert (got["link_kind"] == "same_actor").sum() > 100
+    assert (got["link_kind"] == "same_actor").sum() > 30
     _check(ref, links, got, identity, classifier=False)
 
 
