@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FSParameters", "estimate_parameters", "match_weights", "probability"]
+__all__ = ["FSParameters", "distinct_counts", "estimate_parameters", "match_weights", "probability"]
 
 
 @dataclass
@@ -86,7 +86,8 @@ def _log_bf(levels: np.ndarray, m: list[np.ndarray], u: list[np.ndarray]) -> np.
 def estimate_parameters(levels: np.ndarray, n_levels: list[int], *,
                         labels: np.ndarray | None = None, prior: float | None = None,
                         max_iter: int = 200, tol: float = 1e-6,
-                        pseudo_count: float = 0.5) -> FSParameters:
+                        pseudo_count: float = 0.5,
+                        counts: np.ndarray | None = None) -> FSParameters:
     """m, u and the prior by EM over the distinct comparison vectors.
 
     Parameters
@@ -106,6 +107,11 @@ def estimate_parameters(levels: np.ndarray, n_levels: list[int], *,
     pseudo_count
         Added to every non-null level's count in each class, so that a level
         never seen in one class keeps a finite weight.
+    counts
+        Per row, how many pairs have that vector and label (default: 1 each).
+        Rows may then be the distinct patterns counted elsewhere (the Spark
+        linker groups its pairs by pattern and passes the counts): the estimate
+        is the one of the pairs themselves.
 
     Returns
     -------
@@ -137,7 +143,7 @@ def estimate_parameters(levels: np.ndarray, n_levels: list[int], *,
     # one integer per vector (mixed radix): a 1-d unique is far faster than unique rows
     radix = np.r_[n_levels, 3].astype(np.int64)
     code = keyed @ np.r_[1, np.cumprod(radix[:-1])]
-    _, first, counts = np.unique(code, return_index=True, return_counts=True)
+    _, first, counts = distinct_counts(code, counts)
     vectors = keyed[first]
     vec, lab = vectors[:, :-1], vectors[:, -1] - 1
     free = lab < 0
@@ -167,6 +173,22 @@ def estimate_parameters(levels: np.ndarray, n_levels: list[int], *,
         if prior is None:
             lam = float(np.clip((counts * (lab == 1)).sum() / counts.sum(), 1e-9, 1 - 1e-9))
     return FSParameters(m=m, u=u, prior=lam, iterations=it, converged=converged)
+
+
+def distinct_counts(code: np.ndarray, counts: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct ``code`` values, a row of each and how many pairs have it: each row
+    counts 1, or ``counts`` of it (integers, so the sums are exact and in the same
+    order as counting the pairs one by one).
+
+    >>> distinct_counts(np.array([5, 3, 5]), np.array([2, 1, 4]))[2].tolist()
+    [1, 6]
+    """
+    if counts is None:
+        return np.unique(code, return_index=True, return_counts=True)
+    values, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=np.asarray(counts, float), minlength=len(values))
+    return values, first, summed.astype(np.int64)
 
 
 def match_weights(levels: np.ndarray, params: FSParameters) -> np.ndarray:

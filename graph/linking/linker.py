@@ -28,7 +28,8 @@ from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
                                                 natural_candidates, pair_context)
 from ringfence.graph.params import ConfigError
 
-__all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT"]
+__all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT",
+           "fit_parameters", "pooled_weight"]
 
 SAME_ACTOR, SHARED_ENVIRONMENT = "same_actor", "shared_environment"
 DIFFERENT_ACTORS = "different_actors"
@@ -150,6 +151,50 @@ def _default_parameters(comp: Comparisons, s: dict[str, Any], raw_names: list[st
     return FSParameters(m=ms, u=us, prior=prior, iterations=0, converged=True)
 
 
+def fit_parameters(comp: Comparisons, labels: np.ndarray, settings: dict[str, Any],
+                   raw_names: list[str], counts: np.ndarray | None = None) -> FSParameters:
+    """m, u and the prior of the linker: EM sessions on the training blocks, one EM over
+    every pair when no pair agrees on a block, the defaults below ``min_pairs_for_em``.
+
+    ``comp`` holds the (joint) comparison levels; its rows are pairs, or distinct
+    patterns with ``counts`` pairs each (the Spark linker's pattern counts: the same
+    estimate); ``labels`` per row 1 / 0 / -1 (decided same actor / different / not);
+    ``settings`` resolved (:meth:`IdentityLinker.get_params`); ``raw_names`` the
+    comparisons before joint ones were combined. Cost: EM over the distinct patterns.
+    """
+    s = settings
+    n_levels = [len(x) for x in comp.level_names]
+    n_pairs = len(comp) if counts is None else int(np.sum(counts))
+    fitted = None
+    if n_pairs >= int(s["min_pairs_for_em"]):
+        blocks = {comp.names.index(b): comp.level_names[comp.names.index(b)].index("different")
+                  + 1 + ("partial" in comp.level_names[comp.names.index(b)])
+                  for b in s["training_blocks"] if b in comp.names}
+        fitted = estimate_by_sessions(comp.levels, n_levels, blocks, labels=labels,
+                                      max_iter=int(s["max_iter"]), tol=float(s["tol"]),
+                                      counts=counts)
+        if fitted is None:  # no pair agrees on any training block
+            fitted = estimate_parameters(comp.levels, n_levels, labels=labels,
+                                         prior=s["prior"], max_iter=int(s["max_iter"]),
+                                         tol=float(s["tol"]), counts=counts)
+        elif s["prior"] is not None:
+            fitted.prior = float(s["prior"])
+    return fitted or _default_parameters(comp, s, raw_names)
+
+
+def pooled_weight(p: np.ndarray, fs_weight: np.ndarray, share: float) -> np.ndarray:
+    """The classifier's log2 odds (of its probabilities ``p``) and Fellegi-Sunter's
+    ``fs_weight``, averaged with the ``share`` of the classifier (a logarithmic opinion
+    pool: both are odds at the candidates' match share; alone, the classifier on a few
+    hundred decisions takes a ring's shared proxy for one actor, and Fellegi-Sunter misses
+    what its independence assumption cannot express).
+
+    >>> pooled_weight(np.array([0.8]), np.array([-2.0]), 0.5).round(9).tolist()
+    [0.0]
+    """
+    return share * (np.log2(p) - np.log2(1 - p)) + (1 - share) * fs_weight
+
+
 class IdentityLinker:
     """Decides which accounts are the same actor, Fellegi-Sunter style.
 
@@ -265,20 +310,7 @@ class IdentityLinker:
         self.compared_: Comparisons = compared
         self.decided_ = decided
         n_levels = [len(x) for x in comp.level_names]
-        fitted = None
-        if len(comp) >= int(s["min_pairs_for_em"]):
-            blocks = {comp.names.index(b): comp.level_names[comp.names.index(b)].index("different")
-                      + 1 + ("partial" in comp.level_names[comp.names.index(b)])
-                      for b in s["training_blocks"] if b in comp.names}
-            fitted = estimate_by_sessions(comp.levels, n_levels, blocks, labels=labels,
-                                          max_iter=int(s["max_iter"]), tol=float(s["tol"]))
-            if fitted is None:  # no pair agrees on any training block
-                fitted = estimate_parameters(comp.levels, n_levels, labels=labels,
-                                             prior=s["prior"], max_iter=int(s["max_iter"]),
-                                             tol=float(s["tol"]))
-            elif s["prior"] is not None:
-                fitted.prior = float(s["prior"])
-        self.params_: FSParameters = fitted or _default_parameters(comp, s, compared.names)
+        self.params_: FSParameters = fit_parameters(comp, labels, s, compared.names)
         self.classifier_: PairClassifier | None = None
         trained = natural_candidates(compared, s["partial_candidates"]) & (labels >= 0) \
             if len(da) else np.zeros(len(comp), bool)
@@ -292,14 +324,8 @@ class IdentityLinker:
         return self
 
     def _pooled_weight(self, fs_weight: np.ndarray) -> np.ndarray:
-        """The classifier's log2 odds and Fellegi-Sunter's, averaged with the
-        ``classifier_share`` of the classifier (a logarithmic opinion pool: both are odds
-        at the candidates' match share; alone, the classifier on a few hundred decisions
-        takes a ring's shared proxy for one actor, and Fellegi-Sunter misses what its
-        independence assumption cannot express)."""
-        p = self.classifier_.predict_proba()
-        share = float(self.settings_["supervised"]["classifier_share"])
-        return share * (np.log2(p) - np.log2(1 - p)) + (1 - share) * fs_weight
+        return pooled_weight(self.classifier_.predict_proba(), fs_weight,
+                             float(self.settings_["supervised"]["classifier_share"]))
 
     def _fs_weight(self) -> np.ndarray:
         p = self.params_

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ringfence.graph.linking.fellegi_sunter import FSParameters, _level_shares
+from ringfence.graph.linking.fellegi_sunter import FSParameters, _level_shares, distinct_counts
 
 __all__ = ["estimate_by_sessions"]
 
@@ -62,7 +62,8 @@ def _em(vec: np.ndarray, counts: np.ndarray, lab: np.ndarray, u: list[np.ndarray
 
 def estimate_by_sessions(levels: np.ndarray, n_levels: list[int], blocks: dict[int, int], *,
                          labels: np.ndarray | None = None, max_iter: int = 200,
-                         tol: float = 1e-6, pseudo_count: float = 0.5) -> FSParameters | None:
+                         tol: float = 1e-6, pseudo_count: float = 0.5,
+                         counts: np.ndarray | None = None) -> FSParameters | None:
     """m, u and the prior from EM sessions blocked on ``blocks``.
 
     Parameters
@@ -76,7 +77,7 @@ def estimate_by_sessions(levels: np.ndarray, n_levels: list[int], blocks: dict[i
         session per entry, on the pairs at or above that level.
     labels
         Per pair: 1 same actor, 0 different actors, -1 undecided (default).
-    max_iter, tol, pseudo_count
+    max_iter, tol, pseudo_count, counts
         As :func:`ringfence.graph.linking.fellegi_sunter.estimate_parameters`.
 
     Returns
@@ -108,7 +109,7 @@ def estimate_by_sessions(levels: np.ndarray, n_levels: list[int], blocks: dict[i
     keyed = np.column_stack([levels, labels + 1])
     radix = np.r_[n_levels, 3].astype(np.int64)
     code = keyed @ np.r_[1, np.cumprod(radix[:-1])]
-    _, first, counts = np.unique(code, return_index=True, return_counts=True)
+    _, first, counts = distinct_counts(code, counts)
     vec, lab = keyed[first, :-1], keyed[first, -1] - 1
     counts = counts.astype(float)
     u = _level_shares(vec, counts * (lab != 1), n_levels, pseudo_count)

@@ -42,7 +42,7 @@ from ringfence.graph.linking.mixing import personal_groups, value_mixing
 from ringfence.graph.params import ConfigError
 
 __all__ = ["SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior", "check_settings",
-           "natural_candidates", "pair_context"]
+           "context_features", "natural_candidates", "pair_context"]
 
 #: ``linking: {supervised: ...}``, merged over these
 SUPERVISED_DEFAULTS: dict[str, Any] = {
@@ -150,32 +150,54 @@ def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
     Cost: O(P log P) for P candidate pairs.
     """
     a, b, n = compared.a, compared.b, graph.n_accounts
-    out: dict[str, np.ndarray] = {}
-    for j, name in enumerate(compared.names):
-        if name != "timing":
-            out[f"shared_by_{name}"] = np.log2(np.maximum(compared.shared_by[:, j], 1))
+    shared_by = {name: compared.shared_by[:, j] for j, name in enumerate(compared.names)
+                 if name != "timing"}
     key = a * n + b
     pairs = graph.pairs
-    out["n_shared"] = _lookup(key, pairs["a"].to_numpy() * n + pairs["b"].to_numpy(),
-                              pairs["n_shared"].to_numpy())
+    n_shared = _lookup(key, pairs["a"].to_numpy() * n + pairs["b"].to_numpy(),
+                       pairs["n_shared"].to_numpy())
     degree = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
-    da, db = degree[a], degree[b]
-    out["degree_min"] = np.log2(1 + np.minimum(da, db))
-    out["degree_max"] = np.log2(1 + np.maximum(da, db))
     e = graph.links_by_edge
     ea, eb = e["a"].to_numpy(), e["b"].to_numpy()
-    out["edges"] = np.log2(1 + _lookup(key, ea * n + eb, e["n_edges"].to_numpy()))
+    n_edges = _lookup(key, ea * n + eb, e["n_edges"].to_numpy())
     st = graph.status
     start = pd.DatetimeIndex(st["first_activity"]).asi8
-    nat = np.iinfo(np.int64).min
-    known = (start[a] != nat) & (start[b] != nat)
-    gap = np.abs(start[a].astype(float) - start[b].astype(float)) / _NS_DAY
-    out["start_gap_days"] = np.where(known, np.log2(1 + gap), -1.0)
     banned = st["banned"].to_numpy()
-    out["banned"] = banned[a].astype(float) + banned[b]
+    out = context_features(shared_by, n_shared, degree[a], degree[b], n_edges,
+                           start[a], start[b], banned[a], banned[b])
     group = personal_groups(n, compared)
     out["same_person"] = (group[a] == group[b]).astype(float)
     out["mixing"] = _lookup(key, *value_mixing(graph, group))
+    return out
+
+
+def context_features(shared_by: dict[str, np.ndarray], n_shared: np.ndarray,
+                     degree_a: np.ndarray, degree_b: np.ndarray, n_edges: np.ndarray,
+                     start_a: np.ndarray, start_b: np.ndarray, banned_a: np.ndarray,
+                     banned_b: np.ndarray) -> pd.DataFrame:
+    """:func:`pair_context`'s columns from the raw counts per pair (the Spark linker
+    gathers them by joins and calls this in its tasks): ``shared_by`` per comparison,
+    the shared raw values, each account's candidates, the edges between them, their
+    first activities (ns since the epoch, NaT's integer when unknown) and bans.
+
+    >>> context_features({"card": np.array([4])}, np.array([1.0]), np.array([1]),
+    ...                  np.array([3]), np.array([0.0]), np.array([0]),
+    ...                  np.array([86_400 * 10**9]), np.array([True]),
+    ...                  np.array([False])).iloc[0].tolist()
+    [2.0, 1.0, 1.0, 2.0, 0.0, 1.0, 1.0]
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, by in shared_by.items():
+        out[f"shared_by_{name}"] = np.log2(np.maximum(by, 1))
+    out["n_shared"] = np.asarray(n_shared, float)
+    out["degree_min"] = np.log2(1 + np.minimum(degree_a, degree_b))
+    out["degree_max"] = np.log2(1 + np.maximum(degree_a, degree_b))
+    out["edges"] = np.log2(1 + np.asarray(n_edges, float))
+    nat = np.iinfo(np.int64).min
+    known = (start_a != nat) & (start_b != nat)
+    gap = np.abs(start_a.astype(float) - start_b.astype(float)) / _NS_DAY
+    out["start_gap_days"] = np.where(known, np.log2(1 + gap), -1.0)
+    out["banned"] = np.asarray(banned_a).astype(float) + banned_b
     return pd.DataFrame(out)
 
 

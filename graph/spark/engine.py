@@ -11,10 +11,12 @@ Where each stage runs (recorded in ``GraphState.engine_info`` and run.json):
   (:func:`ringfence.graph.pipeline.after_build`), so the state is the in-process one.
 
 When the links (identifier pairs plus edge links) outnumber ``driver_max_links``, they are
-not collected: identities and propagation run on Spark as joins
-(``ringfence.graph.spark.components.connected_components``,
-``ringfence.graph.spark.pagerank.personalised_pagerank``) and clusters are Leiden per
-component of the same-actor links (docs/spark.md).
+not collected: the linker runs on Spark (``ringfence.graph.spark.linking``: levels as
+joins, EM on the pattern counts), identities and propagation as joins
+(``ringfence.graph.spark.components``, ``ringfence.graph.spark.pagerank``) and clusters are
+Leiden per component of the identifier pairs (``ringfence.graph.spark.state``); the job
+then stops with :class:`DriverLimitError` holding those Spark tables, as its features and
+model do not take them yet (docs/spark.md).
 """
 
 from __future__ import annotations
@@ -140,22 +142,35 @@ def _where(read_on_spark: bool, stop_after: str) -> dict[str, str]:
 def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: dict,
                    as_of: pd.Timestamp, stages: Stages, stop_after: str,
                    info: dict[str, Any]) -> GraphState:
-    """The links do not fit on the driver: refused with what to do instead.
-
-    Propagation (:func:`ringfence.graph.spark.pagerank.spark_propagation`), identities from
-    same-actor links (:func:`ringfence.graph.spark.components.spark_identities`) and clusters
-    (:func:`ringfence.graph.spark.leiden.leiden_per_component`) run on Spark already; what
-    is missing is the linker's comparison levels and EM on Spark, which decide the same-actor
-    links (docs/spark.md, "Beyond the driver").
+    """The links do not fit on the driver: the graph stages run on Spark
+    (:func:`ringfence.graph.spark.state.graph_beyond_driver`: the linker, identities,
+    Leiden per component, propagation), then the run stops with :class:`DriverLimitError`
+    carrying that :class:`~ringfence.graph.spark.state.SparkGraphState`: the flag job's
+    features, model and outputs do not take Spark tables yet (docs/spark.md, "Beyond the
+    driver").
     """
+    from ringfence.graph.spark.state import graph_beyond_driver
+
+    with stages.stage("graph stages on Spark (beyond the driver)"):
+        state = graph_beyond_driver(session, tables, config, frames, as_of,
+                                    stop_after=max(stop_after, "identities",
+                                                   key=STAGES.index))
     n = info["identifier_pairs"] + info["edge_links"]
     raise DriverLimitError(
         f"{n:,} links are more than the driver takes (spark_driver_max_links = "
-        f"{info['driver_max_links']:,}). Identity linking does not run on Spark yet: its "
-        "comparison levels and EM need the candidate pairs on the driver (docs/spark.md, "
-        "'Beyond the driver'). Raise the limit (spark_driver_max_links in the job's config "
-        "file, or RINGFENCE_SPARK_DRIVER_MAX_LINKS) if the driver has the memory: about 40 bytes per link")
+        f"{info['driver_max_links']:,}). Identities, clusters and propagation ran on Spark, "
+        "but the flag job's features, model and outputs do not take Spark tables yet "
+        "(docs/spark.md, 'Beyond the driver'). Raise the limit (spark_driver_max_links in "
+        "the job's config file, or RINGFENCE_SPARK_DRIVER_MAX_LINKS) if the driver has the "
+        "memory: about 40 bytes per link", state=state, info=info)
 
 
 class DriverLimitError(RuntimeError):
-    """More links than ``driver_max_links`` and no distributed path to take them."""
+    """More links than ``driver_max_links``: the graph stages ran on Spark, the rest of the
+    job cannot take their tables yet. ``state`` holds them
+    (:class:`~ringfence.graph.spark.state.SparkGraphState`), ``info`` the engine's notes."""
+
+    def __init__(self, message: str, state: Any = None, info: dict | None = None):
+        super().__init__(message)
+        self.state = state
+        self.info = info or {}

@@ -12,6 +12,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.identity import link_identities
 from ringfence.graph.linking import IdentityLinker
 from ringfence.graph.linking.fellegi_sunter import estimate_parameters
+from ringfence.graph.linking.sessions import estimate_by_sessions
 from ringfence.graph.synth import generate_platform
 from ringfence.graph.tables import load_tables
 
@@ -179,3 +180,27 @@ def test_identities_on_a_generated_platform_are_mostly_one_actor():
     hk = pd.factorize(hh[m])[0].astype(np.int64)
     together = pairs(hk * (2 * len(lab) + 2) + lab[m] + len(lab) + 1)
     assert together / pairs(hk) < 0.02  # measured 0.000 (old rule: 1.000)
+
+
+def test_em_on_pattern_counts_is_em_on_pairs():
+    """The counts argument: EM over (pattern, count) rows equals EM over the pairs."""
+    rng = np.random.default_rng(1)
+    match = rng.random(30_000) < 0.05
+    p = np.where(match, 0.8, 0.05)[:, None]
+    lv = np.where(rng.random((30_000, 4)) < p, 2, 1)
+    lv[rng.random(30_000) < 0.1, 3] = 0
+    labels = np.where(rng.random(30_000) < 0.01, match.astype(int), -1)
+    keyed = pd.DataFrame(np.column_stack([lv, labels]))
+    counted = keyed.value_counts().reset_index()
+    pat, n = counted.iloc[:, :4].to_numpy(), counted["count"].to_numpy()
+    plab = counted.iloc[:, 4].to_numpy()
+    a = estimate_parameters(lv, [3] * 4, labels=labels)
+    b = estimate_parameters(pat, [3] * 4, labels=plab, counts=n)
+    c = estimate_by_sessions(lv, [3] * 4, {0: 2}, labels=labels)
+    d = estimate_by_sessions(pat, [3] * 4, {0: 2}, labels=plab, counts=n)
+    for x, y in ((a, b), (c, d)):
+        assert x.iterations == y.iterations > 1
+        assert x.prior == pytest.approx(y.prior, abs=1e-12)
+        for j in range(4):
+            np.testing.assert_allclose(x.m[j], y.m[j], atol=1e-12)
+            np.testing.assert_allclose(x.u[j], y.u[j], atol=1e-12)

@@ -1,0 +1,252 @@
+"""Candidate pairs and their comparison levels on Spark, as the in-process linker finds them.
+
+:func:`candidate_levels` is :func:`ringfence.graph.linking.comparisons.compare_pairs` as
+DataFrame joins and aggregations: canonical values and partial keys per distinct
+identifier by the in-process normalisers, accounts per value counted before any pair is
+formed (values above the share limit join nothing), pairs by a self-join at their hub
+band, the best level per comparison, ``different`` / ``null`` from which accounts have a
+value of the kind, and the timing level. :mod:`ringfence.graph.spark.linking` fits and
+applies the model on them.
+
+pyspark is imported inside the functions: :mod:`ringfence.graph` imports every module of
+the package (its docstrings are tested) without the ``spark`` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.linking.comparisons import _canonical, band_names
+from ringfence.graph.linking.linker import _settings
+from ringfence.graph.spark.components import materialise
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import Column, DataFrame
+
+__all__ = ["candidate_levels", "linker_settings"]
+
+_NS_DAY = 86_400 * 10**9
+_NAT = np.iinfo(np.int64).min
+
+
+def linker_settings(config: GraphConfig, kind_names: list[str]) -> dict[str, Any]:
+    """The linker settings :func:`ringfence.graph.identity.link_identities` resolves for a
+    graph with identifier kinds ``kind_names``: ``config.linking`` over the defaults, the
+    share limits and ``max_identity_size`` from ``config``.
+
+    >>> linker_settings(GraphConfig(), ["device"])["share_limits"]["device"] > 0
+    True
+    """
+    limits = {k: config.share_limit(k) for k in kind_names}
+    s = _settings({"max_identity_size": config.max_identity_size, **config.linking,
+                   "share_limits": {**limits, **config.linking.get("share_limits", {})}})
+    kinds = set(kind_names) | {c["kind"] for c in s["comparisons"]}
+    s["share_limits"] = {k: int(s["share_limits"].get(k, config.share_limit(k))) for k in kinds}
+    if s["max_identity_size"] is None:
+        s["max_identity_size"] = config.max_identity_size
+    return s
+
+
+@dataclass
+class _Spec:
+    """One comparison: its name, kind, levels and how its pairs are levelled."""
+
+    name: str
+    kind: str
+    spec: dict
+    limit: int
+    level_names: list[str]
+    first_exact: int
+    edges: list[int]  # upper edges of the hub bands, rarest last
+    alone: bool  # its partial key alone makes a candidate
+
+
+def _specs(s: dict[str, Any], kind_names: list[str]) -> list[_Spec]:
+    """The comparisons in :func:`compare_pairs`'s order (configured, then other kinds)."""
+    by_kind = {c["kind"]: c for c in s["comparisons"]}
+    names = [c["name"] for c in s["comparisons"]]
+    kinds = [c["kind"] for c in s["comparisons"]]
+    if s.get("other_kinds", True):
+        for k in kind_names:
+            if k not in kinds:
+                names.append(k)
+                kinds.append(k)
+    out = []
+    for name, kind in zip(names, kinds):
+        spec = by_kind.get(kind, {})
+        limit = int(s["share_limits"][kind])
+        partial = spec.get("partial") is not None
+        out.append(_Spec(
+            name=name, kind=kind, spec=spec, limit=limit,
+            level_names=["null", "different"] + (["partial"] if partial else [])
+            + band_names(s["hub_bands"], limit),
+            first_exact=3 if partial else 2,
+            edges=[b for b in sorted(s["hub_bands"]) if b < limit] + [limit],
+            alone=spec.get("name") in s.get("partial_candidates", ())))
+    return out
+
+
+def _keys(frames: dict, specs: list[_Spec], region: str | None) -> pd.DataFrame:
+    """Per (identifier, comparison): the code of its canonical value and of its partial
+    key (-1: none), by the in-process normalisers on the distinct identifiers."""
+    ident, kind_names = frames["ident"], frames["kind_names"]
+    kind_code = ident["kind_code"].to_numpy(np.int64)
+    values = pa.array(ident["value"].to_numpy(object), pa.large_string())
+    parts = []
+    for ci, c in enumerate(specs):
+        if c.kind not in kind_names:
+            continue
+        rows = np.flatnonzero(kind_code == kind_names.index(c.kind))
+        canon, partial = _canonical(values.take(pa.array(rows)), c.spec, region)
+        parts.append(pd.DataFrame({
+            "identifier": rows.astype(np.int64), "ci": np.full(len(rows), ci, np.int32),
+            "canon": canon.astype(np.int64),
+            "partial": (partial if partial is not None
+                        else np.full(len(rows), -1)).astype(np.int64)}))
+    if not parts:
+        return pd.DataFrame({"identifier": np.empty(0, np.int64), "ci": np.empty(0, np.int32),
+                             "canon": np.empty(0, np.int64), "partial": np.empty(0, np.int64)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _per_ci(values: list) -> "Column":
+    """A constant per comparison, looked up by the ``ci`` column."""
+    from pyspark.sql import functions as F
+
+    return F.element_at(F.array(*[F.lit(v) for v in values]), F.col("ci") + 1)
+
+
+def _pairs_of(groups: "DataFrame", key: str) -> "DataFrame":
+    """``ci``, ``a < b``, ``cnt`` for the accounts under each ``(ci, key)`` group."""
+    from pyspark.sql import functions as F
+
+    left = groups.select("ci", key, F.col("node").alias("a"), "cnt")
+    right = groups.select("ci", key, F.col("node").alias("b"))
+    return left.join(right, ["ci", key]).where(F.col("a") < F.col("b")).drop(key)
+
+
+def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
+                     decided: "DataFrame | None" = None) -> tuple["DataFrame", list[_Spec]]:
+    """Every candidate pair and its raw comparison levels, on Spark.
+
+    Parameters
+    ----------
+    frames : dict
+        :func:`~ringfence.graph.spark.build.pair_frames`'s result (``ident``,
+        ``kind_names``, ``uses``).
+    status : pyspark.sql.DataFrame
+        Per account: ``node``, ``banned`` (bool), ``ban_ns``, ``first_ns`` (ns since the
+        epoch of the ban in force and of the first activity; NaT's integer when none).
+    s : dict
+        Resolved linker settings (:func:`linker_settings`).
+    decided : pyspark.sql.DataFrame, optional
+        ``a``, ``b`` (nodes): pairs a reviewer decided, candidates whatever they share.
+
+    Returns
+    -------
+    (pyspark.sql.DataFrame, list)
+        ``a``, ``b`` (``a < b``), ``lv0..`` (level per comparison, the last the
+        timing), ``sb0..`` (accounts using the rarest agreeing value, 0 without exact
+        agreement); and the comparisons' specifications.
+
+    Notes
+    -----
+    Cost: a count per canonical value and partial key, self-joins of the values within
+    their share limits (each group at most ``limit`` accounts: at most ``limit**2 / 2``
+    rows per value), two aggregations of the (pair, comparison) rows.
+    """
+    from pyspark.sql import functions as F
+
+    spark = status.sparkSession
+    specs = _specs(s, frames["kind_names"])
+    n_comp = len(specs)
+    keys = spark.createDataFrame(_keys(frames, specs, s.get("phone_region")))
+    uses = frames["uses"].select("identifier", "node").join(F.broadcast(keys), "identifier") \
+        if len(frames["ident"]) < 2_000_000 else \
+        frames["uses"].select("identifier", "node").join(keys, "identifier")
+    limit = _per_ci([c.limit for c in specs])
+    # hub limits first: accounts per canonical value counted before any pair exists
+    exact = uses.select("ci", "canon", "node").distinct()
+    exact = materialise(exact.join(exact.groupBy("ci", "canon").agg(F.count("*").alias("cnt")),
+                                   ["ci", "canon"]).where(F.col("cnt") <= limit), reliable=False)
+    has_value = exact.groupBy("node").agg(
+        F.bit_or(F.expr("shiftleft(CAST(1 AS BIGINT), ci)")).alias("hv"))
+    band = F.lit(0)
+    for ci, c in enumerate(specs):
+        # the band: 0 the most shared, len(edges) - 1 values shared by two
+        below = sum((F.col("cnt") > F.lit(e)).cast("int") for e in c.edges)
+        band = F.when(F.col("ci") == ci, F.lit(len(c.edges) - 1) - below).otherwise(band)
+    first_exact = _per_ci([c.first_exact for c in specs])
+    records = [_pairs_of(exact.where(F.col("cnt") >= 2), "canon")
+               .select("a", "b", "ci", (first_exact + band).alias("level"),
+                       F.col("cnt").alias("shared_n"))]
+    partial = uses.where(F.col("partial") >= 0).select("ci", "partial", "node").distinct()
+    partial = partial.join(partial.groupBy("ci", "partial").agg(F.count("*").alias("cnt")),
+                           ["ci", "partial"])
+    partial = partial.where((F.col("cnt") >= 2) & (F.col("cnt") <= limit))
+    alone = _per_ci([-1 if c.alone else 0 for c in specs])
+    records.append(_pairs_of(partial, "partial")
+                   .select("a", "b", "ci", F.lit(2).alias("level"), alone.alias("shared_n")))
+    if decided is not None:
+        records.append(decided.select(F.least("a", "b").cast("long").alias("a"),
+                                      F.greatest("a", "b").cast("long").alias("b"),
+                                      F.lit(0).alias("ci"), F.lit(0).alias("level"),
+                                      F.lit(0).alias("shared_n")))
+    rec = records[0]
+    for r in records[1:]:
+        rec = rec.unionByName(r)
+    # a pair needs an exact shared value, a decision or a partial key that may stand alone
+    anchored = rec.where((F.col("shared_n") != 0) | (F.col("level") == 0)).select("a", "b")
+    rec = rec.join(anchored.distinct(), ["a", "b"], "left_semi")
+    # the best level per (pair, comparison), then the rarest value at it
+    best = (rec.where(F.col("level") > 0).groupBy("a", "b", "ci")
+            .agg(F.max(F.struct(F.col("level"),
+                                (-F.greatest("shared_n", F.lit(0))).alias("s"))).alias("t"))
+            .select("a", "b", "ci", F.col("t.level").alias("level"),
+                    (-F.col("t.s")).alias("shared_n")))
+    cols = []
+    for ci in range(n_comp):
+        on = F.col("ci") == ci
+        cols += [F.max(F.when(on, F.col("level"))).alias(f"l{ci}"),
+                 F.max(F.when(on, F.col("shared_n"))).alias(f"s{ci}")]
+    agreed = best.groupBy("a", "b").agg(*cols) if n_comp else best.select("a", "b")
+    pairs = rec.select("a", "b").distinct().join(agreed, ["a", "b"], "left")
+    hv = lambda side: has_value.select(F.col("node").alias(side), F.col("hv").alias(f"hv_{side}"))
+    st = lambda side: status.select(F.col("node").cast("long").alias(side),
+                                    F.col("banned").cast("boolean").alias(f"banned_{side}"),
+                                    F.col("ban_ns").cast("long").alias(f"ban_{side}"),
+                                    F.col("first_ns").cast("long").alias(f"first_{side}"))
+    pairs = (pairs.join(hv("a"), "a", "left").join(hv("b"), "b", "left")
+             .join(st("a"), "a").join(st("b"), "b"))
+    both = F.coalesce(F.col("hv_a"), F.lit(0)).bitwiseAND(F.coalesce(F.col("hv_b"), F.lit(0)))
+    out = [F.col("a"), F.col("b")]
+    for ci in range(n_comp):
+        bit = F.lit(1 << ci)
+        without = (both.bitwiseAND(bit) != 0).cast("int")
+        out.append(F.coalesce(F.col(f"l{ci}"), without).cast("int").alias(f"lv{ci}"))
+    out.append(_timing(float(s["after_ban_days"])).alias(f"lv{n_comp}"))
+    for ci in range(n_comp):
+        out.append(F.coalesce(F.col(f"s{ci}"), F.lit(0)).cast("long").alias(f"sb{ci}"))
+    out += [F.col("banned_a"), F.col("banned_b"), F.col("first_a"), F.col("first_b")]
+    return pairs.select(*out), specs
+
+
+def _timing(days: float) -> "Column":
+    """:func:`ringfence.graph.linking.comparisons._timing` as a Spark expression."""
+    from pyspark.sql import functions as F
+
+    window = F.lit(days * _NS_DAY)
+
+    def after(x: str, y: str) -> "Column":  # y started within the window after x's ban
+        ok = F.col(f"banned_{x}") & (F.col(f"ban_{x}") != _NAT) & (F.col(f"first_{y}") != _NAT)
+        gap = F.when(ok, F.col(f"first_{y}") - F.col(f"ban_{x}"))  # NaT would overflow
+        return F.coalesce(ok & (gap >= 0) & (gap.cast("double") <= window), F.lit(False))
+
+    return (F.when(after("a", "b") | after("b", "a"), F.lit(2))
+            .when(F.col("banned_a") | F.col("banned_b"), F.lit(1)).otherwise(F.lit(0)))

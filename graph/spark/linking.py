@@ -1,0 +1,341 @@
+"""Identity linking on Spark: the in-process linker's model, its pairs and levels as joins.
+
+The candidate pairs and their comparison levels are computed with DataFrame joins and
+aggregations (no pair on the driver); the Fellegi-Sunter parameters are estimated on
+the driver from the COUNTS of the comparison patterns (a few hundred rows); each pair
+then gets its weight by a broadcast join on the pattern table. The steps, as
+:func:`ringfence.graph.linking.comparisons.compare_pairs` and
+:class:`ringfence.graph.linking.IdentityLinker` take them:
+
+1. Canonical values and partial keys per identifier, by the in-process normalisers
+   (:mod:`ringfence.graph.linking.normalise`) on the distinct identifiers, which
+   :func:`~ringfence.graph.spark.build.pair_frames` has on the driver already.
+2. Per comparison, the accounts per canonical value are counted FIRST; values above the
+   kind's share limit join nothing (a hub is a count, never a list of members), the
+   others give pairs by a self-join, at their hub band; partial keys (email local part,
+   IP network) likewise at the partial level. A pair needs an exact shared value, a
+   partial key of ``partial_candidates`` or a reviewer's decision; its level per
+   comparison is the best one, ``different`` when both have a value, else ``null``;
+   the timing level from the accounts' bans and first activity.
+3. The pairs grouped by (level vector, reviewer label): counted, collected, combined
+   into the joint comparisons by :func:`~ringfence.graph.linking.joint.combine_comparisons`
+   and fitted by :func:`~ringfence.graph.linking.linker.fit_parameters` with the counts
+   (the EM of in-process, on the same distinct vectors with the same multiplicities).
+4. The pattern table (weight, probability, Bayes factors per pattern) broadcast back
+   onto the pairs; the kind decided by the threshold and the reviewers' decisions.
+5. With enough decided pairs of both classes, the pair classifier is fitted on the
+   driver on the decided pairs (small) and applied with ``mapInPandas``; its match
+   share is estimated by EM as Spark aggregations.
+
+pyspark is imported inside the functions: :mod:`ringfence.graph` imports every module of
+the package (its docstrings are tested) without the ``spark`` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.linking.comparisons import Comparisons
+from ringfence.graph.linking.fellegi_sunter import FSParameters, match_weights, probability
+from ringfence.graph.linking.joint import combine_comparisons
+from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, SAME_ACTOR, SHARED_ENVIRONMENT,
+                                            fit_parameters, pooled_weight)
+from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
+                                                natural_candidates)
+from ringfence.graph.spark.components import materialise
+from ringfence.graph.spark.levels import _Spec, candidate_levels, linker_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["SparkLinks", "spark_link", "status_frame"]
+
+
+@dataclass
+class SparkLinks:
+    """Result of :func:`spark_link`.
+
+    Attributes
+    ----------
+    pairs : pyspark.sql.DataFrame
+        Every candidate pair: ``a``, ``b`` (nodes, ``a < b``), ``match_weight`` (log2
+        odds; with :attr:`classifier`, pooled with the classifier's),
+        ``match_probability``, ``link_kind`` (``"same_actor"`` /
+        ``"shared_environment"``), ``decided`` (the reviewer's decision or ``""``),
+        ``bf_<comparison>`` (Fellegi-Sunter's log2 Bayes factor of each joint
+        comparison), as :meth:`ringfence.graph.linking.IdentityLinker.predict` (without
+        ``reason``).
+    patterns : pandas.DataFrame
+        One row per comparison pattern: ``lv0..`` (raw levels), ``pairs`` (how many
+        candidates show it), ``fs_weight``, ``fs_probability`` and the ``bf_*`` columns:
+        the table behind every Fellegi-Sunter decision.
+    params : FSParameters
+        m, u and the prior (of the joint comparisons).
+    names, level_names : list
+        The joint comparisons and their levels (as ``IdentityLinker.comparisons_``).
+    classifier : PairClassifier or None
+        Fitted on the decided candidate pairs when each class has enough of them.
+    settings : dict
+        The resolved linker settings.
+    """
+
+    pairs: "DataFrame"
+    patterns: pd.DataFrame
+    params: FSParameters
+    names: list[str]
+    level_names: list[list[str]]
+    classifier: PairClassifier | None
+    settings: dict[str, Any]
+
+    def weights_table(self) -> pd.DataFrame:
+        """:meth:`ringfence.graph.linking.IdentityLinker.weights_table` from the pattern
+        counts: one row per comparison level, the prior first."""
+        p = self.params
+        lv = self._joint_levels()
+        counts = self.patterns["pairs"].to_numpy(np.int64)
+        rows = [{"comparison": "prior", "level": "", "m": p.prior, "u": 1 - p.prior,
+                 "log2_bayes_factor": float(np.log2(p.prior / (1 - p.prior))),
+                 "pairs": int(counts.sum())}]
+        for j, (name, levels) in enumerate(zip(self.names, self.level_names)):
+            n = np.bincount(lv[:, j], weights=counts, minlength=len(levels))
+            for k, lname in enumerate(levels):
+                rows.append({"comparison": name, "level": lname, "m": float(p.m[j][k]),
+                             "u": float(p.u[j][k]),
+                             "log2_bayes_factor": float(np.log2(p.m[j][k] / p.u[j][k])),
+                             "pairs": int(n[k])})
+        return pd.DataFrame(rows)
+
+    def _joint_levels(self) -> np.ndarray:
+        return self.patterns[[f"j{j}" for j in range(len(self.names))]].to_numpy(np.int64)
+
+
+def _raw_comparisons(levels: np.ndarray, specs: list[_Spec]) -> Comparisons:
+    """Rows of raw levels (pairs or patterns) as :class:`Comparisons` with the names."""
+    k = len(levels)
+    return Comparisons(a=np.zeros(k, np.int64), b=np.zeros(k, np.int64),
+                       levels=levels.astype(np.int8),
+                       names=[c.name for c in specs] + ["timing"],
+                       level_names=[c.level_names for c in specs]
+                       + [["null", "other", "after ban"]],
+                       shared_by=np.zeros(levels.shape, np.int32))
+
+
+def _combined(raw: Comparisons, s: dict[str, Any]) -> Comparisons:
+    comp = raw
+    for j in s["joint"]:
+        comp = combine_comparisons(comp, j["name"], list(j["of"]))
+    return comp
+
+
+def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
+               decisions: pd.DataFrame | None = None) -> SparkLinks:
+    """The in-process identity linker's decisions for every candidate pair, on Spark.
+
+    Parameters
+    ----------
+    frames : dict
+        :func:`~ringfence.graph.spark.build.pair_frames`'s result.
+    status : pyspark.sql.DataFrame
+        Per account: ``node``, ``banned``, ``ban_ns``, ``first_ns`` (see
+        :func:`candidate_levels`).
+    config : GraphConfig
+        ``linking`` (the :class:`~ringfence.graph.linking.IdentityLinker` settings), the
+        share limits and ``max_identity_size``.
+    decisions : pandas.DataFrame, optional
+        Reviewer decisions as nodes: ``a``, ``b``, ``decision`` (``"same_actor"`` /
+        ``"different_actors"``); a table of reviewers' work, small.
+
+    Returns
+    -------
+    SparkLinks
+        The pairs (a Spark DataFrame, persisted) and the model behind them.
+
+    Notes
+    -----
+    Cost: :func:`candidate_levels`, one aggregation of the pairs by pattern (collected:
+    one row per distinct level vector and label), EM over those patterns on the driver,
+    one broadcast join of the pattern table. With the classifier: a few joins for its
+    pair context, a ``mapInPandas`` pass, and one aggregation per EM step of its match
+    share.
+
+    Examples
+    --------
+    >>> links = spark_link(pair_frames(spark, tables, config, as_of), status, config)  # doctest: +SKIP
+    >>> links.weights_table()  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    spark = status.sparkSession
+    s = linker_settings(config, frames["kind_names"])
+    dec = None
+    if decisions is not None and len(decisions):
+        d = pd.DataFrame({"a": np.minimum(decisions["a"], decisions["b"]).astype(np.int64),
+                          "b": np.maximum(decisions["a"], decisions["b"]).astype(np.int64),
+                          "decided": decisions["decision"].astype(str).to_numpy(object)})
+        dec = spark.createDataFrame(d)
+    cand, specs = candidate_levels(frames, status, s, dec)
+    n_raw = len(specs) + 1
+    lv = [f"lv{j}" for j in range(n_raw)]
+    if dec is not None:
+        cand = cand.join(F.broadcast(dec), ["a", "b"], "left")
+    else:
+        cand = cand.withColumn("decided", F.lit(None).cast("string"))
+    cand = cand.withColumn("decided", F.coalesce("decided", F.lit("")))
+    label = (F.when(F.col("decided") == SAME_ACTOR, 1)
+             .when(F.col("decided") == DIFFERENT_ACTORS, 0).otherwise(-1))
+    # computed once, lineage cut: every later step plans from here, not from the uses
+    cand = materialise(cand.withColumn("label", label), reliable=False)
+    counted = cand.groupBy(*lv, "label").count().toPandas()
+    counted = counted.sort_values(lv + ["label"], ignore_index=True)
+    raw = _raw_comparisons(counted[lv].to_numpy(np.int64), specs)
+    comp = _combined(raw, s)
+    params = fit_parameters(comp, counted["label"].to_numpy(np.int64), s, raw.names,
+                            counts=counted["count"].to_numpy(np.int64))
+    # the pattern table: per distinct raw vector, the weights in-process gives its pairs
+    by_pattern = counted.groupby(lv, as_index=False, sort=True)["count"].sum()
+    pattern_comp = _combined(_raw_comparisons(by_pattern[lv].to_numpy(np.int64), specs), s)
+    bf = match_weights(pattern_comp.levels, params)
+    fs_weight = np.log2(params.prior / (1 - params.prior)) + bf.sum(axis=1)
+    patterns = by_pattern.rename(columns={"count": "pairs"})
+    for j in range(len(pattern_comp.names)):
+        patterns[f"j{j}"] = pattern_comp.levels[:, j].astype(np.int64)
+    patterns["fs_weight"] = fs_weight
+    patterns["fs_probability"] = probability(fs_weight)
+    bf_cols = []
+    for j, name in enumerate(pattern_comp.names):
+        patterns[f"bf_{name}"] = bf[:, j]
+        bf_cols.append(f"bf_{name}")
+    scored = cand.join(F.broadcast(spark.createDataFrame(patterns.drop(columns="pairs"))), lv)
+    classifier = _classifier(scored, specs, pattern_comp, params, s, frames)
+    if classifier is not None:
+        scored = _pooled(scored, classifier, specs, pattern_comp, s, frames, params.prior)
+    else:
+        scored = scored.withColumn("match_weight", F.col("fs_weight")) \
+            .withColumn("match_probability", F.col("fs_probability"))
+    same = (((F.col("match_probability") >= float(s["threshold"]))
+             | (F.col("decided") == SAME_ACTOR)) & (F.col("decided") != DIFFERENT_ACTORS))
+    pairs = scored.select("a", "b", "match_weight", "match_probability",
+                          F.when(same, SAME_ACTOR).otherwise(SHARED_ENVIRONMENT)
+                          .alias("link_kind"), "decided", *bf_cols)
+    pairs = materialise(pairs, reliable=True)
+    return SparkLinks(pairs=pairs, patterns=patterns, params=params,
+                      names=list(pattern_comp.names), level_names=pattern_comp.level_names,
+                      classifier=classifier, settings=s)
+
+
+def _context(scored: "DataFrame", specs: list[_Spec], frames: dict) -> "DataFrame":
+    """The raw counts behind the classifier's pair context, joined onto the pairs."""
+    from pyspark.sql import functions as F
+
+    degree = (scored.select(F.col("a").alias("node")).unionByName(
+        scored.select(F.col("b").alias("node"))).groupBy("node").agg(F.count("*").alias("deg")))
+    out = scored.join(degree.select(F.col("node").alias("a"), F.col("deg").alias("deg_a")), "a") \
+        .join(degree.select(F.col("node").alias("b"), F.col("deg").alias("deg_b")), "b")
+    if frames["pairs"] is not None:
+        out = out.join(frames["pairs"].select("a", "b", F.col("n_shared").alias("ns")),
+                       ["a", "b"], "left")
+    else:
+        out = out.withColumn("ns", F.lit(None).cast("long"))
+    if frames["links_by_edge"] is not None:
+        out = out.join(frames["links_by_edge"].select("a", "b", F.col("n_edges").alias("ne")),
+                       ["a", "b"], "left")
+    else:
+        out = out.withColumn("ne", F.lit(None).cast("long"))
+    return out.withColumn("ns", F.coalesce("ns", F.lit(0)).cast("double")) \
+        .withColumn("ne", F.coalesce("ne", F.lit(0)).cast("double"))
+
+
+def _features(rows: pd.DataFrame, specs: list[_Spec], comp: Comparisons) -> pd.DataFrame:
+    """The classifier's input (:meth:`IdentityLinker._features`'s columns) of these rows."""
+    X = pd.DataFrame({name: rows[f"j{j}"].to_numpy(np.int8)
+                      for j, name in enumerate(comp.names)})
+    X["fs_weight"] = rows["fs_weight"].to_numpy(float)
+    context = context_features(
+        {c.name: rows[f"sb{ci}"].to_numpy(np.int64) for ci, c in enumerate(specs)},
+        rows["ns"].to_numpy(float), rows["deg_a"].to_numpy(np.int64),
+        rows["deg_b"].to_numpy(np.int64), rows["ne"].to_numpy(float),
+        rows["first_a"].to_numpy(np.int64), rows["first_b"].to_numpy(np.int64),
+        rows["banned_a"].to_numpy(bool), rows["banned_b"].to_numpy(bool))
+    return pd.concat([X, context], axis=1)
+
+
+def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
+                params: FSParameters, s: dict[str, Any], frames: dict) -> PairClassifier | None:
+    """The pair classifier fitted on the decided candidate pairs (collected: reviewers'
+    work is small), when each class has ``supervised.min_decisions`` of them."""
+    from pyspark.sql import functions as F
+
+    decided = scored.where(F.col("label") >= 0)
+    if decided.limit(1).count() == 0:
+        return None
+    rows = _context(scored, specs, frames).where(F.col("label") >= 0).toPandas()
+    rows = rows.sort_values(["a", "b"], ignore_index=True)
+    lv = [f"lv{j}" for j in range(len(specs) + 1)]
+    natural = natural_candidates(_raw_comparisons(rows[lv].to_numpy(np.int64), specs),
+                                 s["partial_candidates"])
+    y = rows["label"].to_numpy()
+    train = natural
+    if min(int((y[train] == 1).sum()), int((y[train] == 0).sum())) \
+            < s["supervised"]["min_decisions"]:
+        return None
+    X = _features(rows.iloc[np.flatnonzero(train)].reset_index(drop=True), specs, comp)
+    return PairClassifier(s["supervised"]).fit(
+        X, y[train] == 1, categorical=list(comp.names),
+        n_levels=[len(x) for x in comp.level_names])
+
+
+def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: Comparisons,
+            s: dict[str, Any], frames: dict, start: float) -> "DataFrame":
+    """Pairs with the classifier's probability (``mapInPandas``), its match share by EM as
+    Spark aggregations (:meth:`PairClassifier.fit_share`), and the pooled weight."""
+    from pyspark.sql import functions as F
+
+    base = _context(scored, specs, frames)
+    fields = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in base.schema.fields)
+
+    def raw(batches):
+        for rows in batches:
+            yield rows.assign(clf_raw=clf._raw(_features(rows, specs, comp)))
+
+    base = materialise(base.mapInPandas(raw, f"{fields}, clf_raw double"), reliable=False)
+    settings = s["supervised"]
+    ts = clf.train_share_
+    if settings["match_share"] is None:  # PairClassifier.fit_share, summed on Spark
+        p = F.least(F.greatest(F.col("clf_raw"), F.lit(1e-12)), F.lit(1 - 1e-12))
+        # one narrow cached column: each EM step is one small aggregation
+        raw_odds = materialise(base.select((p / (1 - p)).alias("o")), reliable=False)
+        share = float(np.clip(start, 1e-6, 1 - 1e-6))
+        for _ in range(100):
+            odds = F.col("o") * F.lit(share / (1 - share)) / F.lit(ts / (1 - ts))
+            mean = raw_odds.agg(F.avg(odds / (1 + odds))).first()[0]
+            new = float(np.clip(mean, 1e-6, 1 - 1e-6))
+            done = abs(new - share) < 1e-6
+            share = new
+            if done:
+                break
+        clf.match_share_ = share
+    weight_share = float(settings["classifier_share"])
+    out_fields = f"{fields}, clf_raw double, match_weight double, match_probability double"
+
+    def pool(batches):
+        for rows in batches:
+            p = adjust_prior(rows["clf_raw"].to_numpy(float), ts, clf.match_share_)
+            w = pooled_weight(p, rows["fs_weight"].to_numpy(float), weight_share)
+            yield rows.assign(match_weight=w, match_probability=probability(w))
+
+    return base.mapInPandas(pool, out_fields)
+
+
+def status_frame(spark: "SparkSession", status: pd.DataFrame) -> "DataFrame":
+    """The account status :func:`spark_link` needs (``node``, ``banned``, ``ban_ns``,
+    ``first_ns``) from :attr:`ringfence.graph.build.AccountGraph.status` on the driver."""
+    return spark.createDataFrame(pd.DataFrame({
+        "node": np.arange(len(status), dtype=np.int64),
+        "banned": status["banned"].to_numpy(bool),
+        "ban_ns": pd.DatetimeIndex(status["ban_at"]).asi8,
+        "first_ns": pd.DatetimeIndex(status["first_activity"]).asi8}))

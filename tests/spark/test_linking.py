@@ -1,0 +1,127 @@
+"""The identity linker on Spark against the in-process one (local[2], a small platform).
+
+Parity (issue 16): the same m and u to 1e-9, the same link probabilities to 1e-9, the same
+link kinds and the same identities, without and with reviewers' link decisions (enough of
+them for the pair classifier).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ringfence.graph import load_tables
+from ringfence.graph.build import build_graph
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.identity import link_identities
+from ringfence.graph.synth import generate_platform
+
+pytestmark = pytest.mark.spark
+
+CONFIG = GraphConfig(seed=3)
+
+
+@pytest.fixture(scope="module")
+def platform():
+    return generate_platform(n_accounts=3000, seed=5, link_labels=0.5)
+
+
+def _partition(labels: np.ndarray) -> np.ndarray:
+    """Each node's group named by its smallest member (-1 stays -1): label-free."""
+    labels = np.asarray(labels)
+    out = np.full(len(labels), -1)
+    linked = labels >= 0
+    first = pd.Series(np.flatnonzero(linked)).groupby(labels[linked]).transform("min")
+    out[linked] = first.to_numpy()
+    return out
+
+
+def _both(spark, platform, with_labels: bool):
+    """(in-process identity linking, Spark links, Spark identities) of one platform."""
+    from ringfence.graph.spark.build import pair_frames
+    from ringfence.graph.spark.components import spark_identities
+    from ringfence.graph.spark.linking import spark_link, status_frame
+
+    p = platform
+    tables = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement,
+                         p.link_decisions if with_labels else None)
+    graph = build_graph(tables)
+    decisions = tables.link_decisions
+    ref = link_identities(graph, CONFIG, decisions)
+    frames = pair_frames(spark, tables, CONFIG, graph.as_of)
+    dec = None
+    if decisions is not None:
+        dec = pd.DataFrame({"a": graph.nodes(decisions["account_a"].astype(str).to_numpy()),
+                            "b": graph.nodes(decisions["account_b"].astype(str).to_numpy()),
+                            "decision": decisions["decision"].astype(str).to_numpy()})
+    links = spark_link(frames, status_frame(spark, graph.status), CONFIG, decisions=dec)
+    from pyspark.sql import functions as F
+
+    apart = None
+    if dec is not None:
+        apart = spark.createDataFrame(dec[dec["decision"] == "different_actors"][["a", "b"]])
+    same = links.pairs.where(F.col("link_kind") == "same_actor") \
+        .select("a", "b", F.col("match_weight").alias("weight"))
+    found = spark_identities(same, links.settings["max_identity_size"], apart=apart)
+    identity = np.full(graph.n_accounts, -1)
+    nodes = found.nodes.toPandas()
+    identity[nodes["node"].to_numpy()] = nodes["identity"].to_numpy()
+    got = links.pairs.toPandas().sort_values(["a", "b"], ignore_index=True)
+    return ref, links, got, identity
+
+
+@pytest.fixture(scope="module")
+def unlabelled(spark, platform):
+    return _both(spark, platform, with_labels=False)
+
+
+@pytest.fixture(scope="module")
+def labelled(spark, platform):
+    return _both(spark, platform, with_labels=True)
+
+
+def _check(ref, links, got, identity, *, classifier: bool):
+    linker = ref.linker
+    want = linker.predict(reasons=False)
+    assert len(want) > 2000  # a platform with something to decide
+    assert (linker.classifier_ is not None) is classifier
+    assert (links.classifier is not None) is classifier
+    # the same parameters, estimated from pattern counts instead of pairs
+    assert links.names == linker.comparisons_.names
+    for mine, theirs in ((links.params.m, linker.params_.m), (links.params.u, linker.params_.u)):
+        for x, y in zip(mine, theirs):
+            np.testing.assert_allclose(x, y, rtol=0, atol=1e-9)
+    assert abs(links.params.prior - linker.params_.prior) <= 1e-9
+    # the same candidates, probabilities and kinds
+    np.testing.assert_array_equal(got["a"].to_numpy(), want["a"].to_numpy())
+    np.testing.assert_array_equal(got["b"].to_numpy(), want["b"].to_numpy())
+    np.testing.assert_allclose(got["match_probability"], want["match_probability"],
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got["match_weight"], want["match_weight"], rtol=0, atol=1e-6)
+    for name in linker.comparisons_.names:
+        np.testing.assert_allclose(got[f"bf_{name}"], want[f"bf_{name}"], rtol=0, atol=1e-9)
+    assert (got["link_kind"] == want["link_kind"]).all()
+    assert (got["decided"] == want["decided"]).all()
+    # the pattern table explains the counts and the weights of every pair
+    table = links.weights_table()
+    pd.testing.assert_frame_equal(table, linker.weights_table(), check_exact=False, atol=1e-9)
+    # the same identities
+    np.testing.assert_array_equal(_partition(identity), _partition(ref.identity))
+
+
+def test_spark_linker_matches_in_process(unlabelled):
+    ref, links, got, identity = unlabelled
+    assert (got["link_kind"] == "same_actor").sum() > 30
+    _check(ref, links, got, identity, classifier=False)
+
+
+def test_spark_linker_honours_decisions_and_the_classifier(labelled):
+    ref, links, got, identity = labelled
+    assert (got["decided"] != "").sum() > 60
+    # a different_actors decision is never overridden, same_actor always kept
+    assert (got.loc[got["decided"] == "different_actors", "link_kind"]
+            == "shared_environment").all()
+    assert (got.loc[got["decided"] == "same_actor", "link_kind"] == "same_actor").all()
+    _check(ref, links, got, identity, classifier=True)
+
