@@ -71,6 +71,13 @@ def graph_frames(spark: SparkSession, state: GraphState, accounts: pd.DataFrame
     ``groups`` and ``status`` (pass 0 only) as Spark DataFrames (see the module's
     docstring). Cost: the adjacency's upper triangle and the per-account tables shipped
     once through Arrow.
+
+    Examples
+    --------
+    >>> frames = graph_frames(spark, run_pipeline(tables), tables.accounts)  # doctest: +SKIP
+    >>> X = spark_account_features(frames["links"], frames["accounts"], frames["uses"],
+    ...     frames["edges"], frames["groups"], kind_names=graph.kind_names,
+    ...     edge_kind_names=graph.edge_kind_names, as_of=graph.as_of)  # doctest: +SKIP
     """
     g = state.graph
     upper = sp.triu(g.adjacency, k=1).tocoo()
@@ -484,7 +491,15 @@ def to_pandas(features: DataFrame, cats: dict[str, list[str]] | None = None) -> 
 
 
 def pandas_features(pdf: pd.DataFrame, cats: dict[str, list[Any]]) -> pd.DataFrame:
-    """One batch of Spark feature rows (no ``node``) with the in-process dtypes."""
+    """One batch of Spark feature rows (no ``node``) with the in-process dtypes.
+
+    Examples
+    --------
+    >>> batch = pd.DataFrame({"degree": [1.5, None], "attr_country": ["fr", None]})
+    >>> X = pandas_features(batch, {"attr_country": ["de", "fr"]})
+    >>> X.dtypes.astype(str).tolist(), X["attr_country"].cat.codes.tolist()
+    (['float32', 'category'], [1, -1])
+    """
     out = {}
     for c in pdf.columns:
         if c in cats:

@@ -32,7 +32,7 @@ from ringfence.models.training import (LARGE_LABEL_SET, LARGE_SET_PARAMS, MAX_FI
                                        explanations_text, labelled_nodes)
 
 __all__ = ["fit_labelled", "spark_predict", "spark_ranks", "spark_explanations",
-           "SparkModelScorer"]
+           "SparkModelScorer", "spark_scorer"]
 
 
 def fit_labelled(features: DataFrame, labels: pd.DataFrame, cats: dict[str, list[Any]], *,
@@ -123,6 +123,11 @@ class SparkModelScorer:
     ``seed`` and ``min_labels`` as there), computed from the driver's graph state shipped
     to ``spark``. The returned :class:`~ringfence.models.scoring.Scoring` has the scores
     in node order; ``info["spark"]`` says where each part ran.
+
+    Examples
+    --------
+    >>> from ringfence.graph.spark import spark_session  # doctest: +SKIP
+    >>> scoring = SparkModelScorer(spark_session()).score(tables, state)  # doctest: +SKIP
     """
 
     spark: SparkSession
@@ -171,14 +176,14 @@ class SparkModelScorer:
                 "eligible": ~status["banned"].to_numpy() & ~status["cleared"].to_numpy()}))
             scored = (spark_predict(features, model, cats).join(F.broadcast(oof), "node", "left")
                       .select("node", F.coalesce("oof", "score").alias("score"))
-                      .join(keys, "node"))
+                      .join(keys, "node")).persist()  # the ranks' sort reads it twice
             ranks = spark_ranks(scored).persist()
             texts = spark_explanations(features, ranks, model, cats).toPandas()
             got = ranks.select("node", "score").toPandas()
             p = np.zeros(g.n_accounts)
             p[got["node"].to_numpy()] = got["score"].to_numpy()
-            ranks.unpersist()
-            features.unpersist()
+            for frame in (ranks, scored, features):
+                frame.unpersist()
         explanations = {int(n): t for n, t in zip(texts["node"], texts["explanation"]) if t}
         summary = {"accounts": int(g.n_accounts), "positives": n_pos, "negatives": n_neg,
                    "folds": n_folds, "features": n_features, "as_of": g.as_of.isoformat(),
@@ -198,3 +203,16 @@ def _check_folds(y: np.ndarray, fold: np.ndarray, n_folds: int) -> None:
     for f in range(n_folds):
         if len(np.unique(y[fold != f])) < 2:
             raise ValueError(f"fold {f} leaves only one class to train on: too few labels")
+
+
+def spark_scorer(scorer: Any, master: str | None = None) -> Any:
+    """The flag job's scorer with ``--engine spark``: a :class:`SparkModelScorer` in place
+    of a :class:`~ringfence.models.scoring.ModelScorer` that fits its model in the run;
+    any other scorer (a saved model, propagation alone, a caller's own) as it is."""
+    from ringfence.graph.spark.session import spark_session
+    from ringfence.models.scoring import ModelScorer
+
+    if isinstance(scorer, ModelScorer) and scorer.model_path is None:
+        return SparkModelScorer(spark_session(master), min_labels=scorer.min_labels,
+                                params=scorer.params, seed=scorer.seed)
+    return scorer
