@@ -88,8 +88,9 @@ def graph_frames(spark: SparkSession, state: GraphState, accounts: pd.DataFrame
     created = None
     if "created_at" in acc.columns:  # shipped as microseconds: Arrow's tz handling varies
         created = pd.to_datetime(acc["created_at"], utc=True)
-        acc["created_at"] = np.where(created.isna(), np.nan,
-                                     created.astype("int64") // 1000).astype(float)
+        # whatever the resolution (pandas 3 reads microseconds, older ones nanoseconds)
+        acc["created_at"] = ((created - pd.Timestamp(0, tz="UTC"))
+                             // pd.Timedelta(microseconds=1)).astype(float)
     for col in acc.columns:
         if isinstance(acc[col].dtype, pd.CategoricalDtype) or acc[col].dtype == object \
                 or pd.api.types.is_string_dtype(acc[col]):

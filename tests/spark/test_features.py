@@ -33,7 +33,17 @@ def setup(spark):
     from ringfence.models.spark_features import graph_frames
 
     p = generate_platform(n_accounts=1500, seed=5)
-    tables = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
+    accounts = p.accounts.copy()
+    rng = np.random.default_rng(0)
+    # what the synthetic platform lacks: missing values, a boolean, a column of too many
+    # categories (frequency-encoded)
+    accounts["referrer"] = pd.Series([f"r{i}" for i in rng.integers(0, 200, len(accounts))],
+                                     dtype=object).where(rng.random(len(accounts)) > 0.1, None)
+    accounts["verified"] = rng.random(len(accounts)) > 0.5
+    accounts.loc[accounts.index[::7], "avg_session_min"] = np.nan
+    accounts.loc[accounts.index[::11], "country"] = None
+    accounts.loc[accounts.index[5], "created_at"] = pd.NaT
+    tables = load_tables(accounts, p.identifiers, p.edges, p.enforcement)
     state = run_pipeline(tables, GraphConfig(seed=2))
     frames = graph_frames(spark, state, tables.accounts)
     return tables, state, frames
@@ -75,6 +85,8 @@ def test_account_features_equal_in_process(setup):
     assert any(c.startswith("nb_max2_") for c in diffs) and any(c.startswith("n_edges_") for c in diffs)
     assert any(isinstance(ref[c].dtype, pd.CategoricalDtype) for c in ref.columns)
     assert ref["nb_mean2_account_age_days"].notna().sum() > 500
+    assert {"attr_referrer_freq", "attr_verified"} <= set(ref.columns)
+    assert ref["attr_avg_session_min"].isna().sum() > 100 and ref["account_age_days"].isna().sum() == 1
 
 
 def test_out_of_fold_label_features_hide_the_same_labels(spark, setup):
