@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--capacity", type=int, default=200)
+    ap.add_argument("--driver-memory", default="2g", help="as the tests' session")
     args = ap.parse_args()
 
     import pandas as pd
@@ -75,7 +76,9 @@ def main() -> None:
     ref = ModelScorer(seed=0).score(tables, state)
     out["in_process_seconds"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
-    spark = spark_session(args.master, shuffle_partitions=4)
+    spark = spark_session(args.master, shuffle_partitions=4,
+                          conf={"spark.driver.memory": args.driver_memory})
+    out["driver_memory"] = args.driver_memory
     out["session_seconds"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     got = SparkModelScorer(spark, seed=0).score(tables, state)

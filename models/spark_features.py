@@ -207,24 +207,33 @@ def _attribute_kinds(accounts: DataFrame) -> tuple[list[str], list[str], list[st
     return order, numeric, strings
 
 
-def categories(accounts: DataFrame) -> dict[str, list[str]]:
-    """Each category column's values, sorted (as pandas' categoricals); frequency-encoded
-    columns (more than ``MAX_CATEGORIES`` values) are left out. Collects at most
-    ``MAX_CATEGORIES + 1`` values a column."""
+def _string_columns(accounts: DataFrame) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Category values of the string columns with at most ``MAX_CATEGORIES`` of them
+    (by ``attr_<column>``), and the accounts with a value in the others (by column).
+    Two aggregations for all columns; at most ``MAX_CATEGORIES`` values a column collected."""
     _, _, strings = _attribute_kinds(accounts)
-    out = {}
-    for col in strings:
-        values = [r[0] for r in accounts.select(col).where(F.col(col).isNotNull()).distinct()
-                  .limit(MAX_CATEGORIES + 1).collect()]
-        if len(values) <= MAX_CATEGORIES:
-            out[f"attr_{col}"] = sorted(values)
-    return out
+    if not strings:
+        return {}, {}
+    row = accounts.agg(*[F.countDistinct(c).alias("d_" + c) for c in strings],
+                       *[F.count(c).alias("n_" + c) for c in strings]).first()
+    small = [c for c in strings if row["d_" + c] <= MAX_CATEGORIES]
+    cats = {}
+    if small:
+        values = accounts.agg(*[F.collect_set(c).alias(c) for c in small]).first()
+        cats = {f"attr_{c}": sorted(values[c]) for c in small}
+    return cats, {c: int(row["n_" + c]) for c in strings if c not in small}
+
+
+def categories(accounts: DataFrame) -> dict[str, list[str]]:
+    """Each category column's values, sorted (as pandas' categoricals), by feature name;
+    frequency-encoded columns (more than ``MAX_CATEGORIES`` values) are left out."""
+    return _string_columns(accounts)[0]
 
 
 def _attributes(accounts: DataFrame, as_of: pd.Timestamp) -> tuple[DataFrame, list[str], list[str]]:
     """Own attributes (``node`` + columns in order) and the names of the numeric ones."""
     order, numeric, _ = _attribute_kinds(accounts)
-    cats = categories(accounts)
+    cats, known_counts = _string_columns(accounts)
     as_of_us = int(pd.Timestamp(as_of).value // 1000)
     base = accounts
     cols, names, nums = [], [], []
@@ -244,7 +253,7 @@ def _attributes(accounts: DataFrame, as_of: pd.Timestamp) -> tuple[DataFrame, li
         else:  # frequency among the accounts that have a value (pandas' value_counts)
             name = f"attr_{col}_freq"
             known = accounts.where(F.col(col).isNotNull())
-            total = float(max(known.count(), 1))
+            total = float(max(known_counts[col], 1))
             base = base.join(known.groupBy(col).agg((F.count(F.lit(1)) / F.lit(total))
                                                     .alias(name)), on=col, how="left")
             cols.append(F.col(name))
