@@ -51,7 +51,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import GraphState
 from ringfence.graph.propagate import propagation_columns
 from ringfence.models.features import (AGGREGATORS, FEATURE_DTYPE, LABEL_COLUMNS, MAX_CATEGORIES,
-                                       RATE_PRIOR, hide_labels)
+                                       RATE_PRIOR, RESIDUE, hide_labels)
 from ringfence.models.training import CLUSTER_FEATURES
 
 __all__ = ["graph_frames", "status_passes", "propagation_passes", "spark_account_features",
@@ -365,6 +365,11 @@ def spark_account_features(links: DataFrame, accounts: DataFrame, uses: DataFram
     return out
 
 
+def _zero_residue(x):
+    """As in-process (``features.RESIDUE``): the cancelling two-hop sums' residues are 0."""
+    return F.when(F.abs(x) < F.lit(RESIDUE), F.lit(0.0)).otherwise(x)
+
+
 def spark_label_features(links: DataFrame, status: DataFrame, groups: DataFrame,
                          propagation: DataFrame, *, link_threshold: float) -> DataFrame:
     """:func:`~ringfence.models.features.label_features` on Spark, per label pass:
@@ -434,11 +439,13 @@ def spark_label_features(links: DataFrame, status: DataFrame, groups: DataFrame,
     for name, c in _LABELS:
         cols += [F.col("nb1_" + c).alias(f"{name}_nb1"),
                  F.col("px_" + c).alias(f"{name}_share1"),
-                 (F.col("ppx_" + c) - F.col("back") * F.col(c)).alias(f"{name}_share2")]
+                 _zero_residue(F.col("ppx_" + c) - F.col("back") * F.col(c))
+                 .alias(f"{name}_share2")]
     cols += [
         rate(F.col("nb1_banned"), F.col("nb1_cleared")).alias("banned_rate1"),
-        rate(F.col("_pb1") - F.col("back_weight") * F.col("banned"),
-             F.col("_pc1") - F.col("back_weight") * F.col("cleared")).alias("banned_rate2"),
+        rate(_zero_residue(F.col("_pb1") - F.col("back_weight") * F.col("banned")),
+             _zero_residue(F.col("_pc1") - F.col("back_weight") * F.col("cleared")))
+        .alias("banned_rate2"),
         F.when(has, (F.col("nb1_banned") + F.col("nb1_cleared")) / F.col("deg"))
         .otherwise(0.0).alias("reviewed_share1"),
         F.greatest(F.coalesce(F.col("_maxlink"), F.lit(0.0)), F.lit(0.0))
