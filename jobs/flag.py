@@ -262,7 +262,12 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
                          release_inputs=config.release_inputs, engine=config.engine,
                          engine_options=_engine_options(config))
     graph, ident = state.graph, state.linking
+    if config.engine == "spark":  # features and scores on Spark, the model fitted here
+        from ringfence.models.spark_scoring import spark_scorer
+        scorer = spark_scorer(scorer, config.spark_master)
     scoring = scorer.score(tables, state, stages)
+    if "spark" in scoring.info:
+        state.engine_info.setdefault("stages", {}).update(scoring.info.pop("spark"))
     score = np.asarray(scoring.scores, float)
 
     with stages.stage("rank and explain"):

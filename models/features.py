@@ -38,7 +38,8 @@ from ringfence.graph.propagate import propagation_columns
 from ringfence.graph.memory import release_freed_memory
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
-           "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE", "RATE_PRIOR"]
+           "hide_labels", "neighbour_aggregates", "MAX_CATEGORIES", "FEATURE_DTYPE", "RATE_PRIOR",
+           "RESIDUE"]
 
 MAX_CATEGORIES = 50  # above this a category column is frequency-encoded
 # features are stored as float32: half the memory of float64 (0.3 GB per million accounts
@@ -269,6 +270,18 @@ class _GraphOps:
 RATE_PRIOR = 2.0
 
 
+# two-hop sums minus the walks that return to the account cancel to residues of about 1e-16
+# whose sign and size depend on the order of summation; the model splits between 0 and
+# them, so the Spark engine (another order) moved scores by 1e-4 until both made them 0.
+# A real two-hop quantity is a product of two link shares, far above this
+RESIDUE = 1e-12
+
+
+def _zero_residue(x: np.ndarray) -> np.ndarray:
+    """``x`` with the values within :data:`RESIDUE` of 0 set to 0."""
+    return np.where(np.abs(x) < RESIDUE, 0.0, x)
+
+
 def _smoothed_rate(banned: np.ndarray, cleared: np.ndarray, base: float) -> np.ndarray:
     """(banned + prior * base) / (banned + cleared + prior): a Beta-smoothed banned rate."""
     return (banned + RATE_PRIOR * base) / (np.maximum(banned + cleared, 0) + RATE_PRIOR)
@@ -306,14 +319,14 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
         w1 = adj @ x
         out[f"{name}_nb1"] = w1
         out[f"{name}_share1"] = np.divide(w1, deg, out=np.zeros_like(w1), where=deg > 0)
-        out[f"{name}_share2"] = p @ (p @ x) - back * x
+        out[f"{name}_share2"] = _zero_residue(p @ (p @ x) - back * x)
     # the banned rate among reviewed neighbours: the shares above divide by all links, and
     # most neighbours are never reviewed, so they mix "banned" with "looked at"
     base = b.sum() / max(b.sum() + c.sum(), 1.0)
     b1, c1 = adj @ b, adj @ c
     out["banned_rate1"] = _smoothed_rate(b1, c1, base)
-    out["banned_rate2"] = _smoothed_rate(p @ b1 - ops.back_weight * b,
-                                         p @ c1 - ops.back_weight * c, base)
+    out["banned_rate2"] = _smoothed_rate(_zero_residue(p @ b1 - ops.back_weight * b),
+                                         _zero_residue(p @ c1 - ops.back_weight * c), base)
     out["reviewed_share1"] = np.divide(b1 + c1, deg, out=np.zeros_like(b1), where=deg > 0)
     out["max_link_to_banned"] = _row_max_product(strong, b)
     out["banned_in_identity"] = _group_sum(identity, b) - np.where(identity >= 0, b, 0)

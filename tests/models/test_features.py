@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from helpers import graph_parts, small_tables
 
 from ringfence.graph.build import build_graph
@@ -171,3 +173,29 @@ def test_banned_rate_counts_reviewed_neighbours_only():
     # two hops from b1 (through h): c1 counts, b1's own ban (the walk back) does not
     assert f["banned_rate2"].iloc[node["b1"]] == pytest.approx(a * base / (w + a))
     assert f["banned_rate2"].iloc[node["c1"]] == pytest.approx((w + a * base) / (w + a))
+
+
+def test_two_hop_shares_that_cancel_are_exactly_zero():
+    # a's only banned account within two hops is a itself: the walks back cancel its own ban.
+    # Summed in another order (as Spark does) the residue differs (here -1.1e-16 against 0),
+    # and the model split between such residues: both engines now make them 0
+    w = np.array([[0, 0, .313, .577, .972, .775, .791, .759],
+                  [0, 0, 0, 0, 0, 0, 0, .133],
+                  [.313, 0, 0, 0, .526, 0, .965, 0],
+                  [.577, 0, 0, 0, .188, 0, .232, .841],
+                  [.972, 0, .526, .188, 0, .309, .396, .941],
+                  [.775, 0, 0, 0, .309, 0, 0, .504],
+                  [.791, 0, .965, .232, .396, 0, 0, .905],
+                  [.759, .133, 0, .841, .941, .504, .905, 0]])
+    names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    t = small_tables(names, edges=[("a", "b", "transfer")], enforcement=[("a", "ban")])
+    g = build_graph(t)
+    order = g.index.get_indexer(names)  # node of each row of w
+    adj = np.zeros_like(w)
+    adj[np.ix_(order, order)] = w
+    g = dataclasses.replace(g, adjacency=sp.csr_matrix(adj))
+    f = label_features(g, np.full(8, -1), np.full(8, -1))
+    a = order[0]
+    assert f["banned_share2"].iloc[a] == 0.0 and f["ban_weight_share2"].iloc[a] == 0.0
+    # the others see a's ban two hops away
+    assert (f["banned_share2"].drop(index=a) > 1e-3).all()

@@ -123,6 +123,11 @@ def test_the_flagged_queue_is_the_same_within_5_percent(results):
     assert len(a) == len(b) == 100
     assert len(a & b) >= 0.95 * len(a)
     assert sp.run["engine"]["name"] == "spark" and ref.run["engine"]["name"] == "in-process"
+    # features and scores on Spark, the model fitted on the driver (models/spark_scoring.py)
+    stages = sp.run["engine"]["stages"]
+    assert (stages["features"], stages["model"], stages["score"]) == \
+        ("spark (joins)", "driver", "spark (mapInPandas)")
+    assert sp.run["model"]["mode"] == ref.run["model"]["mode"] == "model (fitted in this run)"
 
 
 def test_run_pipeline_takes_the_engine_by_name(spark, platform, states):
