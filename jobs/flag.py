@@ -187,7 +187,9 @@ def _evidence(graph: AccountGraph, flagged_nodes: np.ndarray, explanations: dict
 def _engine_options(config: JobConfig) -> dict[str, Any]:
     if config.engine != "spark":
         return {}
-    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links}
+    # beyond the driver the job stops before the graph stages: it could not use their tables
+    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links,
+            "graph_beyond_driver": False}
 
 
 def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,

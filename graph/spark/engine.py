@@ -57,7 +57,8 @@ def _limit(given: int | None) -> int:
 
 def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestamp | None,
                  stages: Stages, release_inputs: bool, stop_after: str,
-                 master: str | None = None, driver_max_links: int | None = None) -> GraphState:
+                 master: str | None = None, driver_max_links: int | None = None,
+                 graph_beyond_driver: bool = True) -> GraphState:
     """The graph stages with the build on Spark: the same :class:`GraphState` as in-process.
 
     Parameters
@@ -72,6 +73,10 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
         an active session is reused as it is.
     driver_max_links
         Most links collected to the driver (default :data:`DRIVER_MAX_LINKS`).
+    graph_beyond_driver
+        Beyond ``driver_max_links``, run the graph stages on Spark before stopping with
+        :class:`DriverLimitError` (its ``state`` holds their tables); False stops at
+        once, as the flag job does: it could not use them.
 
     Returns
     -------
@@ -113,7 +118,8 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
             "edge_links": counts["links_by_edge"],
         }
         if n_links > limit:
-            return _beyond_driver(session, tables, config, frames, as_of, stages, stop_after,
+            return _beyond_driver(session, tables, config, frames, as_of, stages,
+                                  stop_after if graph_beyond_driver else None,
                                   info)
         graph = build_on_spark(session, tables, config, as_of, frames)
         for name in ("pairs", "links_by_edge"):
@@ -140,7 +146,7 @@ def _where(read_on_spark: bool, stop_after: str) -> dict[str, str]:
 
 
 def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: dict,
-                   as_of: pd.Timestamp, stages: Stages, stop_after: str,
+                   as_of: pd.Timestamp, stages: Stages, stop_after: str | None,
                    info: dict[str, Any]) -> GraphState:
     """The links do not fit on the driver: the graph stages run on Spark
     (:func:`ringfence.graph.spark.state.graph_beyond_driver`: the linker, identities,
@@ -151,15 +157,20 @@ def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: di
     """
     from ringfence.graph.spark.state import graph_beyond_driver
 
-    with stages.stage("graph stages on Spark (beyond the driver)"):
-        state = graph_beyond_driver(session, tables, config, frames, as_of,
-                                    stop_after=max(stop_after, "identities",
-                                                   key=STAGES.index))
+    state = None
+    if stop_after is not None:  # None: stop at once, nobody would use the tables
+        with stages.stage("graph stages on Spark (beyond the driver)"):
+            state = graph_beyond_driver(session, tables, config, frames, as_of,
+                                        stop_after=max(stop_after, "identities",
+                                                       key=STAGES.index))
     n = info["identifier_pairs"] + info["edge_links"]
+    ran = ("Identities, clusters and propagation ran on Spark, but the flag job's"
+           if state is not None else "Identities, clusters and propagation can run on Spark "
+           "(run_pipeline(engine='spark')), but the flag job's")
     raise DriverLimitError(
         f"{n:,} links are more than the driver takes (spark_driver_max_links = "
-        f"{info['driver_max_links']:,}). Identities, clusters and propagation ran on Spark, "
-        "but the flag job's features, model and outputs do not take Spark tables yet "
+        f"{info['driver_max_links']:,}). {ran} features, model and outputs do not take "
+        "Spark tables yet "
         "(docs/spark.md, 'Beyond the driver'). Raise the limit (spark_driver_max_links in "
         "the job's config file, or RINGFENCE_SPARK_DRIVER_MAX_LINKS) if the driver has the "
         "memory: about 40 bytes per link", state=state, info=info)

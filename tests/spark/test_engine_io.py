@@ -189,6 +189,8 @@ def test_more_links_than_the_driver_takes_stops_clearly_and_keeps_old_outputs(
     assert "Traceback" not in err
     assert "are more than the driver takes (spark_driver_max_links = 10)" in err
     assert "RINGFENCE_SPARK_DRIVER_MAX_LINKS" in err
+    # it stopped before running graph stages whose tables the job could not use
+    assert "can run on Spark (run_pipeline(engine='spark'))" in err
     assert (out / "run.json").read_text() == '{"previous": "outputs"}'
     assert sorted(p.name for p in out.iterdir()) == ["run.json"]
 
