@@ -26,7 +26,7 @@ from ringfence.graph.atomic import atomic_file, write_json
 from ringfence.models.signing import UntrustedModelError, sign_file, verify_file
 
 __all__ = ["RepeatOffenderModel", "FeatureMismatchError", "ModelFileError", "UntrustedModelError",
-           "save_model", "load_model"]
+           "save_model", "load_model", "check_features"]
 
 CARD_SUFFIX = ".card.json"
 PREDICT_BLOCK = 100_000  # rows predicted at a time
@@ -417,12 +417,29 @@ def load_model(path: str | os.PathLike,
         raise ModelFileError(f"{path}: saved by another ringfence version (model format "
                          f"{card.get('format', 1)}, this version reads {FORMAT}); "
                          "retrain it (ringfence train)")
-    if expected_features is not None and list(model.feature_names_in_) != list(expected_features):
-        missing = [c for c in model.feature_names_in_ if c not in expected_features]
-        extra = [c for c in expected_features if c not in model.feature_names_in_]
-        raise FeatureMismatchError(
-            f"{path}: the model was made with a different feature list "
-            f"(created {card.get('created_at')}): features it needs that this data lacks: "
-            f"{missing[:10]}; features of this data it does not know: {extra[:10]}. "
-            "Retrain it on data of this shape (ringfence train).")
+    if expected_features is not None:
+        check_features(model, expected_features, path, card.get("created_at"))
     return model, card
+
+
+def check_features(model: RepeatOffenderModel, features: list[str], path: str | os.PathLike,
+                   created_at: str | None = None) -> None:
+    """Raise :class:`FeatureMismatchError` unless ``model`` was fitted on ``features``, in order.
+
+    >>> m = RepeatOffenderModel()
+    >>> m.feature_names_in_ = np.array(["a", "b"], dtype=object)
+    >>> check_features(m, ["a", "b"], "m.joblib")
+    >>> check_features(m, ["a", "c"], "m.joblib")
+    Traceback (most recent call last):
+    ...
+    ringfence.models.model.FeatureMismatchError: m.joblib: the model was made with a different feature list (created None): features it needs that this data lacks: ['b']; features of this data it does not know: ['c']. Retrain it on data of this shape (ringfence train).
+    """
+    if list(model.feature_names_in_) == list(features):
+        return
+    missing = [c for c in model.feature_names_in_ if c not in features]
+    extra = [c for c in features if c not in model.feature_names_in_]
+    raise FeatureMismatchError(
+        f"{path}: the model was made with a different feature list "
+        f"(created {created_at}): features it needs that this data lacks: "
+        f"{missing[:10]}; features of this data it does not know: {extra[:10]}. "
+        "Retrain it on data of this shape (ringfence train).")

@@ -31,7 +31,7 @@ import numpy as np
 from ringfence.graph.pipeline import GraphState
 from ringfence.graph.progress import Stages
 from ringfence.graph.tables import Tables
-from ringfence.models.model import RepeatOffenderModel, load_model
+from ringfence.models.model import RepeatOffenderModel, check_features, load_model
 from ringfence.models.training import (MIN_LABELS, explanations_text, fit_model, labelled_nodes,
                                        scoring_features)
 
@@ -206,7 +206,7 @@ class ModelScorer:
             if new and not [c for c in known if c not in set(X.columns)]:
                 # the inputs gained columns since training: score with what the model knows
                 X = X[known]
-            model, card = load_model(self.model_path, expected_features=list(X.columns))
+            check_features(model, list(X.columns), self.model_path, card.get("created_at"))
             p = model.predict_proba(X)[:, 1]
             explanations = _explanations(model, X, p, state)
         info = {"source": str(self.model_path), "created_at": card.get("created_at"),

@@ -13,7 +13,7 @@ from ringfence.graph.pipeline import run_pipeline
 from ringfence.graph.synth import generate_platform
 from ringfence.jobs.flag import run_flag
 from ringfence.models.evaluate import evaluate_scores
-from ringfence.models.model import save_model
+from ringfence.models.model import load_model, save_model
 from ringfence.models.scoring import (EXPLAIN_LIMIT, ModelScorer, PropagationScorer,
                                       eligible_nodes, make_scorer, rank_order)
 from ringfence.models.training import fit_model
@@ -151,3 +151,21 @@ def test_rank_order_puts_ties_in_node_order():
     np.testing.assert_array_equal(rank_order(scores, eligible, ids), [1, 5, 2, 0, 4])
     np.testing.assert_array_equal(rank_order(np.zeros(4), np.ones(4, bool), ids[:4]),
                                   [3, 2, 1, 0])
+
+
+def test_a_saved_model_is_read_once_per_run(small, saved_model, monkeypatch):
+    # two reads would check the signature of one file and score with another if the
+    # file were replaced in between (a nightly `ringfence train` racing the flag job)
+    import ringfence.models.scoring as scoring
+
+    reads = []
+
+    def counting_load(*args, **kwargs):
+        reads.append(args)
+        return load_model(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "load_model", counting_load)
+    _, t, state = small
+    s = ModelScorer(model_path=saved_model).score(t, state)
+    assert len(reads) == 1
+    assert np.isfinite(s.scores).all() and s.mode == "model"
