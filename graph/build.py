@@ -27,8 +27,9 @@ _DAY = np.timedelta64(1, "D")
 
 
 def _utc(times) -> pd.DatetimeIndex:
-    """A UTC DatetimeIndex from anything datetime-like (naive values are taken as UTC)."""
-    t = pd.DatetimeIndex(times)
+    """A UTC DatetimeIndex in nanoseconds from anything datetime-like (naive values are
+    taken as UTC; pandas 3 keeps a column's own unit, and every integer time here is ns)."""
+    t = pd.DatetimeIndex(times).as_unit("ns")
     return t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
 
 

@@ -41,7 +41,7 @@ _NEVER = np.iinfo(np.int64).min  # an undated ban: older than anything
 
 
 def _ns(times: pd.Series) -> np.ndarray:
-    t = pd.DatetimeIndex(times)
+    t = pd.DatetimeIndex(times).as_unit("ns")  # pandas 3 keeps a column's own unit
     t = t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
     return t.asi8  # NaT is the smallest int64
 

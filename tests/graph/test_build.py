@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers import small_tables as tables
 
@@ -65,3 +66,17 @@ def test_identifiers_hold_what_later_stages_read_and_no_times():
     assert list(g.identifiers.columns) == ["kind", "value", "n_accounts", "weight"]
     assert g.uses["first_seen"].dt.strftime("%m").tolist() == ["01", "03"]
     assert g.uses["last_seen"].dt.strftime("%m").tolist() == ["02", "03"]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_integer_times_are_nanoseconds_whatever_the_columns_unit(unit):
+    # pandas 3 keeps a column's own unit; an account created at 2026-01-01 must not
+    # come back as a moment in 1970 when the caller's column is in seconds
+    from ringfence.graph.build import _from_ns, _ns
+    from ringfence.graph.decisions import _ns as decisions_ns
+
+    times = pd.Series(pd.to_datetime(["2026-01-01 12:00:00", None])).astype(f"datetime64[{unit}]")
+    want = pd.Timestamp("2026-01-01 12:00:00", tz="UTC").value
+    assert _ns(times)[0] == want == decisions_ns(times)[0]
+    assert _ns(times)[1] == decisions_ns(times)[1] == np.iinfo(np.int64).min
+    assert _from_ns(_ns(times))[0] == pd.Timestamp("2026-01-01 12:00:00", tz="UTC")
