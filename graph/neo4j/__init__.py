@@ -12,8 +12,9 @@ what changed since the last sync), :mod:`.bulk` (:func:`export_bulk`: files for
 
 What the sync writes (``sync_to_neo4j``; docs/neo4j.md has the full schema)::
 
-    (:Account {account_id, created_at, <attributes>, score, rank, flagged, identity_id,
-               cluster_id, banned, cleared, violations, propagation_score, reasons, run_id})
+    (:Account {account_id, created_at, <attributes>, score, rank, percentile, flagged,
+               identity_id, cluster_id, banned, cleared, violations, propagation_score,
+               reasons, decision, status_vs_previous, run_id})
     (:Device|IP|Card|Phone|Email|Address {kind, value, n_accounts, weight, first_seen,
                last_seen, run_id})        one label per node; other kinds: (:Identifier {kind, ...})
     (:Account)-[:USES {count, first_seen, last_seen, seen_at, run_id}]->(identifier)

@@ -38,8 +38,9 @@ OWN_TYPES = ("USES", "SAME_ACTOR", "IN_CLUSTER", "HAS_ENFORCEMENT")
 OWN_LABELS = ("Account",) + IDENTIFIER_NODE_LABELS + ("Cluster", "Enforcement")
 #: Account properties the sync derives; an input attribute with one of these names is
 #: stored as ``input.<name>`` and read back under its own name
-OUTPUT_PROPS = ("score", "rank", "flagged", "identity_id", "cluster_id", "banned", "cleared",
-                "violations", "propagation_score", "reasons")
+OUTPUT_PROPS = ("score", "rank", "percentile", "flagged", "identity_id", "cluster_id", "banned",
+                "cleared", "violations", "propagation_score", "reasons", "decision",
+                "status_vs_previous")
 RESERVED_ACCOUNT_PROPS = ("account_id", "created_at", "run_id") + OUTPUT_PROPS
 ATTR_PREFIX = "input."
 #: the one node that records which run the database holds and the digest of its sync state

@@ -56,9 +56,11 @@ def test_round_trip_and_what_is_written(db, settings, platform, capsys):
 
     # account properties are the scores table's
     rows = db("MATCH (a:Account) RETURN a.account_id, a.score, a.rank, a.flagged, a.cluster_id, "
-              "a.identity_id, a.banned, a.cleared, a.reasons, a.run_id")
+              "a.identity_id, a.banned, a.cleared, a.reasons, a.run_id, a.percentile, "
+              "a.decision, a.status_vs_previous")
     got = pd.DataFrame(rows, columns=["account_id", "score", "rank", "flagged", "cluster_id",
-                                      "identity_id", "banned", "cleared", "reasons", "run_id"])
+                                      "identity_id", "banned", "cleared", "reasons", "run_id",
+                                      "percentile", "decision", "status_vs_previous"])
     want = result.scores.set_index("account_id")
     got = got.set_index("account_id").loc[want.index]
     np.testing.assert_array_equal(got["score"].to_numpy(float), want["score"].to_numpy())
@@ -66,6 +68,11 @@ def test_round_trip_and_what_is_written(db, settings, platform, capsys):
     assert got["rank"].fillna(-1).astype(int).tolist() == want["rank"].fillna(-1).tolist()
     assert got["cluster_id"].tolist() == want["cluster_id"].tolist()
     assert got["reasons"].tolist() == want["reasons"].tolist()
+    # the headline an investigator reads (#14): rank and percentile, and what the queue says
+    np.testing.assert_array_equal(got["percentile"].to_numpy(float), want["percentile"].to_numpy())
+    assert want["percentile"].notna().sum() > 1000
+    assert got["status_vs_previous"].tolist() == want["status_vs_previous"].tolist()
+    assert got["decision"].tolist() == want["decision"].tolist() == [""] * 1500  # no log
     assert set(got["run_id"]) == {report.run_id}
     # links carry the masked evidence, never a value in clear
     ev = db("MATCH (:Account)-[s:SAME_ACTOR]->(:Account) RETURN s.evidence, s.weight")
