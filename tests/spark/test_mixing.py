@@ -50,24 +50,21 @@ def _platform():
 @pytest.fixture(scope="module")
 def both(spark):
     from ringfence.graph.spark.build import pair_frames
-    from ringfence.graph.spark.levels import candidate_levels, linker_settings
-    from ringfence.graph.spark.linking import status_frame
     from ringfence.graph.spark.mixing import pair_mixing
 
     tables = _platform()
     graph = build_graph(tables)
-    decisions = tables.link_decisions
-    compared = link_identities(graph, CONFIG, decisions).linker.compared_
+    compared = link_identities(graph, CONFIG, tables.link_decisions).linker.compared_
     want = pair_context(graph, compared)[["same_person", "mixing"]]
     want.insert(0, "b", compared.b)
     want.insert(0, "a", compared.a)
     frames = pair_frames(spark, tables, CONFIG, graph.as_of)
-    dec = spark.createDataFrame(pd.DataFrame({
-        "a": graph.nodes(decisions["account_a"].astype(str).to_numpy()),
-        "b": graph.nodes(decisions["account_b"].astype(str).to_numpy())}))
-    cand, specs = candidate_levels(frames, status_frame(spark, graph.status),
-                                   linker_settings(CONFIG, frames["kind_names"]), dec)
-    got = pair_mixing(cand, [c.name for c in specs] + ["timing"], frames, CONFIG).toPandas()
+    # the candidates and their levels as in-process (candidate_levels' parity is
+    # tests/spark/test_linking.py's; computing them again here would triple the time)
+    levels = pd.DataFrame(compared.levels.astype(np.int64),
+                          columns=[f"lv{j}" for j in range(len(compared.names))])
+    cand = spark.createDataFrame(pd.concat([want[["a", "b"]].astype(np.int64), levels], axis=1))
+    got = pair_mixing(cand, compared.names, frames, CONFIG).toPandas()
     return graph, want, got.sort_values(["a", "b"], ignore_index=True)
 
 
