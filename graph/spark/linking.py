@@ -44,7 +44,7 @@ from ringfence.graph.linking.comparisons import Comparisons
 from ringfence.graph.linking.fellegi_sunter import FSParameters, match_weights, probability
 from ringfence.graph.linking.joint import combine_comparisons
 from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, SAME_ACTOR, SHARED_ENVIRONMENT,
-                                            fit_parameters, pooled_weight)
+                                            fit_parameters, pooled_weight, weights_table)
 from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
                                                 natural_candidates)
 from ringfence.graph.spark.components import materialise
@@ -96,23 +96,9 @@ class SparkLinks:
     def weights_table(self) -> pd.DataFrame:
         """:meth:`ringfence.graph.linking.IdentityLinker.weights_table` from the pattern
         counts: one row per comparison level, the prior first."""
-        p = self.params
-        lv = self._joint_levels()
-        counts = self.patterns["pairs"].to_numpy(np.int64)
-        rows = [{"comparison": "prior", "level": "", "m": p.prior, "u": 1 - p.prior,
-                 "log2_bayes_factor": float(np.log2(p.prior / (1 - p.prior))),
-                 "pairs": int(counts.sum())}]
-        for j, (name, levels) in enumerate(zip(self.names, self.level_names)):
-            n = np.bincount(lv[:, j], weights=counts, minlength=len(levels))
-            for k, lname in enumerate(levels):
-                rows.append({"comparison": name, "level": lname, "m": float(p.m[j][k]),
-                             "u": float(p.u[j][k]),
-                             "log2_bayes_factor": float(np.log2(p.m[j][k] / p.u[j][k])),
-                             "pairs": int(n[k])})
-        return pd.DataFrame(rows)
-
-    def _joint_levels(self) -> np.ndarray:
-        return self.patterns[[f"j{j}" for j in range(len(self.names))]].to_numpy(np.int64)
+        levels = self.patterns[[f"j{j}" for j in range(len(self.names))]].to_numpy(np.int64)
+        return weights_table(self.params, self.names, self.level_names, levels,
+                             counts=self.patterns["pairs"].to_numpy(np.int64))
 
 
 def _raw_comparisons(levels: np.ndarray, specs: list[_Spec]) -> Comparisons:
