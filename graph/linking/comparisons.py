@@ -31,7 +31,7 @@ import pyarrow as pa
 from ringfence.graph.build import AccountGraph, _pairs_within_groups
 from ringfence.graph.linking.normalise import codes, emails_arrow, networks_arrow, phones_arrow
 
-__all__ = ["Comparisons", "compare_pairs", "band_names"]
+__all__ = ["Comparisons", "compare_pairs", "comparison_kinds", "band_names"]
 
 _NS_DAY = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
@@ -128,6 +128,25 @@ def _unique_uses(acc: np.ndarray, code: np.ndarray, n: int) -> tuple[np.ndarray,
     return (key % n).astype(np.int64), (key // n).astype(np.int64)
 
 
+def comparison_kinds(settings: dict, kind_names: list[str]) -> tuple[list[str], list[str]]:
+    """The comparisons' names and identifier kinds, in the order of the levels' columns:
+    the configured ones, then (with ``other_kinds``) one exact comparison per other kind
+    of the graph, named for it.
+
+    >>> comparison_kinds({"comparisons": [{"name": "mail", "kind": "email"}]},
+    ...                  ["device", "email"])
+    (['mail', 'device'], ['email', 'device'])
+    """
+    names = [c["name"] for c in settings["comparisons"]]
+    kinds = [c["kind"] for c in settings["comparisons"]]
+    if settings.get("other_kinds", True):
+        for k in kind_names:
+            if k not in kinds:
+                names.append(k)
+                kinds.append(k)
+    return names, kinds
+
+
 def compare_pairs(graph: AccountGraph, settings: dict,
                   extra_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Comparisons:
     """Candidate pairs of ``graph`` and their comparison levels.
@@ -156,13 +175,7 @@ def compare_pairs(graph: AccountGraph, settings: dict,
     ident, uses = graph.identifiers, graph.uses
     kind_names = list(graph.kind_names)
     specs = {c["kind"]: c for c in settings["comparisons"]}
-    names = [c["name"] for c in settings["comparisons"]]
-    kinds = [c["kind"] for c in settings["comparisons"]]
-    if settings.get("other_kinds", True):
-        for k in kind_names:
-            if k not in kinds:
-                names.append(k)
-                kinds.append(k)
+    names, kinds = comparison_kinds(settings, kind_names)
     n_comp = len(kinds)
     u_acc = uses["account"].to_numpy().astype(np.int64)
     u_ident = uses["identifier"].to_numpy().astype(np.int64)

@@ -29,7 +29,7 @@ from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
 from ringfence.graph.params import ConfigError
 
 __all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT",
-           "fit_parameters", "pooled_weight"]
+           "fit_parameters", "pooled_weight", "weights_table"]
 
 SAME_ACTOR, SHARED_ENVIRONMENT = "same_actor", "shared_environment"
 DIFFERENT_ACTORS = "different_actors"
@@ -195,6 +195,36 @@ def pooled_weight(p: np.ndarray, fs_weight: np.ndarray, share: float) -> np.ndar
     return share * (np.log2(p) - np.log2(1 - p)) + (1 - share) * fs_weight
 
 
+def weights_table(params: FSParameters, names: list[str], level_names: list[list[str]],
+                  levels: np.ndarray, counts: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per comparison level: ``comparison``, ``level``, ``m``, ``u``,
+    ``log2_bayes_factor``, ``pairs`` (candidate pairs at that level); the prior first.
+
+    ``levels`` holds a row of levels (one column per comparison of ``names``) per pair,
+    or per distinct pattern with ``counts`` pairs each (the Spark linker's pattern
+    table). Cost: O(rows x comparisons).
+
+    >>> p = FSParameters(m=[np.array([1.0, 0.2, 0.8])], u=[np.array([1.0, 0.8, 0.2])],
+    ...                  prior=0.2)
+    >>> t = weights_table(p, ["card"], [["null", "different", "exact"]],
+    ...                   np.array([[2], [1]]), counts=np.array([3, 5]))
+    >>> t[["level", "log2_bayes_factor", "pairs"]].values.tolist()
+    [['', -2.0, 8], ['null', 0.0, 0], ['different', -2.0, 5], ['exact', 2.0, 3]]
+    """
+    p = params
+    rows = [{"comparison": "prior", "level": "", "m": p.prior, "u": 1 - p.prior,
+             "log2_bayes_factor": float(np.log2(p.prior / (1 - p.prior))),
+             "pairs": len(levels) if counts is None else int(np.sum(counts))}]
+    for j, (name, lnames) in enumerate(zip(names, level_names)):
+        n = np.bincount(levels[:, j], weights=counts, minlength=len(lnames))
+        for k, lname in enumerate(lnames):
+            rows.append({"comparison": name, "level": lname, "m": float(p.m[j][k]),
+                         "u": float(p.u[j][k]),
+                         "log2_bayes_factor": float(np.log2(p.m[j][k] / p.u[j][k])),
+                         "pairs": int(n[k])})
+    return pd.DataFrame(rows)
+
+
 class IdentityLinker:
     """Decides which accounts are the same actor, Fellegi-Sunter style.
 
@@ -350,18 +380,8 @@ class IdentityLinker:
         ``log2_bayes_factor``, ``pairs`` (candidate pairs at that level); the
         prior first. The table behind a match-weight chart."""
         self._check_fitted()
-        p, comp = self.params_, self.comparisons_
-        rows = [{"comparison": "prior", "level": "", "m": p.prior, "u": 1 - p.prior,
-                 "log2_bayes_factor": float(np.log2(p.prior / (1 - p.prior))),
-                 "pairs": len(comp)}]
-        for j, (name, levels) in enumerate(zip(comp.names, comp.level_names)):
-            counts = np.bincount(comp.levels[:, j], minlength=len(levels))
-            for lv, lname in enumerate(levels):
-                rows.append({"comparison": name, "level": lname, "m": float(p.m[j][lv]),
-                             "u": float(p.u[j][lv]),
-                             "log2_bayes_factor": float(np.log2(p.m[j][lv] / p.u[j][lv])),
-                             "pairs": int(counts[lv])})
-        return pd.DataFrame(rows)
+        comp = self.comparisons_
+        return weights_table(self.params_, comp.names, comp.level_names, comp.levels)
 
     def predict(self, reasons: bool = True) -> pd.DataFrame:
         """Every candidate pair of the fitted graph with its evidence.

@@ -19,9 +19,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ringfence.graph.build import AccountGraph
+from ringfence.graph.config import GraphConfig
 from ringfence.graph.linking.comparisons import Comparisons, _group_pairs
 
-__all__ = ["PERSONAL", "personal_groups", "value_mixing"]
+__all__ = ["PERSONAL", "counted_values", "personal_groups", "value_mixing"]
 
 #: comparisons whose agreement (partial or exact) says "one person"
 PERSONAL = ("email", "phone")
@@ -50,6 +51,24 @@ def personal_groups(n: int, compared: Comparisons, personal: tuple[str, ...] = P
     return connected_components(m, directed=False)[1].astype(np.int64)
 
 
+def counted_values(kind_code: np.ndarray, users: np.ndarray, kind_names: list[str],
+                   config: GraphConfig, personal: tuple[str, ...] = PERSONAL) -> np.ndarray:
+    """Per identifier, True when its ``mixing`` counts: a kind that is not ``personal``,
+    used by at least two accounts and at most its kind's share limit (a hub's users tell
+    nothing about one pair). ``kind_code`` indexes ``kind_names``; ``users``: accounts
+    per identifier. Cost: O(identifiers).
+
+    >>> counted_values(np.array([0, 0, 1, 0]), np.array([2, 1, 3, 10**6]),
+    ...                ["card", "email"], GraphConfig()).tolist()
+    [True, False, False, False]
+    """
+    kinds = np.asarray(kind_names, dtype=object)
+    limit = np.array([config.share_limit(k) for k in kinds], np.int64)
+    mine = ~np.isin(kinds, list(personal)) if len(kinds) else np.zeros(0, bool)
+    kind_code = np.asarray(kind_code, np.int64)
+    return mine[kind_code] & (users >= 2) & (users <= limit[kind_code])
+
+
 def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ...] = PERSONAL
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per pair of accounts that share a non-personal raw value (within its kind's share
@@ -75,17 +94,14 @@ def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ..
     uses, ident = graph.uses, graph.identifiers
     acc = uses["account"].to_numpy().astype(np.int64)
     val = uses["identifier"].to_numpy().astype(np.int64)
-    kinds = np.asarray(graph.kind_names, dtype=object)
-    kind_of = ident["kind"].cat.codes.to_numpy()[val] if len(val) else np.zeros(0, np.int8)
-    limit = np.array([graph.config.share_limit(k) for k in kinds], np.int64)
-    keep = ~np.isin(kinds, list(personal))[kind_of]
-    # uses are distinct (value, account) pairs: sorted by value then account (a sort and a
-    # neighbour comparison: several times faster than numpy's hash-based unique at scale)
-    code = np.sort(val[keep] * n + acc[keep])
-    val, acc = code // n, code % n
+    # uses are distinct (value, account) pairs: a count per value is its users
     users = np.bincount(val, minlength=len(ident))
-    ok = (users[val] >= 2) & (users[val] <= limit[ident["kind"].cat.codes.to_numpy()[val]])
-    val, acc = val[ok], acc[ok]
+    ok = counted_values(ident["kind"].cat.codes.to_numpy(), users, graph.kind_names,
+                        graph.config, personal)[val]
+    # sorted by value then account (a sort and a neighbour comparison: several times
+    # faster than numpy's hash-based unique at scale)
+    code = np.sort(val[ok] * n + acc[ok])
+    val, acc = code // n, code % n
     vg = np.sort(val * n + group[acc])
     first = np.r_[True, vg[1:] != vg[:-1]] if len(vg) else np.zeros(0, bool)
     groups = np.bincount(vg[first] // n, minlength=len(ident))

@@ -163,28 +163,29 @@ def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
     st = graph.status
     start = pd.DatetimeIndex(st["first_activity"]).asi8
     banned = st["banned"].to_numpy()
-    out = context_features(shared_by, n_shared, degree[a], degree[b], n_edges,
-                           start[a], start[b], banned[a], banned[b])
     group = personal_groups(n, compared)
-    out["same_person"] = (group[a] == group[b]).astype(float)
-    out["mixing"] = _lookup(key, *value_mixing(graph, group))
-    return out
+    return context_features(shared_by, n_shared, degree[a], degree[b], n_edges,
+                            start[a], start[b], banned[a], banned[b], group[a] == group[b],
+                            _lookup(key, *value_mixing(graph, group)))
 
 
 def context_features(shared_by: dict[str, np.ndarray], n_shared: np.ndarray,
                      degree_a: np.ndarray, degree_b: np.ndarray, n_edges: np.ndarray,
                      start_a: np.ndarray, start_b: np.ndarray, banned_a: np.ndarray,
-                     banned_b: np.ndarray) -> pd.DataFrame:
+                     banned_b: np.ndarray, same_person: np.ndarray,
+                     mixing: np.ndarray) -> pd.DataFrame:
     """:func:`pair_context`'s columns from the raw counts per pair (the Spark linker
     gathers them by joins and calls this in its tasks): ``shared_by`` per comparison,
     the shared raw values, each account's candidates, the edges between them, their
-    first activities (ns since the epoch, NaT's integer when unknown) and bans.
+    first activities (ns since the epoch, NaT's integer when unknown), bans, whether
+    they are one personal group and the smallest mixing of the values they share.
 
     >>> context_features({"card": np.array([4])}, np.array([1.0]), np.array([1]),
     ...                  np.array([3]), np.array([0.0]), np.array([0]),
     ...                  np.array([86_400 * 10**9]), np.array([True]),
-    ...                  np.array([False])).iloc[0].tolist()
-    [2.0, 1.0, 1.0, 2.0, 0.0, 1.0, 1.0]
+    ...                  np.array([False]), np.array([True]),
+    ...                  np.array([0.5])).iloc[0].tolist()
+    [2.0, 1.0, 1.0, 2.0, 0.0, 1.0, 1.0, 1.0, 0.5]
     """
     out: dict[str, np.ndarray] = {}
     for name, by in shared_by.items():
@@ -198,6 +199,8 @@ def context_features(shared_by: dict[str, np.ndarray], n_shared: np.ndarray,
     gap = np.abs(start_a.astype(float) - start_b.astype(float)) / _NS_DAY
     out["start_gap_days"] = np.where(known, np.log2(1 + gap), -1.0)
     out["banned"] = np.asarray(banned_a).astype(float) + banned_b
+    out["same_person"] = np.asarray(same_person).astype(float)
+    out["mixing"] = np.asarray(mixing, float)
     return pd.DataFrame(out)
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.linking.comparisons import _canonical, band_names
+from ringfence.graph.linking.comparisons import _canonical, band_names, comparison_kinds
 from ringfence.graph.linking.linker import _settings
 from ringfence.graph.spark.components import materialise
 
@@ -68,17 +68,10 @@ class _Spec:
 
 
 def _specs(s: dict[str, Any], kind_names: list[str]) -> list[_Spec]:
-    """The comparisons in :func:`compare_pairs`'s order (configured, then other kinds)."""
+    """The comparisons in :func:`compare_pairs`'s order (:func:`comparison_kinds`)."""
     by_kind = {c["kind"]: c for c in s["comparisons"]}
-    names = [c["name"] for c in s["comparisons"]]
-    kinds = [c["kind"] for c in s["comparisons"]]
-    if s.get("other_kinds", True):
-        for k in kind_names:
-            if k not in kinds:
-                names.append(k)
-                kinds.append(k)
     out = []
-    for name, kind in zip(names, kinds):
+    for name, kind in zip(*comparison_kinds(s, kind_names)):
         spec = by_kind.get(kind, {})
         limit = int(s["share_limits"][kind])
         partial = spec.get("partial") is not None

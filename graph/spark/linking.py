@@ -44,11 +44,12 @@ from ringfence.graph.linking.comparisons import Comparisons
 from ringfence.graph.linking.fellegi_sunter import FSParameters, match_weights, probability
 from ringfence.graph.linking.joint import combine_comparisons
 from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, SAME_ACTOR, SHARED_ENVIRONMENT,
-                                            fit_parameters, pooled_weight)
+                                            fit_parameters, pooled_weight, weights_table)
 from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
                                                 natural_candidates)
 from ringfence.graph.spark.components import materialise
 from ringfence.graph.spark.levels import _Spec, candidate_levels, linker_settings
+from ringfence.graph.spark.mixing import pair_mixing
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -95,23 +96,9 @@ class SparkLinks:
     def weights_table(self) -> pd.DataFrame:
         """:meth:`ringfence.graph.linking.IdentityLinker.weights_table` from the pattern
         counts: one row per comparison level, the prior first."""
-        p = self.params
-        lv = self._joint_levels()
-        counts = self.patterns["pairs"].to_numpy(np.int64)
-        rows = [{"comparison": "prior", "level": "", "m": p.prior, "u": 1 - p.prior,
-                 "log2_bayes_factor": float(np.log2(p.prior / (1 - p.prior))),
-                 "pairs": int(counts.sum())}]
-        for j, (name, levels) in enumerate(zip(self.names, self.level_names)):
-            n = np.bincount(lv[:, j], weights=counts, minlength=len(levels))
-            for k, lname in enumerate(levels):
-                rows.append({"comparison": name, "level": lname, "m": float(p.m[j][k]),
-                             "u": float(p.u[j][k]),
-                             "log2_bayes_factor": float(np.log2(p.m[j][k] / p.u[j][k])),
-                             "pairs": int(n[k])})
-        return pd.DataFrame(rows)
-
-    def _joint_levels(self) -> np.ndarray:
-        return self.patterns[[f"j{j}" for j in range(len(self.names))]].to_numpy(np.int64)
+        levels = self.patterns[[f"j{j}" for j in range(len(self.names))]].to_numpy(np.int64)
+        return weights_table(self.params, self.names, self.level_names, levels,
+                             counts=self.patterns["pairs"].to_numpy(np.int64))
 
 
 def _raw_comparisons(levels: np.ndarray, specs: list[_Spec]) -> Comparisons:
@@ -211,9 +198,10 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
         patterns[f"bf_{name}"] = bf[:, j]
         bf_cols.append(f"bf_{name}")
     scored = cand.join(F.broadcast(spark.createDataFrame(patterns.drop(columns="pairs"))), lv)
-    classifier = _classifier(scored, specs, pattern_comp, params, s, frames)
+    classifier, mixing = _classifier(scored, specs, pattern_comp, s, frames, config)
     if classifier is not None:
-        scored = _pooled(scored, classifier, specs, pattern_comp, s, frames, params.prior)
+        scored = _pooled(scored, classifier, specs, pattern_comp, s, frames, mixing,
+                         params.prior)
     else:
         scored = scored.withColumn("match_weight", F.col("fs_weight")) \
             .withColumn("match_probability", F.col("fs_probability"))
@@ -228,14 +216,17 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
                       classifier=classifier, settings=s)
 
 
-def _context(scored: "DataFrame", specs: list[_Spec], frames: dict) -> "DataFrame":
-    """The raw counts behind the classifier's pair context, joined onto the pairs."""
+def _context(scored: "DataFrame", specs: list[_Spec], frames: dict,
+             mixing: "DataFrame") -> "DataFrame":
+    """The raw counts behind the classifier's pair context, joined onto the pairs
+    (``mixing``: :func:`~ringfence.graph.spark.mixing.pair_mixing`'s)."""
     from pyspark.sql import functions as F
 
     degree = (scored.select(F.col("a").alias("node")).unionByName(
         scored.select(F.col("b").alias("node"))).groupBy("node").agg(F.count("*").alias("deg")))
     out = scored.join(degree.select(F.col("node").alias("a"), F.col("deg").alias("deg_a")), "a") \
-        .join(degree.select(F.col("node").alias("b"), F.col("deg").alias("deg_b")), "b")
+        .join(degree.select(F.col("node").alias("b"), F.col("deg").alias("deg_b")), "b") \
+        .join(mixing, ["a", "b"])
     if frames["pairs"] is not None:
         out = out.join(frames["pairs"].select("a", "b", F.col("n_shared").alias("ns")),
                        ["a", "b"], "left")
@@ -260,42 +251,48 @@ def _features(rows: pd.DataFrame, specs: list[_Spec], comp: Comparisons) -> pd.D
         rows["ns"].to_numpy(float), rows["deg_a"].to_numpy(np.int64),
         rows["deg_b"].to_numpy(np.int64), rows["ne"].to_numpy(float),
         rows["first_a"].to_numpy(np.int64), rows["first_b"].to_numpy(np.int64),
-        rows["banned_a"].to_numpy(bool), rows["banned_b"].to_numpy(bool))
+        rows["banned_a"].to_numpy(bool), rows["banned_b"].to_numpy(bool),
+        rows["same_person"].to_numpy(float), rows["mixing"].to_numpy(float))
     return pd.concat([X, context], axis=1)
 
 
 def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
-                params: FSParameters, s: dict[str, Any], frames: dict) -> PairClassifier | None:
+                s: dict[str, Any], frames: dict, config: GraphConfig
+                ) -> tuple[PairClassifier | None, "DataFrame | None"]:
     """The pair classifier fitted on the decided candidate pairs (collected: reviewers'
-    work is small), when each class has ``supervised.min_decisions`` of them."""
+    work is small), when each class has ``supervised.min_decisions`` of them; and the
+    candidates' :func:`~ringfence.graph.spark.mixing.pair_mixing` it was fitted with
+    (computed only then: it costs a connected-components pass)."""
     from pyspark.sql import functions as F
 
-    decided = scored.where(F.col("label") >= 0)
-    if decided.limit(1).count() == 0:
-        return None
-    rows = _context(scored, specs, frames).where(F.col("label") >= 0).toPandas()
-    rows = rows.sort_values(["a", "b"], ignore_index=True)
     lv = [f"lv{j}" for j in range(len(specs) + 1)]
-    natural = natural_candidates(_raw_comparisons(rows[lv].to_numpy(np.int64), specs),
+    decided = scored.where(F.col("label") >= 0)
+    levels = decided.select("a", "b", *lv, "label").toPandas()
+    natural = natural_candidates(_raw_comparisons(levels[lv].to_numpy(np.int64), specs),
                                  s["partial_candidates"])
-    y = rows["label"].to_numpy()
-    train = natural
-    if min(int((y[train] == 1).sum()), int((y[train] == 0).sum())) \
+    y = levels["label"].to_numpy()
+    if min(int((y[natural] == 1).sum()), int((y[natural] == 0).sum())) \
             < s["supervised"]["min_decisions"]:
-        return None
+        return None, None
+    mixing = pair_mixing(scored, [c.name for c in specs] + ["timing"], frames, config)
+    rows = _context(scored, specs, frames, mixing).where(F.col("label") >= 0).toPandas()
+    rows = rows.sort_values(["a", "b"], ignore_index=True)
+    train = natural_candidates(_raw_comparisons(rows[lv].to_numpy(np.int64), specs),
+                               s["partial_candidates"])
     X = _features(rows.iloc[np.flatnonzero(train)].reset_index(drop=True), specs, comp)
-    return PairClassifier(s["supervised"]).fit(
-        X, y[train] == 1, categorical=list(comp.names),
+    clf = PairClassifier(s["supervised"]).fit(
+        X, rows["label"].to_numpy()[train] == 1, categorical=list(comp.names),
         n_levels=[len(x) for x in comp.level_names])
+    return clf, mixing
 
 
 def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: Comparisons,
-            s: dict[str, Any], frames: dict, start: float) -> "DataFrame":
+            s: dict[str, Any], frames: dict, mixing: "DataFrame", start: float) -> "DataFrame":
     """Pairs with the classifier's probability (``mapInPandas``), its match share by EM as
     Spark aggregations (:meth:`PairClassifier.fit_share`), and the pooled weight."""
     from pyspark.sql import functions as F
 
-    base = _context(scored, specs, frames)
+    base = _context(scored, specs, frames, mixing)
     fields = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in base.schema.fields)
 
     def raw(batches):

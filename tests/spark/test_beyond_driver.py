@@ -69,10 +69,6 @@ def test_the_job_stops_after_the_graph_stages_with_a_clear_message(both):
     assert err.state.fallbacks["clusters"].startswith("Leiden per component")
 
 
-@pytest.mark.xfail(strict=True, reason="with reviewers' decisions the Spark linker's pair "
-                   "classifier lacks the same_person and mixing context features "
-                   "(graph/linking/mixing.py) added in-process after it was written: 15 of "
-                   "4,000 accounts end in different identities; issue #16, still to do")
 def test_identities_beyond_the_driver_are_the_in_process_ones(both):
     ref, err = both
     n = ref.graph.n_accounts

@@ -125,9 +125,6 @@ def test_spark_linker_honours_decisions_and_the_classifier(labelled):
     assert (got.loc[got["decided"] == "same_actor", "link_kind"] == "same_actor").all()
 
 
-@pytest.mark.xfail(strict=True, reason="the Spark linker's pair classifier does not compute "
-                   "the same_person and mixing context features (graph/linking/mixing.py) "
-                   "added in-process after it was written: issue #16, still to do")
 def test_spark_linker_with_the_classifier_matches_in_process(labelled):
     ref, links, got, identity = labelled
     _check(ref, links, got, identity, classifier=True)

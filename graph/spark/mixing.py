@@ -1,0 +1,195 @@
+"""The pair classifier's personal-group context on Spark: ``same_person`` and ``mixing``.
+
+:func:`ringfence.graph.linking.supervised.pair_context` reads, per candidate pair,
+whether a chain of email or phone agreements joins the two accounts (``same_person``)
+and how many people use the other values they share (``mixing``,
+:mod:`ringfence.graph.linking.mixing`). Here both are DataFrame operations:
+
+:func:`spark_personal_groups`
+    Connected components (:func:`~ringfence.graph.spark.components.connected_components`)
+    of the candidate pairs that agree partially or exactly on a personal comparison.
+:func:`spark_value_mixing`
+    Per raw value that counts (:func:`~ringfence.graph.linking.mixing.counted_values`:
+    not personal, within its kind's share limit, decided from the per-value counts on
+    the driver before any use is read), ``(groups - 1) / (users - 1)`` over its users'
+    personal groups; per pair sharing such values, the smallest.
+:func:`pair_mixing`
+    Both, per candidate pair.
+
+Only the partition into groups matters (``same_person`` compares two groups, ``mixing``
+counts distinct ones): the group ids need not be in-process's.
+
+pyspark is imported inside the functions: :mod:`ringfence.graph` imports every module of
+the package (its docstrings are tested) without the ``spark`` extra.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ringfence.graph.config import GraphConfig
+from ringfence.graph.linking.mixing import PERSONAL, counted_values
+from ringfence.graph.spark.components import connected_components, materialise
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+__all__ = ["pair_mixing", "spark_personal_groups", "spark_value_mixing"]
+
+# more values than this are joined without a broadcast (as the build's linking values)
+_BROADCAST_VALUES = 2_000_000
+
+
+def spark_personal_groups(candidates: "DataFrame", names: list[str],
+                          personal: tuple[str, ...] = PERSONAL) -> "DataFrame":
+    """Personal group per node, as :func:`ringfence.graph.linking.mixing.personal_groups`.
+
+    Parameters
+    ----------
+    candidates : pyspark.sql.DataFrame
+        ``a``, ``b`` and ``lv0..`` (the raw comparison levels of
+        :func:`~ringfence.graph.spark.levels.candidate_levels`).
+    names : list of str
+        The comparison name of each ``lv`` column.
+    personal : tuple of str
+        Comparisons whose agreement (partial or exact: level 2 and above) says "one
+        person".
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``node``, ``group`` (the smallest node of its group), for the nodes of an
+        agreeing pair only: any other node is a group of its own.
+
+    Notes
+    -----
+    Cost: one filter of the candidates and
+    :func:`~ringfence.graph.spark.components.connected_components` of those that agree.
+
+    Examples
+    --------
+    >>> spark_personal_groups(cand, ["device", "email", "timing"]).collect()  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    agree = F.lit(False)
+    for j, name in enumerate(names):
+        if name in personal:
+            agree = agree | (F.col(f"lv{j}") >= 2)  # above "different": partial or exact
+    return connected_components(candidates.where(agree).select("a", "b")) \
+        .withColumnRenamed("component", "group")
+
+
+def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
+                       personal: tuple[str, ...] = PERSONAL) -> "DataFrame | None":
+    """Per pair of accounts sharing a raw value that counts, the smallest ``mixing`` of
+    those values, as :func:`ringfence.graph.linking.mixing.value_mixing`.
+
+    Parameters
+    ----------
+    frames : dict
+        :func:`~ringfence.graph.spark.build.pair_frames`'s result (``ident`` with the
+        accounts per identifier, ``kind_names``, ``uses``).
+    groups : pyspark.sql.DataFrame
+        ``node``, ``group`` (:func:`spark_personal_groups`).
+    config : GraphConfig
+        The share limits.
+    personal : tuple of str
+        Kinds whose values do not count (they make the groups).
+
+    Returns
+    -------
+    pyspark.sql.DataFrame or None
+        ``a < b``, ``mixing``; None when no value counts.
+
+    Notes
+    -----
+    Cost: the values that count are chosen from the per-value counts on the driver
+    (:func:`~ringfence.graph.linking.mixing.counted_values`), so a hub's uses are
+    dropped by a join before any grouping; then two aggregations of their uses (groups
+    per value) and one self-join per value (at most ``limit**2 / 2`` rows each), one
+    aggregation by pair.
+
+    Examples
+    --------
+    >>> spark_value_mixing(frames, groups, config).orderBy("a", "b").collect()  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    ident = frames["ident"]
+    users = ident["n_accounts"].to_numpy(np.int64)
+    counted = np.flatnonzero(counted_values(ident["kind_code"].to_numpy(np.int64), users,
+                                            frames["kind_names"], config, personal))
+    if frames["uses"] is None or not len(counted):
+        return None
+    spark = frames["uses"].sparkSession
+    values = spark.createDataFrame(pd.DataFrame({"identifier": counted.astype(np.int64),
+                                                 "users": users[counted]}))
+    if len(counted) < _BROADCAST_VALUES:
+        values = F.broadcast(values)
+    uses = materialise(
+        frames["uses"].select("identifier", "node").join(values, "identifier")
+        .join(groups, "node", "left")
+        # a node of no agreeing pair is its own group (no group id is another node's)
+        .select("identifier", "node", "users", F.coalesce("group", "node").alias("group")),
+        reliable=False)
+    per_value = (uses.select("identifier", "users", "group").distinct()
+                 .groupBy("identifier", "users").agg(F.count("*").alias("groups"))
+                 .select("identifier", ((F.col("groups") - 1).cast("double")
+                                        / (F.col("users") - 1)).alias("mixing")))
+    left = uses.select("identifier", F.col("node").alias("a")).join(per_value, "identifier")
+    right = uses.select("identifier", F.col("node").alias("b"))
+    return (left.join(right, "identifier").where(F.col("a") < F.col("b"))
+            .groupBy("a", "b").agg(F.min("mixing").alias("mixing")))
+
+
+def pair_mixing(candidates: "DataFrame", names: list[str], frames: dict,
+                config: GraphConfig) -> "DataFrame":
+    """``same_person`` and ``mixing`` of every candidate pair, as
+    :func:`ringfence.graph.linking.supervised.pair_context` gives them.
+
+    Parameters
+    ----------
+    candidates : pyspark.sql.DataFrame
+        ``a < b`` and the raw levels ``lv0..`` of every candidate pair (decided ones
+        included, as in-process).
+    names : list of str
+        The comparison name of each ``lv`` column.
+    frames : dict
+        :func:`~ringfence.graph.spark.build.pair_frames`'s result.
+    config : GraphConfig
+        The share limits.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``a``, ``b``, ``same_person`` (1.0 when one personal group, else 0.0),
+        ``mixing`` (0.0 without a shared value that counts); computed (a local
+        checkpoint).
+
+    Notes
+    -----
+    Cost: one connected-components pass (:func:`spark_personal_groups`), the mixing of
+    :func:`spark_value_mixing`, and three joins onto the candidates.
+
+    Examples
+    --------
+    >>> pair_mixing(cand, ["device", "email", "timing"], frames, config).show()  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    groups = spark_personal_groups(candidates, names)
+    side = (lambda s: groups.select(F.col("node").alias(s), F.col("group").alias(f"g_{s}")))
+    out = candidates.select("a", "b").join(side("a"), "a", "left").join(side("b"), "b", "left")
+    same = F.coalesce(F.col("g_a") == F.col("g_b"), F.lit(False)).cast("double")
+    mixing = spark_value_mixing(frames, groups, config)
+    if mixing is not None:
+        out = out.join(mixing, ["a", "b"], "left")
+    else:
+        out = out.withColumn("mixing", F.lit(None).cast("double"))
+    return materialise(out.select("a", "b", same.alias("same_person"),
+                                  F.coalesce("mixing", F.lit(0.0)).alias("mixing")),
+                       reliable=False)
