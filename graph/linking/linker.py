@@ -23,7 +23,6 @@ from ringfence.graph.linking.comparisons import Comparisons, compare_pairs
 from ringfence.graph.linking.fellegi_sunter import (FSParameters, estimate_parameters,
                                                     match_weights, probability)
 from ringfence.graph.linking.joint import combine_comparisons, pattern_states
-from ringfence.graph.linking.pooling import pair_folds
 from ringfence.graph.linking.sessions import estimate_by_sessions
 from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
                                                 natural_candidates, pair_context)
@@ -322,17 +321,11 @@ class IdentityLinker:
                 X.iloc[np.flatnonzero(trained)], labels[trained] == 1,
                 categorical=list(comp.names), n_levels=n_levels)
             self.classifier_.fit_share(X, start=self.params_.prior)
-            rows = np.flatnonzero(trained)
-            ids = graph.account_ids
-            self.classifier_.choose_share(
-                X.iloc[rows], labels[rows] == 1,
-                pair_folds(ids[comp.a[rows]], ids[comp.b[rows]], labels[rows] == 1),
-                X["fs_weight"].to_numpy()[rows], self.params_.prior)
         return self
 
     def _pooled_weight(self, fs_weight: np.ndarray) -> np.ndarray:
         return pooled_weight(self.classifier_.predict_proba(), fs_weight,
-                             self.classifier_.classifier_share_)
+                             float(self.settings_["supervised"]["classifier_share"]))
 
     def _fs_weight(self) -> np.ndarray:
         p = self.params_

@@ -39,7 +39,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.linking.comparisons import Comparisons
 from ringfence.graph.linking.mixing import personal_groups, value_mixing
-from ringfence.graph.linking.pooling import choose_share, log2_odds
 from ringfence.graph.params import ConfigError
 
 __all__ = ["SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior", "check_settings",
@@ -55,8 +54,8 @@ SUPERVISED_DEFAULTS: dict[str, Any] = {
     # share of matches among candidates: None estimates it by EM from the classifier
     "match_share": None,
     # the classifier's part of the pooled match weight (the rest: Fellegi-Sunter's); 1: the
-    # classifier alone; None: chosen by cross-validation on the decisions (graph/linking/pooling.py)
-    "classifier_share": None,
+    # classifier alone
+    "classifier_share": 0.5,
 }
 _MODELS = ("logistic", "gradient_boosting")
 _NS_DAY = 86_400 * 10**9
@@ -91,10 +90,9 @@ def check_settings(given: Any) -> dict[str, Any]:
     if not isinstance(out["max_iter"], int) or out["max_iter"] < 1:
         raise ConfigError(f"linking: supervised: max_iter must be an integer >= 1, got "
                          f"{out['max_iter']!r}")
-    pool = out["classifier_share"]
-    if pool is not None and not 0 <= float(pool) <= 1:
-        raise ConfigError(f"linking: supervised: classifier_share must be in [0, 1] or null, "
-                          f"got {pool!r}")
+    if not 0 < float(out["classifier_share"]) <= 1:
+        raise ConfigError(f"linking: supervised: classifier_share must be in (0, 1], got "
+                          f"{out['classifier_share']!r}")
     share = out["match_share"]
     if share is not None and not 0 < float(share) < 1:
         raise ConfigError(f"linking: supervised: match_share must be in (0, 1) or null, got "
@@ -236,11 +234,6 @@ class PairClassifier:
     match_share_ : float
         Share of matches among all candidates (given, or estimated by EM in
         :meth:`fit_share`).
-    classifier_share_ : float
-        The classifier's part of the pooled match weight (given, or chosen by
-        cross-validation in :meth:`choose_share`).
-    share_table_ : pandas.DataFrame or None
-        Out-of-fold log-loss per classifier share when it was chosen.
 
     Examples
     --------
@@ -288,7 +281,6 @@ class PairClassifier:
         self.model_ = model.fit(X, y)
         self.columns_ = list(X.columns)
         self.categorical_, self.numeric_ = list(categorical), numeric
-        self.n_levels_ = list(n_levels)
         if s["model"] == "logistic":  # scored by table lookups: no one-hot block at scale
             encode, logistic = model[0], model[-1]
             coef = logistic.coef_.ravel()
@@ -335,36 +327,6 @@ class PairClassifier:
                 if done:
                     break
             self.match_share_ = share
-        return self
-
-    def choose_share(self, X: pd.DataFrame, y: np.ndarray, folds: np.ndarray,
-                     fs_weight: np.ndarray, fs_prior: float) -> "PairClassifier":
-        """Set ``classifier_share_``, the classifier's part of the pooled weight: the
-        ``classifier_share`` setting, or when it is None the share with the smallest
-        out-of-fold log-loss on the training pairs ``X``, ``y``
-        (:func:`.pooling.choose_share`; ``share_table_`` holds the log-loss per share).
-        ``folds``: fold per pair (:func:`.pooling.pair_folds`); ``fs_weight``:
-        Fellegi-Sunter's log2 odds of the pairs at its prior ``fs_prior``.
-
-        Cost: one fit per fold on the training pairs.
-        """
-        s = check_settings(self.settings)
-        self.share_table_ = None
-        if s["classifier_share"] is not None:
-            self.classifier_share_ = float(s["classifier_share"])
-            return self
-        y = np.asarray(y, bool)
-        folds = np.asarray(folds)
-        oof = np.empty(len(y))
-        for f in np.unique(folds):
-            test = folds == f
-            part = PairClassifier(self.settings).fit(
-                X[~test], y[~test], categorical=self.categorical_, n_levels=self.n_levels_)
-            oof[test] = adjust_prior(part._raw(X[test]), part.train_share_, self.train_share_)
-        # both models moved to the training pairs' share of matches: odds of the same pairs
-        fs_train = np.asarray(fs_weight, float) - log2_odds(np.array(fs_prior)) \
-            + log2_odds(np.array(self.train_share_))
-        self.classifier_share_, self.share_table_ = choose_share(y, log2_odds(oof), fs_train)
         return self
 
     def predict_proba(self, X: pd.DataFrame | None = None) -> np.ndarray:
