@@ -103,16 +103,21 @@ def choose_share(n: int, a: np.ndarray, b: np.ndarray, classifier_weight: np.nda
     # pooled weights are linear in the share: both models link, neither does, or it depends
     both = free & (cw >= cut) & (fw >= cut)
     either = free & ~both & ((cw >= cut) | (fw >= cut))
-    base = _components(n, a[both], b[both])
-    ea, eb, ecw, efw = base[a[either]], base[b[either]], cw[either], fw[either]
     judged = np.asarray(judged, bool)
-    ja, jb, js = base[a[judged]], base[b[judged]], np.asarray(same, bool)[judged]
+    # the components of the links both models make, once; then only the components that an
+    # undecided link or a decision touches, numbered 0..k-1 (a few per decision, not n)
+    base = _components(n, a[both], b[both])
+    ends = [base[x] for x in (a[either], b[either], a[judged], b[judged])]
+    touched = np.unique(np.concatenate(ends))
+    ea, eb, ja, jb = (np.searchsorted(touched, x) for x in ends)
+    ecw, efw = cw[either], fw[either]
+    js = np.asarray(same, bool)[judged]
     n_same, n_apart = max(int(js.sum()), 1), max(int((~js).sum()), 1)
     matches = match_share * len(a)
     rows = []
     for s in shares:
         on = s * ecw + (1 - s) * efw >= cut
-        lab = _components(n, ea[on], eb[on])
+        lab = _components(len(touched), ea[on], eb[on])
         joined = lab[ja] == lab[jb]
         recovered = joined[js].sum() / n_same
         merges = int(joined[~js].sum())
