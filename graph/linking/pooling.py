@@ -21,8 +21,11 @@ other pairs the tool shows, so with ``R`` the share of same-actor decisions
 recovered, ``F`` the share of different-actor decisions joined, and ``M`` and
 ``N`` the estimated matches and non-matches among the candidates, the
 identities' precision is about ``R M / (R M + F N)`` and their recall ``R``;
-``s`` maximises the F1 of the two. Ties go to the share nearest 0.5 (equal
-trust). The table of ``R``, false merges and F1 per share says why.
+``s`` maximises the F1 of the two, by the one-standard-error rule (Hastie,
+Tibshirani and Friedman, section 7.10): of the shares whose expected F1 is within
+one standard error of the best (the binomial spread of the decisions, by the
+delta method), the one nearest 0.5, equal trust. The table of ``R``, false
+merges, F1 and its standard error per share says why.
 
 Cost: one connected-components pass over the pairs on which the two models
 disagree per share (pairs both models link are contracted once).
@@ -79,7 +82,7 @@ def choose_share(n: int, a: np.ndarray, b: np.ndarray, classifier_weight: np.nda
     (float, pandas.DataFrame)
         The share, and the table behind it: ``classifier_share``, ``recovered``
         (share of the judged same-actor decisions joined), ``false_merges`` (judged
-        different-actor decisions joined), ``expected_f1``.
+        different-actor decisions joined), ``expected_f1``, ``standard_error``.
 
     Examples
     --------
@@ -114,20 +117,33 @@ def choose_share(n: int, a: np.ndarray, b: np.ndarray, classifier_weight: np.nda
     js = np.asarray(same, bool)[judged]
     n_same, n_apart = max(int(js.sum()), 1), max(int((~js).sum()), 1)
     matches = match_share * len(a)
+
+    def f1(recovered: float, merged: float) -> float:
+        tp, fp = recovered * matches, merged * (len(a) - matches)
+        precision = tp / (tp + fp) if tp + fp > 0 else 0.0
+        return 2 * precision * recovered / (precision + recovered) if precision + recovered \
+            else 0.0
+
     rows = []
     for s in shares:
         on = s * ecw + (1 - s) * efw >= cut
         lab = _components(len(touched), ea[on], eb[on])
         joined = lab[ja] == lab[jb]
-        recovered = joined[js].sum() / n_same
-        merges = int(joined[~js].sum())
-        tp, fp = recovered * matches, merges / n_apart * (len(a) - matches)
-        precision = tp / (tp + fp) if tp + fp > 0 else 0.0
-        f1 = 2 * precision * recovered / (precision + recovered) if precision + recovered else 0.0
-        rows.append({"classifier_share": float(s), "recovered": float(recovered),
-                     "false_merges": merges, "expected_f1": float(f1)})
+        r, merges = joined[js].sum() / n_same, int(joined[~js].sum())
+        f = merges / n_apart
+        # standard error by the delta method: binomial spread of both shares of decisions
+        lo, hi, h = max(r - 1e-6, 0.0), min(r + 1e-6, 1.0), 1e-6
+        d_r = (f1(hi, f) - f1(lo, f)) / (hi - lo)
+        d_f = (f1(r, f + h) - f1(r, f)) / h
+        se = np.sqrt(d_r**2 * r * (1 - r) / n_same + d_f**2 * f * (1 - f) / n_apart)
+        rows.append({"classifier_share": float(s), "recovered": float(r),
+                     "false_merges": merges, "expected_f1": f1(r, f),
+                     "standard_error": float(se)})
     table = pd.DataFrame(rows)
-    f1 = table["expected_f1"].to_numpy()
-    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
-    pick = best[np.argmin(np.abs(shares[best] - 0.5))]
+    # the one-standard-error rule: of the shares whose expected F1 is within one standard
+    # error of the best, the one nearest an equal pool (the decisions cannot tell them apart)
+    score = table["expected_f1"].to_numpy()
+    best = int(np.argmax(score))
+    near = np.flatnonzero(score >= score[best] - table["standard_error"].iloc[best] - 1e-12)
+    pick = near[np.argmin(np.abs(shares[near] - 0.5))]
     return float(shares[pick]), table
