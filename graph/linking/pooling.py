@@ -52,7 +52,8 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def choose_share(n: int, a: np.ndarray, b: np.ndarray, classifier_weight: np.ndarray,
                  fs_weight: np.ndarray, decided: np.ndarray, same: np.ndarray,
                  judged: np.ndarray, match_share: float, threshold: float = 0.5,
-                 shares: np.ndarray = SHARES) -> tuple[float, pd.DataFrame]:
+                 shares: np.ndarray = SHARES, candidates: int | None = None
+                 ) -> tuple[float, pd.DataFrame]:
     """The classifier share whose identities best agree with the reviewers' decisions.
 
     Parameters
@@ -76,6 +77,10 @@ def choose_share(n: int, a: np.ndarray, b: np.ndarray, classifier_weight: np.nda
         Match probability from which a pair is linked.
     shares
         The shares tried.
+    candidates
+        How many candidate pairs there are (default: ``len(a)``). Pairs that no
+        share links and that nobody decided change nothing but this count, so a
+        caller may pass only the others (the Spark linker collects those).
 
     Returns
     -------
@@ -116,10 +121,11 @@ def choose_share(n: int, a: np.ndarray, b: np.ndarray, classifier_weight: np.nda
     ecw, efw = cw[either], fw[either]
     js = np.asarray(same, bool)[judged]
     n_same, n_apart = max(int(js.sum()), 1), max(int((~js).sum()), 1)
-    matches = match_share * len(a)
+    total = len(a) if candidates is None else int(candidates)
+    matches = match_share * total
 
     def f1(recovered: float, merged: float) -> float:
-        tp, fp = recovered * matches, merged * (len(a) - matches)
+        tp, fp = recovered * matches, merged * (total - matches)
         precision = tp / (tp + fp) if tp + fp > 0 else 0.0
         return 2 * precision * recovered / (precision + recovered) if precision + recovered \
             else 0.0

@@ -17,11 +17,11 @@ from ringfence.graph.linking.pooling import choose_share
 def test_the_share_is_read_from_the_identities_each_share_makes():
     # accounts 0-1-2: one actor whose chain only the classifier links (Fellegi-Sunter sees the
     # different emails); 3-4-5-6: two actors of a ring, 3-4 and 5-6, joined by 4-5 through a
-    # shared device that Fellegi-Sunter links and the classifier, at 0.8 and more, does not
+    # shared device that Fellegi-Sunter links and the classifier does not; 9-10 nobody links
     a = np.array([0, 1, 3, 4, 5, 0, 3, 9])
     b = np.array([1, 2, 4, 5, 6, 2, 6, 10])
-    clf = np.array([2.0, 2.0, 4.0, -4.0, 4.0, 0, 0, 5.0])
-    fs = np.array([-2.0, -2.0, 4.0, 4.0, 4.0, 0, 0, 5.0])
+    clf = np.array([2.0, 2.0, 4.0, -4.0, 4.0, 0, 0, -5.0])
+    fs = np.array([-2.0, -2.0, 4.0, 4.0, 4.0, 0, 0, -5.0])
     decided = np.array([False] * 5 + [True, True, False])
     same = np.array([False] * 5 + [True, False, False])
     share, table = choose_share(11, a, b, clf, fs, decided, same, decided, match_share=0.25)
@@ -44,6 +44,12 @@ def test_the_share_is_read_from_the_identities_each_share_makes():
     _, alone = choose_share(11, a, b, np.where(linked, 9.0, clf), fs, decided, same, decided,
                             match_share=0.25)
     assert alone["recovered"].tolist() == table["recovered"].tolist()
+    # pairs nobody decided and no share links count only as candidates: left out, same table
+    never = np.array([0, 1, 2, 3, 4, 5, 6])
+    fewer, fewer_table = choose_share(11, a[never], b[never], clf[never], fs[never],
+                                      decided[never], same[never], decided[never],
+                                      match_share=0.25, candidates=8)
+    pd.testing.assert_frame_equal(fewer_table, table)
 
 
 def _evaders_and_households(n: int) -> list[tuple[str, str, str]]:
