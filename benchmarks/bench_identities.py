@@ -15,7 +15,9 @@ and identities are linked by
   is now, through :func:`ringfence.graph.pipeline.run_pipeline` (its stage
   time is the ``link identities`` stage); with enough link decisions for the
   pair classifier (``--link-labels``), also ``ringfence FS``: the same
-  decisions, Fellegi-Sunter alone;
+  decisions, Fellegi-Sunter alone, and ``ringfence s=0.5``: the classifier
+  pooled half and half with Fellegi-Sunter instead of the share chosen from
+  the decisions;
 * ``splink``: a Fellegi-Sunter model in Splink on its DuckDB backend, when
   Splink is installed (it is no dependency of ringfence) and the platform is
   no larger than ``--splink-max`` (off by default: it is 20-50x slower)
@@ -161,18 +163,25 @@ def bench_one(d: Path, args: argparse.Namespace, n: int) -> list[dict]:
     rows.append({"method": "old rule", "seconds": round(time.perf_counter() - t, 2),
                  **_quality(aligned(old), truth, candidates)})
     rows.append({"method": "ringfence", "seconds": round(stages.timings["link identities"], 2),
-                 **_quality(aligned(np.asarray(state.linking.identity)), truth, candidates)})
+                 **_quality(aligned(np.asarray(state.linking.identity)), truth, candidates),
+                 # the classifier's part of the pooled weight, chosen from the decisions
+                 "classifier_share": state.linking.linker.classifier_share_})
     if state.linking.linker.classifier_ is not None:  # the same decisions, Fellegi-Sunter alone
         import dataclasses
 
         from ringfence.graph.identity import link_identities
-        linking = {**g.config.linking, "supervised": {
-            **g.config.linking.get("supervised", {}), "min_decisions": 2**62}}
-        t = time.perf_counter()
-        fs = link_identities(g, dataclasses.replace(g.config, linking=linking),
-                             tables.link_decisions)
-        rows.append({"method": "ringfence FS", "seconds": round(time.perf_counter() - t, 2),
-                     **_quality(aligned(np.asarray(fs.identity)), truth, candidates)})
+        supervised = g.config.linking.get("supervised", {})
+        # Fellegi-Sunter alone; the classifier pooled half and half (before the share was
+        # chosen from the decisions)
+        for method, change in (("ringfence FS", {"min_decisions": 2**62}),
+                               ("ringfence s=0.5", {"choose_share": False,
+                                                    "classifier_share": 0.5})):
+            linking = {**g.config.linking, "supervised": {**supervised, **change}}
+            t = time.perf_counter()
+            other = link_identities(g, dataclasses.replace(g.config, linking=linking),
+                                    tables.link_decisions)
+            rows.append({"method": method, "seconds": round(time.perf_counter() - t, 2),
+                         **_quality(aligned(np.asarray(other.identity)), truth, candidates)})
     if args.splink_max and n <= args.splink_max:
         try:
             identity, seconds, version = splink_identities(tables, args.splink_hub)

@@ -23,6 +23,7 @@ from ringfence.graph.linking.comparisons import Comparisons, compare_pairs
 from ringfence.graph.linking.fellegi_sunter import (FSParameters, estimate_parameters,
                                                     match_weights, probability)
 from ringfence.graph.linking.joint import combine_comparisons, pattern_states
+from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.sessions import estimate_by_sessions
 from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
                                                 natural_candidates, pair_context)
@@ -81,7 +82,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     },
     # with enough reviewer decisions of both classes, a pair classifier is pooled with the
     # model (graph/linking/supervised.py: min_decisions, model, C, max_iter, match_share,
-    # classifier_share)
+    # classifier_share, choose_share)
     "supervised": {},
 }
 _KNOWN_NORMALISERS = (None, "email", "phone")
@@ -255,6 +256,14 @@ class IdentityLinker:
         ``bf_*`` columns and :meth:`explain` stay Fellegi-Sunter's part), and
         ``reason`` starts with both models' probabilities. None: Fellegi-Sunter
         alone, as without decisions.
+    classifier_share_ : float or None
+        The classifier's part of the pooled match weight (with
+        :attr:`classifier_`): ``supervised.classifier_share``, or with
+        ``supervised.choose_share`` the share whose identities best agree with
+        the decisions (:func:`.pooling.choose_share`).
+    share_table_ : pandas.DataFrame or None
+        The table behind that choice (decisions recovered, false merges and
+        expected F1 per share), when the share was chosen.
 
     Examples
     --------
@@ -342,6 +351,8 @@ class IdentityLinker:
         n_levels = [len(x) for x in comp.level_names]
         self.params_: FSParameters = fit_parameters(comp, labels, s, compared.names)
         self.classifier_: PairClassifier | None = None
+        self.classifier_share_: float | None = None
+        self.share_table_: pd.DataFrame | None = None
         trained = natural_candidates(compared, s["partial_candidates"]) & (labels >= 0) \
             if len(da) else np.zeros(len(comp), bool)
         if len(da) and min((labels[trained] == 1).sum(), (labels[trained] == 0).sum()) \
@@ -351,11 +362,18 @@ class IdentityLinker:
                 X.iloc[np.flatnonzero(trained)], labels[trained] == 1,
                 categorical=list(comp.names), n_levels=n_levels)
             self.classifier_.fit_share(X, start=self.params_.prior)
+            self.classifier_share_ = float(s["supervised"]["classifier_share"])
+            if s["supervised"]["choose_share"]:
+                p = self.classifier_.predict_proba()
+                self.classifier_share_, self.share_table_ = choose_share(
+                    n, comp.a, comp.b, np.log2(p) - np.log2(1 - p),
+                    X["fs_weight"].to_numpy(), labels >= 0, labels == 1, trained,
+                    self.classifier_.match_share_, float(s["threshold"]))
         return self
 
     def _pooled_weight(self, fs_weight: np.ndarray) -> np.ndarray:
         return pooled_weight(self.classifier_.predict_proba(), fs_weight,
-                             float(self.settings_["supervised"]["classifier_share"]))
+                             self.classifier_share_)
 
     def _fs_weight(self) -> np.ndarray:
         p = self.params_

@@ -56,6 +56,9 @@ SUPERVISED_DEFAULTS: dict[str, Any] = {
     # the classifier's part of the pooled match weight (the rest: Fellegi-Sunter's); 1: the
     # classifier alone
     "classifier_share": 0.5,
+    # choose that share from the decisions instead: the one whose identities best agree with
+    # them (graph/linking/pooling.py); False: classifier_share as given
+    "choose_share": True,
 }
 _MODELS = ("logistic", "gradient_boosting")
 _NS_DAY = 86_400 * 10**9
@@ -93,6 +96,9 @@ def check_settings(given: Any) -> dict[str, Any]:
     if not 0 < float(out["classifier_share"]) <= 1:
         raise ConfigError(f"linking: supervised: classifier_share must be in (0, 1], got "
                           f"{out['classifier_share']!r}")
+    if not isinstance(out["choose_share"], bool):
+        raise ConfigError(f"linking: supervised: choose_share must be true or false, got "
+                          f"{out['choose_share']!r}")
     share = out["match_share"]
     if share is not None and not 0 < float(share) < 1:
         raise ConfigError(f"linking: supervised: match_share must be in (0, 1) or null, got "

@@ -114,7 +114,7 @@ def test_enough_decisions_switch_on_the_classifier_and_decisions_stay_absolute()
     table = linker.explain(node["e55_0"], node["e55_1"])
     assert table["log2_bayes_factor"].iloc[1:].to_numpy() == pytest.approx(
         evader[bf].to_numpy(float))
-    share = linker.settings_["supervised"]["classifier_share"]
+    share = linker.classifier_share_
     p = linker.classifier_.predict_proba()
     pos = np.flatnonzero((linker.comparisons_.a == min(node["e55_0"], node["e55_1"]))
                          & (linker.comparisons_.b == max(node["e55_0"], node["e55_1"])))[0]
