@@ -43,6 +43,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.linking.comparisons import Comparisons
 from ringfence.graph.linking.fellegi_sunter import FSParameters, match_weights, probability
 from ringfence.graph.linking.joint import combine_comparisons
+from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, SAME_ACTOR, SHARED_ENVIRONMENT,
                                             fit_parameters, pooled_weight, weights_table)
 from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
@@ -83,6 +84,12 @@ class SparkLinks:
         Fitted on the decided candidate pairs when each class has enough of them.
     settings : dict
         The resolved linker settings.
+    classifier_share : float or None
+        The classifier's share of the pooled weight (as
+        ``IdentityLinker.classifier_share_``); None without a classifier.
+    share_table : pandas.DataFrame or None
+        With ``supervised.choose_share``, the table behind that share
+        (:func:`ringfence.graph.linking.pooling.choose_share`).
     """
 
     pairs: "DataFrame"
@@ -92,6 +99,8 @@ class SparkLinks:
     level_names: list[list[str]]
     classifier: PairClassifier | None
     settings: dict[str, Any]
+    classifier_share: float | None = None
+    share_table: pd.DataFrame | None = None
 
     def weights_table(self) -> pd.DataFrame:
         """:meth:`ringfence.graph.linking.IdentityLinker.weights_table` from the pattern
@@ -199,9 +208,10 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
         bf_cols.append(f"bf_{name}")
     scored = cand.join(F.broadcast(spark.createDataFrame(patterns.drop(columns="pairs"))), lv)
     classifier, mixing = _classifier(scored, specs, pattern_comp, s, frames, config)
+    share, share_table = None, None
     if classifier is not None:
-        scored = _pooled(scored, classifier, specs, pattern_comp, s, frames, mixing,
-                         params.prior)
+        scored, share, share_table = _pooled(scored, classifier, specs, pattern_comp, s,
+                                             frames, mixing, params.prior)
     else:
         scored = scored.withColumn("match_weight", F.col("fs_weight")) \
             .withColumn("match_probability", F.col("fs_probability"))
@@ -213,7 +223,8 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
     pairs = materialise(pairs, reliable=True)
     return SparkLinks(pairs=pairs, patterns=patterns, params=params,
                       names=list(pattern_comp.names), level_names=pattern_comp.level_names,
-                      classifier=classifier, settings=s)
+                      classifier=classifier, settings=s, classifier_share=share,
+                      share_table=share_table)
 
 
 def _context(scored: "DataFrame", specs: list[_Spec], frames: dict,
@@ -287,9 +298,11 @@ def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
 
 
 def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: Comparisons,
-            s: dict[str, Any], frames: dict, mixing: "DataFrame", start: float) -> "DataFrame":
+            s: dict[str, Any], frames: dict, mixing: "DataFrame", start: float
+            ) -> tuple["DataFrame", float, pd.DataFrame | None]:
     """Pairs with the classifier's probability (``mapInPandas``), its match share by EM as
-    Spark aggregations (:meth:`PairClassifier.fit_share`), and the pooled weight."""
+    Spark aggregations (:meth:`PairClassifier.fit_share`), the classifier's share of the
+    pool (:func:`_chosen_share`) and the pooled weight; returns ``(pairs, share, table)``."""
     from pyspark.sql import functions as F
 
     base = _context(scored, specs, frames, mixing)
@@ -316,7 +329,9 @@ def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: 
             if done:
                 break
         clf.match_share_ = share
-    weight_share = float(settings["classifier_share"])
+    weight_share, table = float(settings["classifier_share"]), None
+    if settings["choose_share"]:
+        weight_share, table = _chosen_share(base, clf, specs, s)
     out_fields = f"{fields}, clf_raw double, match_weight double, match_probability double"
 
     def pool(batches):
@@ -325,7 +340,44 @@ def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: 
             w = pooled_weight(p, rows["fs_weight"].to_numpy(float), weight_share)
             yield rows.assign(match_weight=w, match_probability=probability(w))
 
-    return base.mapInPandas(pool, out_fields)
+    return base.mapInPandas(pool, out_fields), weight_share, table
+
+
+def _chosen_share(base: "DataFrame", clf: PairClassifier, specs: list[_Spec],
+                  s: dict[str, Any]) -> tuple[float, pd.DataFrame]:
+    """:func:`~ringfence.graph.linking.pooling.choose_share` on the pairs it needs: the
+    decided ones and those either model links (collected to the driver: at most the links
+    and the decisions); the other candidates count only in number."""
+    from pyspark.sql import functions as F
+
+    ts, share = clf.train_share_, clf.match_share_
+    cut = float(np.log2(s["threshold"] / (1 - s["threshold"])))
+    partial = s["partial_candidates"]
+    lv = [f"lv{j}" for j in range(len(specs) + 1)]
+
+    def needed(batches):
+        for rows in batches:
+            p = adjust_prior(rows["clf_raw"].to_numpy(float), ts, share)
+            cw = np.log2(p) - np.log2(1 - p)
+            fw = rows["fs_weight"].to_numpy(float)
+            label = rows["label"].to_numpy(np.int64)
+            keep = (label >= 0) | (cw >= cut) | (fw >= cut)
+            natural = natural_candidates(
+                _raw_comparisons(rows[lv].to_numpy(np.int64)[keep], specs), partial)
+            yield pd.DataFrame({"a": rows["a"].to_numpy(np.int64)[keep],
+                                "b": rows["b"].to_numpy(np.int64)[keep], "cw": cw[keep],
+                                "fw": fw[keep], "label": label[keep], "natural": natural})
+
+    got = base.select("a", "b", "clf_raw", "fs_weight", "label", *lv).mapInPandas(
+        needed, "a long, b long, cw double, fw double, label long, natural boolean").toPandas()
+    # the order of the pairs changes neither the components nor the counts
+    got = got.sort_values(["a", "b"], ignore_index=True)
+    label = got["label"].to_numpy(np.int64)
+    n = int(max(got["a"].max(), got["b"].max()) + 1) if len(got) else 1
+    return choose_share(n, got["a"].to_numpy(np.int64), got["b"].to_numpy(np.int64),
+                        got["cw"].to_numpy(float), got["fw"].to_numpy(float), label >= 0,
+                        label == 1, got["natural"].to_numpy(bool) & (label >= 0), share,
+                        float(s["threshold"]), candidates=base.count())
 
 
 def status_frame(spark: "SparkSession", status: pd.DataFrame) -> "DataFrame":

@@ -87,6 +87,10 @@ def _check(ref, links, got, identity, *, classifier: bool):
     assert len(want) > 2000  # a platform with something to decide
     assert (linker.classifier_ is not None) is classifier
     assert (links.classifier is not None) is classifier
+    # the classifier's share of the pool, chosen from the decisions the same way
+    assert links.classifier_share == linker.classifier_share_
+    if classifier:
+        pd.testing.assert_frame_equal(links.share_table, linker.share_table_)
     # the same parameters, estimated from pattern counts instead of pairs
     assert links.names == linker.comparisons_.names
     for mine, theirs in ((links.params.m, linker.params_.m), (links.params.u, linker.params_.u)):
