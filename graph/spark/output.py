@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 __all__ = ["parquet_folder_writer"]
 
@@ -23,11 +23,16 @@ def parquet_folder_writer(spark: SparkSession, rows_per_part: int = 1_000_000
     """A ``writer(df, folder, name)`` for :func:`ringfence.jobs.runs.write_run` that writes
     ``folder/<name>.parquet/`` with Spark, about ``rows_per_part`` rows per part file.
 
-    Row order is kept (parts are numbered in order). Returns the folder's path.
+    ``df`` is a pandas table, or a Spark DataFrame (the tables the flag job leaves on Spark
+    beyond the driver), written as it is partitioned. Row order is kept (parts are
+    numbered in order). Returns the folder's path.
     """
 
-    def write(df: pd.DataFrame, folder: Path, name: str) -> Path:
+    def write(df: "pd.DataFrame | DataFrame", folder: Path, name: str) -> Path:
         path = Path(folder) / f"{name}.parquet"
+        if isinstance(df, DataFrame):  # a table left on Spark (beyond the driver): as it is
+            df.write.mode("error").parquet(str(path))
+            return path
         frame = df.copy()
         for c in frame.columns:  # Spark has no categorical or nullable-integer pandas types
             if isinstance(frame[c].dtype, pd.CategoricalDtype):
