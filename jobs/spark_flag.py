@@ -59,6 +59,18 @@ class SparkFlagResult(FlagResult):
         return self.queue_rows.head(n)[["account_id", "score", "rank", "reasons"]]
 
 
+def _collect_flagged(scores: Any) -> pd.DataFrame:
+    """The flagged rows of the Spark ``scores`` (``k`` of them) with the in-process dtypes:
+    times in UTC whatever the session's time zone, ranks as nullable integers."""
+    times = ("decided_at", "first_flagged_at")
+    rows = scores.where(F.col("flagged")).select(
+        *[F.unix_micros(c).alias(c) if c in times else c for c in scores.columns]).toPandas()
+    for c in times:
+        rows[c] = pd.to_datetime(rows[c], unit="us", utc=True)
+    rows["rank"] = rows["rank"].astype("Int64")
+    return rows
+
+
 def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker: Masker,
                        stages: Stages, row_counts: dict[str, Any],
                        t0: float) -> SparkFlagResult:
@@ -114,15 +126,15 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
                     .select("node", F.coalesce(flagged, F.lit(False)).alias("flagged"))
                     .join(decisions.select("node", "decision"), "node", "left"))
         clusters = clusters_frame(state, per_node, state.as_of)
-        queue = queue_table(scores.where(F.col("flagged")).toPandas())
+        queue = queue_table(_collect_flagged(scores))
         around = keep_around(graph, flagged_nodes, masker, enforcement=tables.enforcement)
-        n_ident = identities.count()
-        largest = identities.agg(F.max("size")).first()[0] or 0
-        n_clusters = state.clusters.select("cluster").distinct().count()
+        n_ident, largest = identities.agg(F.count(F.lit(1)), F.max("size")).first()
+        n_clusters, top_cluster = state.clusters.agg(F.countDistinct("cluster"),
+                                                     F.max("cluster")).first()
     banned, cleared = int(status["banned"].sum()), int(status["cleared"].sum())
     summary = {
         "accounts": n, "banned": banned, "cleared": cleared, "identities": int(n_ident),
-        "largest_identity": int(largest), "identities_split": int(state.n_split),
+        "largest_identity": int(largest or 0), "identities_split": int(state.n_split),
         "clusters": int(n_clusters), "flagged": int(len(flagged_nodes)),
         "scoring": scoring.mode,
         **({"scoring_note": scoring.info["reason"]} if "reason" in scoring.info else {}),
@@ -157,8 +169,8 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
     run = {
         "run_id": uuid.uuid4().hex,
         "as_of": state.as_of.isoformat(),
-        "id_counters": {"identity": int(n_ident) - 1, "cluster": int(
-            state.clusters.agg(F.max("cluster")).first()[0] if n_clusters else -1)},
+        "id_counters": {"identity": int(n_ident) - 1,
+                        "cluster": int(top_cluster) if n_clusters else -1},
         "parameters": parameters,
         "inputs": {name: {"source": src} for name, src in tables.sources.items()},
         "row_counts": row_counts,

@@ -270,7 +270,8 @@ def identities_frame(state: Any, links: DataFrame) -> DataFrame:
             .agg(F.count(F.lit(1)).alias("n_links"), F.min("weight").alias("min_link_weight"),
                  F.min("match_probability").alias("min_match_probability")))
     cut = same.where(F.col("cut"))
-    touched = (cut.select(F.col("a").alias("node")).unionByName(cut.select(F.col("b").alias("node")))
+    ends = cut.select(F.col("a").alias("node")).unionByName(cut.select(F.col("b").alias("node")))
+    touched = (ends
                .join(state.identities, "node").select("identity").distinct()
                .withColumn("was_split", F.lit(True)))
     inf = F.lit(float("inf"))
@@ -320,7 +321,8 @@ def clusters_frame(state: Any, scores: DataFrame, as_of: pd.Timestamp,
              .join(c.withColumnRenamed("node", "b").withColumnRenamed("cluster", "_cb"), "b")
              .where(F.col("cluster") == F.col("_cb"))
              .groupBy("cluster").agg(F.sum("weight").alias("internal_weight")))
-    risk = (F.col("_score") + F.lit(prior_strength * base)) / (F.col("size") + F.lit(prior_strength))
+    risk = ((F.col("_score") + F.lit(prior_strength * base))
+            / (F.col("size") + F.lit(prior_strength)))
     as_of_ns = int(pd.Timestamp(as_of).value)
     age = (F.lit(as_of_ns) - F.col("_last")).cast("double") / F.lit(86400e9)
     active = F.coalesce(age <= F.lit(float(active_days)), F.lit(False))
