@@ -17,6 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 __all__ = ["parquet_folder_writer"]
 
+_TIMESTAMPS = "spark.sql.parquet.outputTimestampType"
+
 
 def parquet_folder_writer(spark: SparkSession, rows_per_part: int = 1_000_000
                           ) -> Callable[[pd.DataFrame, Path, str], Path]:
@@ -31,7 +33,18 @@ def parquet_folder_writer(spark: SparkSession, rows_per_part: int = 1_000_000
     def write(df: "pd.DataFrame | DataFrame", folder: Path, name: str) -> Path:
         path = Path(folder) / f"{name}.parquet"
         if isinstance(df, DataFrame):  # a table left on Spark (beyond the driver): as it is
-            df.write.mode("error").parquet(str(path))
+            conf = spark.conf
+            before = conf.get(_TIMESTAMPS, None)
+            # instants marked as UTC, which readers load as UTC (Spark's default, INT96,
+            # reads back as a naive time)
+            conf.set(_TIMESTAMPS, "TIMESTAMP_MICROS")
+            try:
+                df.write.mode("error").parquet(str(path))
+            finally:
+                if before is None:
+                    conf.unset(_TIMESTAMPS)
+                else:
+                    conf.set(_TIMESTAMPS, before)
             return path
         frame = df.copy()
         for c in frame.columns:  # Spark has no categorical or nullable-integer pandas types

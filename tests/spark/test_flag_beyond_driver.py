@@ -61,6 +61,12 @@ def test_the_job_runs_to_the_end_with_every_in_process_column(runs):
     np.testing.assert_array_equal(scores["account_id"], want["account_id"])
     for col in ("banned", "cleared", "violations"):
         np.testing.assert_array_equal(scores[col], want[col], err_msg=col)
+    # read back with the in-process types: nullable integer ranks, times in UTC
+    assert scores["rank"].dtype == want["rank"].dtype
+    for col in ("decided_at", "first_flagged_at"):
+        assert str(scores[col].dt.tz) == "UTC", col
+    flagged_at = scores.loc[scores["flagged"], "first_flagged_at"]
+    assert (flagged_at == pd.Timestamp(got.run["as_of"])).all()
     # the propagation column as written: the same iteration count on both engines
     assert np.abs(scores["propagation_score"] - want["propagation_score"]).max() < 1e-9
 
