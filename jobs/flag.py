@@ -184,12 +184,21 @@ def _evidence(graph: AccountGraph, flagged_nodes: np.ndarray, explanations: dict
     return reasons, evidence
 
 
-def _engine_options(config: JobConfig) -> dict[str, Any]:
+def _engine_options(config: JobConfig, previous: Any) -> dict[str, Any]:
     if config.engine != "spark":
         return {}
-    # beyond the driver the job stops before the graph stages: it could not use their tables
+    # beyond the driver the job runs on Spark to the end (jobs/spark_flag.py), but not yet
+    # with a previous run or a saved model: then it stops before the graph stages
     return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links,
-            "graph_beyond_driver": False}
+            "graph_beyond_driver": previous is None and config.model is None}
+
+
+def _driver_limit(config: JobConfig) -> tuple[type[BaseException], ...]:
+    """The Spark engine's "beyond the driver" error, when the job runs on Spark."""
+    if config.engine != "spark":
+        return ()
+    from ringfence.graph.spark.engine import DriverLimitError
+    return (DriverLimitError,)
 
 
 def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
@@ -260,9 +269,17 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
     row_counts = {name: (len(df) if (df := tables[name]) is not None else None)
                   for name in TABLES}
     row_counts.update(getattr(tables, "counts", {}))  # tables left on Spark (SparkTables)
-    state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages,
-                         release_inputs=config.release_inputs, engine=config.engine,
-                         engine_options=_engine_options(config))
+    try:
+        state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages,
+                             release_inputs=config.release_inputs, engine=config.engine,
+                             engine_options=_engine_options(config, prior))
+    except _driver_limit(config) as err:
+        if err.state is None:
+            raise
+        # the graph stages ran on Spark: features, scores and outputs stay there
+        from ringfence.jobs.spark_flag import flag_beyond_driver
+        return flag_beyond_driver(tables, config, err, masker=masker, stages=stages,
+                                  row_counts=row_counts, t0=t0)
     graph, ident = state.graph, state.linking
     if config.engine == "spark":  # features and scores on Spark, the model fitted here
         from ringfence.models.spark_scoring import spark_scorer

@@ -150,6 +150,8 @@ def read_table(directory: str | os.PathLike, name: str) -> pd.DataFrame:
                  else str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
         raise RunFolderError(f"{path}: cannot read this table, it is damaged or not a "
                              f"{path.suffix[1:]} table ({first})") from None
+    if "rank" in df.columns and df["rank"].dtype.kind == "f":  # Spark's Parquet: no pandas types
+        df["rank"] = df["rank"].astype("Int64")
     missing = [c for c in _REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
     if missing:
         raise RunFolderError(f"{path}: not a run's {name} table (no column "

@@ -54,7 +54,7 @@ from ringfence.models.features import (AGGREGATORS, FEATURE_DTYPE, LABEL_COLUMNS
                                        RATE_PRIOR, RESIDUE, hide_labels)
 from ringfence.models.training import CLUSTER_FEATURES
 
-__all__ = ["graph_frames", "status_passes", "propagation_passes", "spark_account_features",
+__all__ = ["graph_frames", "accounts_frame", "status_passes", "propagation_passes", "spark_account_features",
            "spark_neighbour_aggregates", "spark_label_features",
            "spark_out_of_fold_label_features", "spark_scoring_features", "categories",
            "to_pandas"]
@@ -83,22 +83,7 @@ def graph_frames(spark: SparkSession, state: GraphState, accounts: pd.DataFrame
     upper = sp.triu(g.adjacency, k=1).tocoo()
     links = pd.DataFrame({"a": upper.row.astype(np.int64), "b": upper.col.astype(np.int64),
                           "weight": upper.data.astype(np.float64)})
-    acc = accounts.reset_index(drop=True).copy()
-    nodes = g.index.get_indexer(acc["account_id"])
-    created = None
-    if "created_at" in acc.columns:  # shipped as microseconds: Arrow's tz handling varies
-        created = pd.to_datetime(acc["created_at"], utc=True)
-        # whatever the resolution (pandas 3 reads microseconds, older ones nanoseconds)
-        acc["created_at"] = ((created - pd.Timestamp(0, tz="UTC"))
-                             // pd.Timedelta(microseconds=1)).astype(float)
-    for col in acc.columns:
-        if isinstance(acc[col].dtype, pd.CategoricalDtype) or acc[col].dtype == object \
-                or pd.api.types.is_string_dtype(acc[col]):
-            acc[col] = acc[col].astype(object).where(acc[col].notna(), None)
-    acc.insert(0, "node", nodes.astype(np.int64))
-    acc_df = spark.createDataFrame(acc)
-    if created is not None:
-        acc_df = acc_df.withColumn("created_at", F.timestamp_micros(F.col("created_at").cast("long")))
+    acc_df = accounts_frame(spark, g.index, accounts)
     ident = g.identifiers
     uses = pd.DataFrame({
         "node": g.uses["account"].to_numpy(np.int64),
@@ -120,6 +105,35 @@ def graph_frames(spark: SparkSession, state: GraphState, accounts: pd.DataFrame
             "uses": spark.createDataFrame(uses, "node long, kind string, n_accounts long"),
             "edges": edges, "groups": spark.createDataFrame(groups),
             "status": spark.createDataFrame(status_passes(g))}
+
+
+def accounts_frame(spark: SparkSession, index: pd.Index, accounts: pd.DataFrame) -> DataFrame:
+    """The ``accounts`` input table: the driver's accounts with their ``node`` (position in
+    ``index``), ``created_at`` a Spark timestamp, strings as strings.
+
+    Examples
+    --------
+    >>> accounts_frame(spark, pd.Index(["a", "b"]),
+    ...                pd.DataFrame({"account_id": ["b", "a"]})).columns  # doctest: +SKIP
+    ['node', 'account_id']
+    """
+    acc = accounts.reset_index(drop=True).copy()
+    nodes = index.get_indexer(acc["account_id"])
+    created = None
+    if "created_at" in acc.columns:  # shipped as microseconds: Arrow's tz handling varies
+        created = pd.to_datetime(acc["created_at"], utc=True)
+        # whatever the resolution (pandas 3 reads microseconds, older ones nanoseconds)
+        acc["created_at"] = ((created - pd.Timestamp(0, tz="UTC"))
+                             // pd.Timedelta(microseconds=1)).astype(float)
+    for col in acc.columns:
+        if isinstance(acc[col].dtype, pd.CategoricalDtype) or acc[col].dtype == object \
+                or pd.api.types.is_string_dtype(acc[col]):
+            acc[col] = acc[col].astype(object).where(acc[col].notna(), None)
+    acc.insert(0, "node", nodes.astype(np.int64))
+    acc_df = spark.createDataFrame(acc)
+    if created is not None:
+        acc_df = acc_df.withColumn("created_at", F.timestamp_micros(F.col("created_at").cast("long")))
+    return acc_df
 
 
 def status_passes(graph: AccountGraph, train_nodes: np.ndarray | None = None,

@@ -38,7 +38,8 @@ def test_every_layer_is_searched():
                                   for m in MODULES])
 def test_docstring_examples(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
-    if name.startswith(("ringfence.graph.spark.", "ringfence.models.spark_")) \
+    if name.startswith(("ringfence.graph.spark.", "ringfence.models.spark_",
+                        "ringfence.jobs.spark_")) \
             and importlib.util.find_spec("pyspark") is None:
         pytest.skip("the Spark engine's modules need the spark extra (make spark)")
     module = importlib.import_module(name)

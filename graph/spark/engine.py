@@ -14,9 +14,10 @@ When the links (identifier pairs plus edge links) outnumber ``driver_max_links``
 not collected: the linker runs on Spark (``ringfence.graph.spark.linking``: levels as
 joins, EM on the pattern counts), identities and propagation as joins
 (``ringfence.graph.spark.components``, ``ringfence.graph.spark.pagerank``) and clusters are
-Leiden per component of the identifier pairs (``ringfence.graph.spark.state``); the job
-then stops with :class:`DriverLimitError` holding those Spark tables, as its features and
-model do not take them yet (docs/spark.md).
+Leiden per component of the identifier pairs (``ringfence.graph.spark.state``);
+``run_pipeline`` then stops with :class:`DriverLimitError` holding those Spark tables (they
+are no :class:`GraphState`), and the flag job takes them to the end
+(:func:`ringfence.jobs.spark_flag.flag_beyond_driver`; docs/spark.md).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from ringfence.graph.timestamps import parse_time
 
 __all__ = ["spark_engine", "DRIVER_MAX_LINKS", "DriverLimitError"]
 
-#: links collected to the driver at most (about 40 bytes each there): beyond, the
-#: the run stops with :class:`DriverLimitError` (docs/spark.md). ``RINGFENCE_SPARK_DRIVER_MAX_LINKS`` overrides.
+#: links collected to the driver at most (about 40 bytes each there): beyond, the graph
+#: stages run on Spark (docs/spark.md). ``RINGFENCE_SPARK_DRIVER_MAX_LINKS`` overrides.
 DRIVER_MAX_LINKS = 50_000_000
 
 _WHERE = {
@@ -76,7 +77,7 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
     graph_beyond_driver
         Beyond ``driver_max_links``, run the graph stages on Spark before stopping with
         :class:`DriverLimitError` (its ``state`` holds their tables); False stops at
-        once, as the flag job does: it could not use them.
+        once (the flag job with a previous run or a saved model: it cannot use them).
 
     Returns
     -------
@@ -117,14 +118,15 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
             "driver_max_links": limit, "identifier_pairs": counts["pairs"],
             "edge_links": counts["links_by_edge"],
         }
-        if n_links > limit:
-            return _beyond_driver(session, tables, config, frames, as_of, stages,
-                                  stop_after if graph_beyond_driver else None,
-                                  info)
-        graph = build_on_spark(session, tables, config, as_of, frames)
-        for name in ("pairs", "links_by_edge"):
-            if frames[name] is not None:
-                frames[name].unpersist()
+        beyond = n_links > limit
+        if not beyond:
+            graph = build_on_spark(session, tables, config, as_of, frames)
+            for name in ("pairs", "links_by_edge"):
+                if frames[name] is not None:
+                    frames[name].unpersist()
+    if beyond:  # after the build's stage: the build did not fail
+        return _beyond_driver(session, tables, config, frames, as_of, stages,
+                              stop_after if graph_beyond_driver else None, info)
     if release_inputs:  # what the build read is no longer needed
         if release is not None:
             release.clear()
@@ -151,9 +153,9 @@ def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: di
     """The links do not fit on the driver: the graph stages run on Spark
     (:func:`ringfence.graph.spark.state.graph_beyond_driver`: the linker, identities,
     Leiden per component, propagation), then the run stops with :class:`DriverLimitError`
-    carrying that :class:`~ringfence.graph.spark.state.SparkGraphState`: the flag job's
-    features, model and outputs do not take Spark tables yet (docs/spark.md, "Beyond the
-    driver").
+    carrying that :class:`~ringfence.graph.spark.state.SparkGraphState`, which the flag job
+    takes to the end (:func:`ringfence.jobs.spark_flag.flag_beyond_driver`; docs/spark.md,
+    "Beyond the driver").
     """
     from ringfence.graph.spark.state import graph_beyond_driver
 
@@ -164,22 +166,24 @@ def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: di
                                         stop_after=max(stop_after, "identities",
                                                        key=STAGES.index))
     n = info["identifier_pairs"] + info["edge_links"]
-    ran = ("Identities, clusters and propagation ran on Spark, but the flag job's"
-           if state is not None else "Identities, clusters and propagation can run on Spark "
-           "(run_pipeline(engine='spark')), but the flag job's")
+    if state is not None:
+        what = ("The graph stages ran on Spark; their tables are in this error's state "
+                "(the flag job takes them to the end: ringfence.jobs.spark_flag)")
+    else:
+        what = ("Beyond the driver the flag job runs on Spark to the end, but not yet with a "
+                "previous run (--previous) or a saved model (--model): leave them out")
     raise DriverLimitError(
         f"{n:,} links are more than the driver takes (spark_driver_max_links = "
-        f"{info['driver_max_links']:,}). {ran} features, model and outputs do not take "
-        "Spark tables yet "
-        "(docs/spark.md, 'Beyond the driver'). Raise the limit (spark_driver_max_links in "
+        f"{info['driver_max_links']:,}). {what} "
+        "(docs/spark.md, 'Beyond the driver'), or raise the limit (spark_driver_max_links in "
         "the job's config file, or RINGFENCE_SPARK_DRIVER_MAX_LINKS) if the driver has the "
         "memory: about 40 bytes per link", state=state, info=info)
 
 
 class DriverLimitError(RuntimeError):
-    """More links than ``driver_max_links``: the graph stages ran on Spark, the rest of the
-    job cannot take their tables yet. ``state`` holds them
-    (:class:`~ringfence.graph.spark.state.SparkGraphState`), ``info`` the engine's notes."""
+    """More links than ``driver_max_links``: the graph stages ran on Spark. ``state`` holds
+    their tables (:class:`~ringfence.graph.spark.state.SparkGraphState`; None when the
+    caller asked to stop at once), ``info`` the engine's notes."""
 
     def __init__(self, message: str, state: Any = None, info: dict | None = None):
         super().__init__(message)

@@ -53,8 +53,9 @@ class SparkGraphState:
     status : pyspark.sql.DataFrame
         One row per account: ``node``, ``account_id``, ``banned``, ``cleared``,
         ``lifted``, ``violations``, ``seed_weight`` (booleans, int, float as
-        :func:`ringfence.graph.build.account_status`), ``ban_ns``, ``first_ns`` (the ban
-        in force and the first activity, ns since the epoch; ``-2**63`` when none).
+        :func:`ringfence.graph.build.account_status`), ``ban_ns``, ``first_ns``,
+        ``last_ns`` (the ban in force, the first and the last activity, ns since the
+        epoch; ``-2**63`` when none).
     links : pyspark.sql.DataFrame
         Every candidate pair of the linker: ``a``, ``b``, ``match_weight``,
         ``match_probability``, ``link_kind`` (``same_actor`` / ``shared_environment``),
@@ -83,6 +84,12 @@ class SparkGraphState:
         Stage -> what ran instead of the driver's code (:data:`FALLBACKS`), for run.json.
     warnings : list of str
         Warnings of the propagation (no seeds, no convergence).
+    frames : dict
+        What :func:`~ringfence.graph.spark.build.pair_frames` built (``uses``,
+        ``pairs``, ``links_by_edge``, ``ident``, the kind names): the flag job's
+        features and evidence read them.
+    as_of : pandas.Timestamp or None
+        The time ages are measured from.
     """
 
     status: "DataFrame"
@@ -96,13 +103,15 @@ class SparkGraphState:
     n_split: int
     fallbacks: dict = field(default_factory=lambda: dict(FALLBACKS))
     warnings: list = field(default_factory=list)
+    frames: dict = field(default_factory=dict)
+    as_of: pd.Timestamp | None = None
 
 
 def spark_status(spark: "SparkSession", tables: Tables, frames: dict, config: GraphConfig,
                  as_of: pd.Timestamp) -> "DataFrame":
     """:attr:`SparkGraphState.status`: the enforcement status on the driver (the accounts
-    and enforcement tables are there already), the first activity on Spark (the earliest
-    of creation, enforcement, identifier use and edge time, as
+    and enforcement tables are there already), the first and last activity on Spark (the
+    earliest and latest of creation, enforcement, identifier use and edge time, as
     :func:`ringfence.graph.build._activity_span`)."""
     from pyspark.sql import functions as F
 
@@ -114,42 +123,49 @@ def spark_status(spark: "SparkSession", tables: Tables, frames: dict, config: Gr
     n = len(index)
     nat = np.iinfo(np.int64).min
     base = np.full(n, np.iinfo(np.int64).max)
+    top = np.full(n, nat)
     if "created_at" in acc.columns:
         created = _ns(acc["created_at"])
         ok = created != nat
         base[ok] = created[ok]
+        top[ok] = created[ok]
     enf = tables.enforcement
     if enf is not None and "at" in enf.columns:
         at, nodes = _ns(enf["at"]), tables.account_positions("enforcement")
         ok = at != nat
         np.minimum.at(base, nodes[ok], at[ok])
+        np.maximum.at(top, nodes[ok], at[ok])
     driver = pd.DataFrame({
         "node": np.arange(n, dtype=np.int64), "account_id": index.astype(str).to_numpy(object),
         "banned": st["banned"].to_numpy(bool), "cleared": st["cleared"].to_numpy(bool),
         "lifted": st["lifted"].to_numpy(bool) if "lifted" in st else np.zeros(n, bool),
         "violations": st["violations"].to_numpy(np.int64),
         "seed_weight": st["seed_weight"].to_numpy(float),
-        "ban_ns": pd.DatetimeIndex(st["ban_at"]).asi8, "base_ns": base})
+        "ban_ns": pd.DatetimeIndex(st["ban_at"]).asi8, "base_ns": base, "top_ns": top})
     times = []
     if frames["uses"] is not None:
-        times.append(frames["uses"].select("node", F.col("first_us").alias("us"))
-                     .where(F.col("us") != _MISSING_US))
+        times.append(frames["uses"].select("node", F.col("first_us").alias("lo"),
+                                           F.col("last_us").alias("hi")))
     if frames["edge_span"] is not None:
-        times.append(frames["edge_span"].select("node", F.col("lo").alias("us"))
-                     .where(F.col("us") != _MISSING_US))
+        times.append(frames["edge_span"].select("node", "lo", "hi"))
     out = spark.createDataFrame(driver)
     if times:
         seen = times[0]
         for t in times[1:]:
             seen = seen.unionByName(t)
-        seen = seen.groupBy("node").agg((F.min("us") * 1000).alias("seen_ns"))
+        missing = F.lit(_MISSING_US)
+        seen = seen.groupBy("node").agg(
+            (F.min(F.when(F.col("lo") != missing, F.col("lo"))) * 1000).alias("seen_ns"),
+            (F.max(F.when(F.col("hi") != missing, F.col("hi"))) * 1000).alias("seen_last_ns"))
         out = out.join(seen, "node", "left")
     else:
-        out = out.withColumn("seen_ns", F.lit(None).cast("long"))
+        out = out.withColumn("seen_ns", F.lit(None).cast("long")) \
+            .withColumn("seen_last_ns", F.lit(None).cast("long"))
     first = F.least(F.col("base_ns"), F.coalesce("seen_ns", F.col("base_ns")))
     first = F.when(first == np.iinfo(np.int64).max, F.lit(nat)).otherwise(first)
+    last = F.greatest(F.col("top_ns"), F.coalesce("seen_last_ns", F.col("top_ns")))
     return out.select("node", "account_id", "banned", "cleared", "lifted", "violations",
-                      "seed_weight", "ban_ns", first.alias("first_ns"))
+                      "seed_weight", "ban_ns", first.alias("first_ns"), last.alias("last_ns"))
 
 
 def graph_beyond_driver(spark: "SparkSession", tables: Tables, config: GraphConfig,
@@ -226,7 +242,8 @@ def graph_beyond_driver(spark: "SparkSession", tables: Tables, config: GraphConf
         graph_links = graph_links.unionByName(p)
     state = SparkGraphState(status=status, links=links, identities=found.nodes, clusters=None,
                             propagation=None, graph_links=graph_links, linker=linker,
-                            propagation_meta={}, n_split=found.n_split)
+                            propagation_meta={}, n_split=found.n_split, frames=frames,
+                            as_of=as_of)
     if stop_after == "identities":
         return state
     if frames["pairs"] is not None:
