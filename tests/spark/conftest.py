@@ -54,7 +54,8 @@ def platform():
 @pytest.fixture(scope="session")
 def in_process_flag(platform):
     """The flag job in-process on ``platform`` without its decisions (``FLAG_CONFIG``,
-    ``FLAG_CAPACITY`` to review): the reference of test_engine.py, whose graph state test_scoring.py scores."""
+    ``FLAG_CAPACITY`` to review): test_engine.py's reference, whose graph state
+    test_scoring.py scores."""
     from ringfence.jobs.flag import run_flag
 
     with threadpool_limits(limits=1):
