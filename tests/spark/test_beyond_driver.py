@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph import load_tables
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import run_pipeline
-from ringfence.graph.synth import SynthConfig, generate_platform
+from spark.helpers import partition as _partition, per_node as _per_node, platform_tables
 
 pytestmark = pytest.mark.spark
 
@@ -23,41 +22,16 @@ CONFIG = GraphConfig(seed=3, max_iter=8, tol=1e-300)
 
 
 @pytest.fixture(scope="module")
-def platform():
-    return generate_platform(4000, seed=8, config=SynthConfig(ring_actor_share=1.0),
-                             link_labels=0.3)
-
-
-def _tables(p):
-    return load_tables(p.accounts, p.identifiers, p.edges, p.enforcement, p.link_decisions)
-
-
-@pytest.fixture(scope="module")
 def both(spark, platform):
     from ringfence.graph.spark.engine import DriverLimitError
 
-    ref = run_pipeline(_tables(platform), CONFIG)
+    # conftest.py's platform, with its reviewers' decisions
+    ref = run_pipeline(platform_tables(platform, decisions=True), CONFIG)
     assert any("did not converge in 8" in w for w in ref.warnings)
     with pytest.raises(DriverLimitError) as caught:
-        run_pipeline(_tables(platform), CONFIG, engine="spark",
+        run_pipeline(platform_tables(platform, decisions=True), CONFIG, engine="spark",
                      engine_options={"driver_max_links": 10})
     return ref, caught.value
-
-
-def _partition(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels)
-    out = np.full(len(labels), -1)
-    linked = labels >= 0
-    first = pd.Series(np.flatnonzero(linked)).groupby(labels[linked]).transform("min")
-    out[linked] = first.to_numpy()
-    return out
-
-
-def _per_node(df, column: str, n: int) -> np.ndarray:
-    got = df.toPandas()
-    out = np.full(n, -1)
-    out[got["node"].to_numpy()] = got[column].to_numpy()
-    return out
 
 
 def test_the_job_stops_after_the_graph_stages_with_a_clear_message(both):

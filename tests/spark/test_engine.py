@@ -11,47 +11,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph import load_tables
-from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import run_pipeline
-from ringfence.graph.synth import generate_platform
 from ringfence.jobs.flag import run_flag
 from ringfence.models.evaluate import pairwise_identity_scores
+from spark.helpers import FLAG_CAPACITY, FLAG_CONFIG as CONFIG, partition, platform_tables
 
 pytestmark = pytest.mark.spark
 
-CONFIG = GraphConfig(seed=3)
-
 
 @pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=5000, seed=11)
-
-
-def _tables(p):
-    return load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
-
-
-@pytest.fixture(scope="module")
-def results(spark, platform):
-    """The flag job on each engine (its graph state is what the seam returned)."""
-    return (run_flag(_tables(platform), CONFIG, review_capacity=100),
-            run_flag(_tables(platform), CONFIG, review_capacity=100, engine="spark"))
+def results(spark, platform, in_process_flag):
+    """The flag job on each engine (its graph state is what the seam returned); the
+    in-process run is conftest.py's, shared with test_scoring.py."""
+    return (in_process_flag,
+            run_flag(platform_tables(platform), CONFIG, review_capacity=FLAG_CAPACITY,
+                     engine="spark"))
 
 
 @pytest.fixture(scope="module")
 def states(results):
     return tuple(r.state for r in results)
-
-
-def _partition(labels: np.ndarray) -> np.ndarray:
-    """Each node's group named by its smallest member (-1 stays -1): label-free."""
-    labels = np.asarray(labels)
-    out = np.full(len(labels), -1)
-    linked = labels >= 0
-    first = pd.Series(np.flatnonzero(linked)).groupby(labels[linked]).transform("min")
-    out[linked] = first.to_numpy()
-    return out
 
 
 def test_the_spark_state_is_the_in_process_one(states):
@@ -90,7 +69,7 @@ def test_pair_weights_agree_to_1e_12(states):
 def test_identities_are_the_same_partition(states):
     ref, sp = states
     assert (ref.identity >= 0).sum() > 30
-    np.testing.assert_array_equal(_partition(sp.identity), _partition(ref.identity))
+    np.testing.assert_array_equal(partition(sp.identity), partition(ref.identity))
     assert sp.linking.largest == ref.linking.largest
     assert sp.linking.n_split == ref.linking.n_split
 
@@ -120,7 +99,7 @@ def test_the_flagged_queue_is_the_same_within_5_percent(results):
     ref, sp = results
     a = set(ref.scores.loc[ref.scores["flagged"], "account_id"])
     b = set(sp.scores.loc[sp.scores["flagged"], "account_id"])
-    assert len(a) == len(b) == 100
+    assert len(a) == len(b) == FLAG_CAPACITY
     assert len(a & b) >= 0.95 * len(a)
     assert sp.run["engine"]["name"] == "spark" and ref.run["engine"]["name"] == "in-process"
     # features and scores on Spark, the model fitted on the driver (models/spark_scoring.py)
@@ -131,7 +110,7 @@ def test_the_flagged_queue_is_the_same_within_5_percent(results):
 
 
 def test_run_pipeline_takes_the_engine_by_name(spark, platform, states):
-    state = run_pipeline(_tables(platform), CONFIG, stop_after="build", engine="spark")
+    state = run_pipeline(platform_tables(platform), CONFIG, stop_after="build", engine="spark")
     assert state.engine == "spark" and state.linking is None
     assert list(state.engine_info["stages"]) == ["load and validate", "build graph"]
     np.testing.assert_allclose(state.graph.pairs["weight"], states[0].graph.pairs["weight"],

@@ -11,41 +11,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph import load_tables
 from ringfence.graph.build import build_graph
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.identity import link_identities
-from ringfence.graph.synth import generate_platform
+from spark.helpers import partition as _partition, platform_tables
 
 pytestmark = pytest.mark.spark
 
 CONFIG = GraphConfig(seed=3)
 
 
-@pytest.fixture(scope="module")
-def platform():
-    return generate_platform(n_accounts=3000, seed=5, link_labels=0.5)
-
-
-def _partition(labels: np.ndarray) -> np.ndarray:
-    """Each node's group named by its smallest member (-1 stays -1): label-free."""
-    labels = np.asarray(labels)
-    out = np.full(len(labels), -1)
-    linked = labels >= 0
-    first = pd.Series(np.flatnonzero(linked)).groupby(labels[linked]).transform("min")
-    out[linked] = first.to_numpy()
-    return out
-
-
 def _both(spark, platform, with_labels: bool):
-    """(in-process identity linking, Spark links, Spark identities) of one platform."""
+    """(in-process identity linking, Spark links, Spark identities) of conftest.py's
+    platform."""
     from ringfence.graph.spark.build import pair_frames
     from ringfence.graph.spark.components import spark_identities
     from ringfence.graph.spark.linking import spark_link, status_frame
 
-    p = platform
-    tables = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement,
-                         p.link_decisions if with_labels else None)
+    tables = platform_tables(platform, decisions=with_labels)
     graph = build_graph(tables)
     decisions = tables.link_decisions
     ref = link_identities(graph, CONFIG, decisions)

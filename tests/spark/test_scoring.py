@@ -6,12 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph import load_tables
-from ringfence.graph.config import GraphConfig
-from ringfence.graph.pipeline import run_pipeline
-from ringfence.graph.synth import generate_platform
 from ringfence.models.scoring import EXPLAIN_LIMIT, ModelScorer, eligible_nodes, rank_order
 from ringfence.models.training import fit_model
+from spark.helpers import platform_tables
 
 pytestmark = pytest.mark.spark
 
@@ -19,11 +16,10 @@ CAPACITY = 100
 
 
 @pytest.fixture(scope="module")
-def setup():
-    p = generate_platform(n_accounts=2000, seed=8)
-    tables = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement)
-    state = run_pipeline(tables, GraphConfig(seed=1))
-    return tables, state
+def setup(platform, in_process_flag):
+    """conftest.py's platform and the graph state of its in-process flag run (the graph
+    stages' outputs, which scoring reads and does not change)."""
+    return platform_tables(platform), in_process_flag.state
 
 
 def _features_frame(spark, X: pd.DataFrame):
