@@ -32,3 +32,23 @@ def graph_parts(platform, enforcement=None):
     ident = link_identities(g)
     membership, _ = find_clusters(g)
     return t, g, ident, membership
+
+
+def households_and_evaders(n_households: int, n_evaders: int) -> list[tuple[str, str, str]]:
+    """Identifier rows (account, kind, value) of households and ban evaders.
+
+    A household is three people on one tablet, router and address, with a card each; an
+    evader's two accounts keep the card and nothing else: a linker that sums shared values
+    merges the households and misses the evaders.
+    """
+    rows = []
+    for h in range(n_households):
+        for k in range(3):
+            acc = f"h{h}_{k}"
+            rows += [(acc, "device", f"hdev{h}"), (acc, "ip", f"10.{h // 250}.{h % 250}.1"),
+                     (acc, "address", f"haddr{h}"), (acc, "card", f"hcard{h}_{k}")]
+    for e in range(n_evaders):
+        for k in range(2):
+            acc = f"e{e}_{k}"
+            rows += [(acc, "card", f"ecard{e}"), (acc, "device", f"edev{e}_{k}")]
+    return rows

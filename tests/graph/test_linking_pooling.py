@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import small_tables
+from helpers import households_and_evaders, small_tables
 
 from ringfence.graph.build import build_graph
 from ringfence.graph.config import GraphConfig
@@ -52,22 +52,8 @@ def test_the_share_is_read_from_the_identities_each_share_makes():
     pd.testing.assert_frame_equal(fewer_table, table)
 
 
-def _evaders_and_households(n: int) -> list[tuple[str, str, str]]:
-    rows = []
-    for h in range(n):  # three people on one tablet, router and address; a card each
-        for k in range(3):
-            acc = f"h{h}_{k}"
-            rows += [(acc, "device", f"hdev{h}"), (acc, "ip", f"10.{h // 250}.{h % 250}.1"),
-                     (acc, "address", f"haddr{h}"), (acc, "card", f"hcard{h}_{k}")]
-    for e in range(n):  # an evader keeps the card, nothing else
-        for k in range(2):
-            acc = f"e{e}_{k}"
-            rows += [(acc, "card", f"ecard{e}"), (acc, "device", f"edev{e}_{k}")]
-    return rows
-
-
 def test_the_linker_pools_with_the_share_its_decisions_choose():
-    rows = _evaders_and_households(60)
+    rows = households_and_evaders(60, 60)
     g = build_graph(small_tables(sorted({r[0] for r in rows}), rows))
     decisions = pd.DataFrame(
         [(f"e{e}_0", f"e{e}_1", "same_actor") for e in range(30)]

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import small_tables
+from helpers import households_and_evaders, small_tables
 
 from ringfence.graph.build import build_graph
 from ringfence.graph.config import GraphConfig
@@ -58,27 +58,13 @@ def test_supervised_settings_are_checked():
         GraphConfig(linking={"supervised": {"match_share": 1.5}})
 
 
-def _households_and_evaders(n_households: int, n_evaders: int) -> list[tuple[str, str, str]]:
-    rows = []
-    for h in range(n_households):  # three people: one tablet, one router, one address
-        for k in range(3):
-            acc = f"h{h}_{k}"
-            rows += [(acc, "device", f"hdev{h}"), (acc, "ip", f"10.{h // 250}.{h % 250}.1"),
-                     (acc, "address", f"haddr{h}"), (acc, "card", f"hcard{h}_{k}")]
-    for e in range(n_evaders):  # an evader keeps the card, nothing else
-        for k in range(2):
-            acc = f"e{e}_{k}"
-            rows += [(acc, "card", f"ecard{e}"), (acc, "device", f"edev{e}_{k}")]
-    return rows
-
-
 def _decisions(pairs: list[tuple[str, str]], decision: str) -> pd.DataFrame:
     return pd.DataFrame({"account_a": [a for a, _ in pairs], "account_b": [b for _, b in pairs],
                          "decision": decision})
 
 
 def test_enough_decisions_switch_on_the_classifier_and_decisions_stay_absolute():
-    rows = _households_and_evaders(60, 60)
+    rows = households_and_evaders(60, 60)
     g = build_graph(small_tables(sorted({r[0] for r in rows}), rows))
     same = _decisions([(f"e{e}_0", f"e{e}_1") for e in range(25)], "same_actor")
     apart = _decisions([(f"h{h}_0", f"h{h}_1") for h in range(25)], "different_actors")
