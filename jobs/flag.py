@@ -85,6 +85,30 @@ class FlagResult:
         return s[s["flagged"]].nsmallest(n, "rank")[["account_id", "score", "rank", "reasons"]]
 
 
+def summary_tail(scoring: Any, tables: Tables, masker: Masker, t0: float) -> dict[str, Any]:
+    """The end of run.json's ``summary``, the same on both engines: how the accounts were
+    scored, the seconds since ``t0``, the decisions read and a word on unstable masks."""
+    tail: dict[str, Any] = {
+        "scoring": scoring.mode,
+        **({"scoring_note": scoring.info["reason"]} if "reason" in scoring.info else {}),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if tables.decisions is not None:
+        tail["decisions"] = len(tables.decisions)
+    if not masker.persistent:
+        tail["masks"] = ("random per-run key: identifier masks will differ between runs "
+                         "(run ringfence init once, or set RINGFENCE_MASK_KEY, to keep "
+                         "them stable)")
+    return tail
+
+
+def run_parameters(config: JobConfig, capacity: int) -> dict[str, Any]:
+    """run.json's ``parameters``: the job's configuration and the review capacity used."""
+    parameters = config.to_dict()
+    parameters["effective_review_capacity"] = capacity
+    return parameters
+
+
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for pkg in ("ringfence",) + PACKAGES:
@@ -337,18 +361,9 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
         **({"vs_previous": ", ".join(f"{n:,} {k}" for k, n in scores["status_vs_previous"]
                                      .value_counts().items() if k != "not_flagged")}
            if prior is not None else {}),
-        "scoring": scoring.mode,
-        **({"scoring_note": scoring.info["reason"]} if "reason" in scoring.info else {}),
-        "seconds": round(time.perf_counter() - t0, 2),
+        **summary_tail(scoring, tables, masker, t0),
     }
-    if tables.decisions is not None:
-        summary["decisions"] = len(tables.decisions)
-    if not masker.persistent:
-        summary["masks"] = ("random per-run key: identifier masks will differ between runs "
-                            "(run ringfence init once, or set RINGFENCE_MASK_KEY, to keep "
-                            "them stable)")
-    parameters = config.to_dict()
-    parameters["effective_review_capacity"] = capacity
+    parameters = run_parameters(config, capacity)
     run = {
         "run_id": uuid.uuid4().hex,
         "as_of": graph.as_of.isoformat(),

@@ -15,7 +15,6 @@ output tables as Spark DataFrames with the in-process columns
 from __future__ import annotations
 
 import platform
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from ringfence.graph.subgraph import keep_around
 from ringfence.graph.tables import Tables
 from ringfence.jobs.config import JobConfig
 from ringfence.jobs.continuity import queue_table
-from ringfence.jobs.flag import FlagResult, _evidence, _versions
+from ringfence.jobs.flag import FlagResult, _evidence, _versions, run_parameters, summary_tail
 from ringfence.jobs.spark_outputs import (clusters_frame, identities_frame, latest_decisions,
                                           links_frame, local_graph, scores_frame)
 from ringfence.models.spark_beyond import score_beyond_driver
@@ -136,18 +135,9 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
         "accounts": n, "banned": banned, "cleared": cleared, "identities": int(n_ident),
         "largest_identity": int(largest or 0), "identities_split": int(state.n_split),
         "clusters": int(n_clusters), "flagged": int(len(flagged_nodes)),
-        "scoring": scoring.mode,
-        **({"scoring_note": scoring.info["reason"]} if "reason" in scoring.info else {}),
-        "seconds": round(time.perf_counter() - t0, 2),
+        **summary_tail(scoring, tables, masker, t0),
     }
-    if tables.decisions is not None:
-        summary["decisions"] = len(tables.decisions)
-    if not masker.persistent:
-        summary["masks"] = ("random per-run key: identifier masks will differ between runs "
-                            "(run ringfence init once, or set RINGFENCE_MASK_KEY, to keep "
-                            "them stable)")
-    parameters = config.to_dict()
-    parameters["effective_review_capacity"] = capacity
+    parameters = run_parameters(config, capacity)
     graph_summary = {**graph.summary(), "sharing_pairs": int(info["identifier_pairs"]),
                      "edge_pairs": int(info["edge_links"])}
     engine = {"name": "spark", **info,
