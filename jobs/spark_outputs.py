@@ -23,6 +23,7 @@ from ringfence.graph.linking import SAME_ACTOR
 from ringfence.graph.masking import Masker
 from ringfence.graph.rings import ACTIVE_DAYS
 from ringfence.graph.spark.build import _ns as _us_to_ns
+from ringfence.graph.spark.linking import reason_column
 
 __all__ = ["local_graph", "scores_frame", "identities_frame", "links_frame", "clusters_frame",
            "latest_decisions"]
@@ -188,8 +189,8 @@ def links_frame(state: Any, masker: Masker, config: GraphConfig) -> DataFrame:
     environment or decided, as :func:`ringfence.graph.identity.link_identities`), with
     the identifier pairs' columns, account ids and the top identifier masked in the
     tasks (``mapInPandas``), sorted by the node pair ``a``, ``b`` (kept for
-    :func:`identities_frame`; the written table drops them). ``reason`` is empty: the
-    reason words are computed on the driver in-process only (docs/spark.md)."""
+    :func:`identities_frame`; the written table drops them). ``reason``: the in-process
+    words, as Spark expressions (:func:`~ringfence.graph.spark.linking.reason_column`)."""
     fr = state.frames
     spark = state.status.sparkSession
     lk = state.links
@@ -236,7 +237,7 @@ def links_frame(state: Any, masker: Masker, config: GraphConfig) -> DataFrame:
                   F.coalesce("_value", F.lit("")).alias("top_identifier"),
                   F.coalesce("top_shared_by", F.lit(0)).cast("long").alias("top_shared_by"),
                   "cut", "link_kind", "match_probability", "match_weight", *bf,
-                  F.lit("").alias("reason"), "decided", "a", "b"))
+                  reason_column(state.linker).alias("reason"), "decided", "a", "b"))
 
     def mask(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # the values are masked in the tasks: no clear value reaches the driver or a file

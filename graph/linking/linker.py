@@ -11,6 +11,7 @@ tables behind each decision.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,9 @@ from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
                                                 natural_candidates, pair_context)
 from ringfence.graph.params import ConfigError
 
-__all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "SAME_ACTOR", "SHARED_ENVIRONMENT",
-           "fit_parameters", "pooled_weight", "weights_table"]
+__all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "REASON_SEPARATOR", "ReasonWords",
+           "SAME_ACTOR", "SHARED_ENVIRONMENT", "fit_parameters", "pooled_weight",
+           "pooled_words", "reason_words", "weights_table"]
 
 SAME_ACTOR, SHARED_ENVIRONMENT = "same_actor", "shared_environment"
 DIFFERENT_ACTORS = "different_actors"
@@ -87,6 +89,75 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 _KNOWN_NORMALISERS = (None, "email", "phone")
 _KNOWN_PARTIALS = (None, "email_local", "ip_network")
+
+
+#: between the phrases of a link's ``reason``
+REASON_SEPARATOR = "; "
+
+
+@dataclass(frozen=True)
+class ReasonWords:
+    """What one comparison says in a link's ``reason``, by its level: the one place for
+    the phrases, which :meth:`IdentityLinker.reasons` (Arrow kernels) and the Spark links
+    (:func:`ringfence.graph.spark.linking.reason_column`, column expressions) both build
+    the text from.
+
+    Attributes
+    ----------
+    agree : dict
+        Level -> phrase among the agreements, below exact agreement (the partial level).
+    exact_from : int or None
+        From this level on (exact agreement): ``exact[0]``, the accounts using the rarest
+        agreeing value, ``exact[1]``; None: no such phrase.
+    exact : tuple of str
+        The words before and after that count.
+    differ : dict
+        Level -> phrase among the differences.
+    timing : dict
+        Level -> phrase among the timing words (last).
+    """
+
+    agree: dict[int, str] = field(default_factory=dict)
+    exact_from: int | None = None
+    exact: tuple[str, str] = ("", "")
+    differ: dict[int, str] = field(default_factory=dict)
+    timing: dict[int, str] = field(default_factory=dict)
+
+
+def reason_words(name: str, level_names: list[str], after_ban_days: float) -> ReasonWords:
+    """The phrases of comparison ``name`` (levels ``level_names``, before joint comparisons
+    are combined) in a link's reason. A reason lists every comparison's agreement phrase,
+    then every difference, then the timing, joined by :data:`REASON_SEPARATOR`.
+
+    >>> w = reason_words("email", ["null", "different", "partial", "exact, shared by 2"], 30)
+    >>> w.agree, w.exact_from, w.exact, w.differ
+    ({2: 'same email local part'}, 3, ('same email (used by ', ')'), {1: 'different email'})
+    >>> reason_words("timing", ["null", "other", "after ban"], 30).timing
+    {2: "created within 30 days after the other's ban"}
+    """
+    if name == "timing":
+        return ReasonWords(timing={2: f"created within {after_ban_days} days after the "
+                                      "other's ban"})
+    partial = "partial" in level_names
+    agree = {2: "same email local part" if name == "email" else f"same {name} network"} \
+        if partial else {}
+    return ReasonWords(agree=agree, exact_from=3 if partial else 2,
+                       exact=(f"same {name} (used by ", ")"), differ={1: f"different {name}"})
+
+
+def pooled_words(p_classifier: np.ndarray, p_fs: np.ndarray) -> pa.Array:
+    """The first phrase of a link's reason when the pair classifier is pooled: both models'
+    probabilities, rounded to 2 digits by Arrow (the Spark links call this function too,
+    so the digits are the same). Cost: O(pairs), Arrow kernels.
+
+    >>> pooled_words(np.array([0.8149]), np.array([0.3])).to_pylist()
+    ['pair classifier 0.81 pooled with Fellegi-Sunter 0.3']
+    """
+    big = (lambda text: pa.scalar(text, pa.large_string()))
+    text = [pc.cast(pc.round(pa.array(np.asarray(x, float)), 2), pa.large_string())
+            for x in (p_classifier, p_fs)]
+    return pc.binary_join_element_wise(big("pair classifier "), text[0],
+                                       big(" pooled with Fellegi-Sunter "), text[1], big(""))
 
 
 def _settings(given: dict | None) -> dict[str, Any]:
@@ -446,34 +517,36 @@ class IdentityLinker:
         big = (lambda text: pa.scalar(text, pa.large_string()))
         agree, differ, timing = [], [], []
         for j, (name, levels) in enumerate(zip(comp.names, comp.level_names)):
+            words = reason_words(name, levels, self.settings_["after_ban_days"])
             level_j = pa.array(lv[:, j].astype(np.int64))
-            if name == "timing":
-                text = f"created within {self.settings_['after_ban_days']} days after the other's ban"
-                timing.append(pc.if_else(pc.equal(level_j, 2), big(text), null))
-                continue
-            differ.append(pc.if_else(pc.equal(level_j, 1), big(f"different {name}"), null))
-            first_exact = 3 if "partial" in levels else 2
-            exact = pc.binary_join_element_wise(
-                big(f"same {name} (used by "), pc.cast(pa.array(by[:, j]), pa.large_string()),
-                big(")"), big(""))
-            phrase = pc.if_else(pc.greater_equal(level_j, first_exact), exact, null)
-            if first_exact == 3:
-                part = "same email local part" if name == "email" else f"same {name} network"
-                phrase = pc.if_else(pc.equal(level_j, 2), big(part), phrase)
-            agree.append(phrase)
+
+            def at(phrases: dict[int, str], phrase: pa.Array | None = None) -> pa.Array | None:
+                for level, text in phrases.items():
+                    phrase = pc.if_else(pc.equal(level_j, level), big(text),
+                                        null if phrase is None else phrase)
+                return phrase
+
+            exact = None
+            if words.exact_from is not None:
+                exact = pc.if_else(
+                    pc.greater_equal(level_j, words.exact_from),
+                    pc.binary_join_element_wise(
+                        big(words.exact[0]), pc.cast(pa.array(by[:, j]), pa.large_string()),
+                        big(words.exact[1]), big("")), null)
+            for section, phrase in ((agree, at(words.agree, exact)), (differ, at(words.differ)),
+                                    (timing, at(words.timing))):
+                if phrase is not None:
+                    section.append(phrase)
         if self.classifier_ is not None:  # say which model decided, and what each said
-            text = [pc.cast(pc.round(pa.array(x), 2), pa.large_string())
-                    for x in (self.classifier_.predict_proba()[rows],
-                              probability(self._fs_weight()[rows]))]
-            agree.insert(0, pc.binary_join_element_wise(
-                big("pair classifier "), text[0], big(" pooled with Fellegi-Sunter "), text[1],
-                big("")))
+            agree.insert(0, pooled_words(self.classifier_.predict_proba()[rows],
+                                         probability(self._fs_weight()[rows])))
         parts = [p.cast(pa.large_string()) for p in agree + differ + timing]
         if not parts or not len(rows):
             return np.full(len(rows), "", dtype=object)
         # null_handling="skip" loses rows whose every part is null (pyarrow 26): join the
         # parts with empty strings for nulls, then squeeze the separators
-        text = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], big("; "))
+        text = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts],
+                                           big(REASON_SEPARATOR))
         text = pc.utf8_trim(pc.replace_substring_regex(text, "(; )+", "; "), "; ")
         return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 

@@ -33,7 +33,7 @@ the package (its docstrings are tested) without the ``spark`` extra.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,8 +44,9 @@ from ringfence.graph.linking.comparisons import Comparisons
 from ringfence.graph.linking.fellegi_sunter import FSParameters, match_weights, probability
 from ringfence.graph.linking.joint import combine_comparisons
 from ringfence.graph.linking.pooling import choose_share
-from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, SAME_ACTOR, SHARED_ENVIRONMENT,
-                                            fit_parameters, pooled_weight, weights_table)
+from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, REASON_SEPARATOR, SAME_ACTOR,
+                                            SHARED_ENVIRONMENT, fit_parameters, pooled_weight,
+                                            pooled_words, reason_words, weights_table)
 from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
                                                 natural_candidates)
 from ringfence.graph.spark.components import materialise
@@ -53,9 +54,9 @@ from ringfence.graph.spark.levels import _Spec, candidate_levels, linker_setting
 from ringfence.graph.spark.mixing import pair_mixing
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["SparkLinks", "spark_link", "status_frame"]
+__all__ = ["SparkLinks", "reason_column", "spark_link", "status_frame"]
 
 
 @dataclass
@@ -71,7 +72,11 @@ class SparkLinks:
         ``"shared_environment"``), ``decided`` (the reviewer's decision or ``""``),
         ``bf_<comparison>`` (Fellegi-Sunter's log2 Bayes factor of each joint
         comparison), as :meth:`ringfence.graph.linking.IdentityLinker.predict` (without
-        ``reason``).
+        ``reason``: :func:`reason_column` gives it for the pairs shown); and what the
+        reason words need: ``lv0..`` (the raw level of each comparison of
+        :attr:`raw_names`), ``sb0..`` (accounts using the rarest agreeing value),
+        ``fs_probability`` and, with :attr:`classifier`, ``clf_probability`` (the
+        classifier's, at the candidates' match share).
     patterns : pandas.DataFrame
         One row per comparison pattern: ``lv0..`` (raw levels), ``pairs`` (how many
         candidates show it), ``fs_weight``, ``fs_probability`` and the ``bf_*`` columns:
@@ -90,6 +95,9 @@ class SparkLinks:
     share_table : pandas.DataFrame or None
         With ``supervised.choose_share``, the table behind that share
         (:func:`ringfence.graph.linking.pooling.choose_share`).
+    raw_names, raw_level_names : list
+        The comparisons before joint ones are combined, and their levels (as
+        ``IdentityLinker.compared_``): the columns ``lv0..`` of :attr:`pairs`.
     """
 
     pairs: "DataFrame"
@@ -101,6 +109,8 @@ class SparkLinks:
     settings: dict[str, Any]
     classifier_share: float | None = None
     share_table: pd.DataFrame | None = None
+    raw_names: list[str] = field(default_factory=list)
+    raw_level_names: list[list[str]] = field(default_factory=list)
 
     def weights_table(self) -> pd.DataFrame:
         """:meth:`ringfence.graph.linking.IdentityLinker.weights_table` from the pattern
@@ -217,14 +227,69 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
             .withColumn("match_probability", F.col("fs_probability"))
     same = (((F.col("match_probability") >= float(s["threshold"]))
              | (F.col("decided") == SAME_ACTOR)) & (F.col("decided") != DIFFERENT_ACTORS))
+    # what the reason words need (reason_column), kept: a few integers per pair
+    words = [*lv, *[f"sb{ci}" for ci in range(len(specs))], "fs_probability"] \
+        + (["clf_probability"] if classifier is not None else [])
     pairs = scored.select("a", "b", "match_weight", "match_probability",
                           F.when(same, SAME_ACTOR).otherwise(SHARED_ENVIRONMENT)
-                          .alias("link_kind"), "decided", *bf_cols)
+                          .alias("link_kind"), "decided", *bf_cols, *words)
     pairs = materialise(pairs, reliable=True)
     return SparkLinks(pairs=pairs, patterns=patterns, params=params,
                       names=list(pattern_comp.names), level_names=pattern_comp.level_names,
                       classifier=classifier, settings=s, classifier_share=share,
-                      share_table=share_table)
+                      share_table=share_table, raw_names=list(raw.names),
+                      raw_level_names=list(raw.level_names))
+
+
+def reason_column(links: SparkLinks) -> "Column":
+    """The ``reason`` of :attr:`SparkLinks.pairs` (or of a table with their ``lv*``,
+    ``sb*``, ``fs_probability``, ``clf_probability`` columns) as
+    :meth:`ringfence.graph.linking.IdentityLinker.reasons` words it: the same phrases
+    (:func:`~ringfence.graph.linking.linker.reason_words`), one ``when`` per comparison
+    and section, joined by ``concat_ws`` (which skips the comparisons without words);
+    with the classifier, its first phrase by
+    :func:`~ringfence.graph.linking.linker.pooled_words` in a pandas UDF, so the rounded
+    probabilities are Arrow's digits, as in-process (Spark's own ``round`` and double
+    formatting give others: ``0.0`` for Arrow's ``0``).
+
+    Cost: a column expression, evaluated only on the rows selected with it (the links
+    shown), plus one Arrow batch pass for the classifier's phrase.
+
+    Examples
+    --------
+    >>> links.pairs.select(reason_column(links).alias("reason"))  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    agree, differ, timing = [], [], []
+    for j, (name, levels) in enumerate(zip(links.raw_names, links.raw_level_names)):
+        words = reason_words(name, levels, links.settings["after_ban_days"])
+        level = F.col(f"lv{j}")
+
+        def at(phrases: dict[int, str], phrase: "Column | None" = None) -> "Column | None":
+            for lvl, text in phrases.items():
+                phrase = F.when(level == lvl, F.lit(text)) if phrase is None \
+                    else F.when(level == lvl, F.lit(text)).otherwise(phrase)
+            return phrase
+
+        exact = None
+        if words.exact_from is not None:
+            exact = F.when(level >= words.exact_from,
+                           F.concat(F.lit(words.exact[0]), F.col(f"sb{j}").cast("string"),
+                                    F.lit(words.exact[1])))
+        for section, phrase in ((agree, at(words.agree, exact)), (differ, at(words.differ)),
+                                (timing, at(words.timing))):
+            if phrase is not None:
+                section.append(phrase)
+    if links.classifier is not None:
+        @F.pandas_udf("string")
+        def pooled(p_clf: pd.Series, p_fs: pd.Series) -> pd.Series:
+            text = pooled_words(p_clf.to_numpy(float), p_fs.to_numpy(float))
+            return pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+
+        agree.insert(0, pooled(F.col("clf_probability"), F.col("fs_probability")))
+    parts = agree + differ + timing
+    return F.concat_ws(REASON_SEPARATOR, *parts) if parts else F.lit("")
 
 
 def _context(scored: "DataFrame", specs: list[_Spec], frames: dict,
@@ -332,13 +397,15 @@ def _pooled(scored: "DataFrame", clf: PairClassifier, specs: list[_Spec], comp: 
     weight_share, table = float(settings["classifier_share"]), None
     if settings["choose_share"]:
         weight_share, table = _chosen_share(base, clf, specs, s)
-    out_fields = f"{fields}, clf_raw double, match_weight double, match_probability double"
+    out_fields = (f"{fields}, clf_raw double, match_weight double, match_probability double, "
+                  "clf_probability double")
 
     def pool(batches):
         for rows in batches:
             p = adjust_prior(rows["clf_raw"].to_numpy(float), ts, clf.match_share_)
             w = pooled_weight(p, rows["fs_weight"].to_numpy(float), weight_share)
-            yield rows.assign(match_weight=w, match_probability=probability(w))
+            yield rows.assign(match_weight=w, match_probability=probability(w),
+                              clf_probability=p)
 
     return base.mapInPandas(pool, out_fields), weight_share, table
 

@@ -2,8 +2,8 @@
 
 Issue 16: with more links than the driver takes, ``ringfence flag --engine spark`` runs the
 graph stages, the features, the model and the outputs on Spark and writes the same tables
-as in-process: the same identities, the same flagged queue within 5 %, every in-process
-column, run.json naming the fallbacks, and the previous outputs untouched by a failed write.
+as in-process: the same identities, the same links with the same reason words, the same
+flagged queue within 5 %, every in-process column, run.json naming the fallbacks, and the previous outputs untouched by a failed write.
 (Propagation to 1e-9 and cluster quality: tests/spark/test_beyond_driver.py.)
 """
 
@@ -84,8 +84,10 @@ def test_identities_are_the_in_process_ones(runs):
     links = links.sort_values(key, ignore_index=True)
     ref_links = ref_links.sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(links[key], ref_links[key])
+    # the reason words too: Spark expressions of the in-process phrases
+    assert ref_links["reason"].str.contains(r"\(used by \d+\)").any()
     for col in ("identity_id", "n_shared", "kinds", "top_kind", "top_identifier", "cut",
-                "link_kind"):
+                "link_kind", "reason"):
         np.testing.assert_array_equal(links[col], ref_links[col], err_msg=col)
     np.testing.assert_allclose(links["weight"], ref_links["weight"], rtol=1e-12)
 

@@ -1,8 +1,8 @@
 """The identity linker on Spark against the in-process one (local[2], a small platform).
 
 Parity (issue 16): the same m and u to 1e-9, the same link probabilities to 1e-9, the same
-link kinds and the same identities, without and with reviewers' link decisions (enough of
-them for the pair classifier).
+link kinds, the same reason words for every candidate and the same identities, without and
+with reviewers' link decisions (enough of them for the pair classifier).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _both(spark, platform, with_labels: bool):
     platform."""
     from ringfence.graph.spark.build import pair_frames
     from ringfence.graph.spark.components import spark_identities
-    from ringfence.graph.spark.linking import spark_link, status_frame
+    from ringfence.graph.spark.linking import reason_column, spark_link, status_frame
 
     tables = platform_tables(platform, decisions=with_labels)
     graph = build_graph(tables)
@@ -50,7 +50,8 @@ def _both(spark, platform, with_labels: bool):
     identity = np.full(graph.n_accounts, -1)
     nodes = found.nodes.toPandas()
     identity[nodes["node"].to_numpy()] = nodes["identity"].to_numpy()
-    got = links.pairs.toPandas().sort_values(["a", "b"], ignore_index=True)
+    got = links.pairs.withColumn("reason", reason_column(links)).toPandas() \
+        .sort_values(["a", "b"], ignore_index=True)
     return ref, links, got, identity
 
 
@@ -90,6 +91,14 @@ def _check(ref, links, got, identity, *, classifier: bool):
         np.testing.assert_allclose(got[f"bf_{name}"], want[f"bf_{name}"], rtol=0, atol=1e-9)
     assert (got["link_kind"] == want["link_kind"]).all()
     assert (got["decided"] == want["decided"]).all()
+    # the same words for every candidate (the links table shows some of them)
+    words = linker.reasons(np.arange(len(want)))
+    # every kind of phrase is there: counts, partial keys, timing, the classifier's digits
+    for phrase in ("(used by 3)", "(used by 50)", "same email local part", "network",
+                   "after the other's ban"):
+        assert any(phrase in w for w in words), phrase
+    assert bool(got["reason"].str.startswith("pair classifier ").all()) is classifier
+    np.testing.assert_array_equal(got["reason"].to_numpy(object), words)
     # the pattern table explains the counts and the weights of every pair
     table = links.weights_table()
     pd.testing.assert_frame_equal(table, linker.weights_table(), check_exact=False, atol=1e-9)
