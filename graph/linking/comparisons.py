@@ -82,23 +82,31 @@ class Comparisons:
         return len(self.a)
 
 
-def _canonical(values: pa.Array, spec: dict, region: str | None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Codes of the canonical values of one kind (distinct identifiers) and of their partial
-    keys (None: no partial level; -1: no key)."""
+def _normalised(values: pa.Array, spec: dict, region: str | None
+                ) -> tuple[pa.Array | None, pa.Array | None]:
+    """The canonical values of one kind's identifiers (None: no normaliser, each value is
+    its own) and their partial keys (None: no partial level; null: no key)."""
     how = spec.get("normalise")
     partial = None
     if how == "email":
         values, local = emails_arrow(values)
         if spec.get("partial") == "email_local":
-            partial = codes(local)
+            partial = local
     elif how == "phone":
         values = phones_arrow(values, region)
     if spec.get("partial") == "ip_network":
-        partial = codes(networks_arrow(values))
+        partial = networks_arrow(values)
+    return (values if how else None), partial
+
+
+def _canonical(values: pa.Array, spec: dict, region: str | None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Codes of the canonical values of one kind (distinct identifiers) and of their partial
+    keys (None: no partial level; -1: no key), in order of first appearance."""
+    canon, partial = _normalised(values, spec, region)
     # identifiers are distinct (kind, value) pairs: without a normaliser, each is its own code
-    canon = codes(values) if how else np.arange(len(values), dtype=np.int64)
-    return canon, partial
+    return (codes(canon) if canon is not None else np.arange(len(values), dtype=np.int64),
+            codes(partial) if partial is not None else None)
 
 
 def _group_pairs(acc: np.ndarray, key: np.ndarray, n: int, presorted: bool = False

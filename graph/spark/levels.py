@@ -2,7 +2,8 @@
 
 :func:`candidate_levels` is :func:`ringfence.graph.linking.comparisons.compare_pairs` as
 DataFrame joins and aggregations: canonical values and partial keys per distinct
-identifier by the in-process normalisers, accounts per value counted before any pair is
+identifier by the in-process normalisers (on the driver, or with ``mapInPandas`` beyond
+:data:`DRIVER_MAX_IDENTIFIERS`), accounts per value counted before any pair is
 formed (values above the share limit join nothing), pairs by a self-join at their hub
 band, the best level per comparison, ``different`` / ``null`` from which accounts have a
 value of the kind, and the timing level. :mod:`ringfence.graph.spark.linking` fits and
@@ -14,6 +15,7 @@ the package (its docstrings are tested) without the ``spark`` extra.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,17 +24,37 @@ import pandas as pd
 import pyarrow as pa
 
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.linking.comparisons import _canonical, band_names, comparison_kinds
+from ringfence.graph.linking.comparisons import (_canonical, _normalised, band_names,
+                                                comparison_kinds)
 from ringfence.graph.linking.linker import _settings
 from ringfence.graph.spark.components import materialise
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["candidate_levels", "linker_settings"]
+__all__ = ["DRIVER_MAX_IDENTIFIERS", "candidate_levels", "driver_max_identifiers",
+           "linker_settings"]
 
 _NS_DAY = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
+
+#: distinct identifiers normalised on the driver at most (Arrow kernels, a few hundred
+#: bytes each there); beyond, a ``mapInPandas`` over them on Spark.
+#: ``RINGFENCE_SPARK_DRIVER_MAX_IDENTIFIERS`` overrides.
+DRIVER_MAX_IDENTIFIERS = 20_000_000
+
+
+def driver_max_identifiers(given: int | None = None) -> int:
+    """The limit of :data:`DRIVER_MAX_IDENTIFIERS`: ``given``, else the
+    ``RINGFENCE_SPARK_DRIVER_MAX_IDENTIFIERS`` environment variable, else the default.
+
+    >>> driver_max_identifiers(10)
+    10
+    """
+    if given is not None:
+        return int(given)
+    return int(os.environ.get("RINGFENCE_SPARK_DRIVER_MAX_IDENTIFIERS",
+                              DRIVER_MAX_IDENTIFIERS))
 
 
 def linker_settings(config: GraphConfig, kind_names: list[str]) -> dict[str, Any]:
@@ -85,9 +107,21 @@ def _specs(s: dict[str, Any], kind_names: list[str]) -> list[_Spec]:
     return out
 
 
+def _first(code: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per row, the identifier number (of ``rows``) of the first row with its ``code``;
+    -1 stays -1. A code that names its value by an identifier, as :func:`_spark_keys`'s."""
+    out = np.full(len(code), -1, np.int64)
+    has = code >= 0
+    _, first, inverse = np.unique(code[has], return_index=True, return_inverse=True)
+    out[has] = rows[has][first][inverse]
+    return out
+
+
 def _keys(frames: dict, specs: list[_Spec], region: str | None) -> pd.DataFrame:
     """Per (identifier, comparison): the code of its canonical value and of its partial
-    key (-1: none), by the in-process normalisers on the distinct identifiers."""
+    key (-1: none), by the in-process normalisers on the distinct identifiers, on the
+    driver. A code is the smallest identifier number with that value (or key), as
+    :func:`_spark_keys` numbers them."""
     ident, kind_names = frames["ident"], frames["kind_names"]
     kind_code = ident["kind_code"].to_numpy(np.int64)
     values = pa.array(ident["value"].to_numpy(object), pa.large_string())
@@ -99,13 +133,73 @@ def _keys(frames: dict, specs: list[_Spec], region: str | None) -> pd.DataFrame:
         canon, partial = _canonical(values.take(pa.array(rows)), c.spec, region)
         parts.append(pd.DataFrame({
             "identifier": rows.astype(np.int64), "ci": np.full(len(rows), ci, np.int32),
-            "canon": canon.astype(np.int64),
-            "partial": (partial if partial is not None
+            "canon": _first(canon, rows),
+            "partial": (_first(partial, rows) if partial is not None
                         else np.full(len(rows), -1)).astype(np.int64)}))
     if not parts:
         return pd.DataFrame({"identifier": np.empty(0, np.int64), "ci": np.empty(0, np.int32),
                              "canon": np.empty(0, np.int64), "partial": np.empty(0, np.int64)})
     return pd.concat(parts, ignore_index=True)
+
+
+def _spark_keys(spark: "SparkSession", frames: dict, specs: list[_Spec],
+                region: str | None) -> "DataFrame":
+    """:func:`_keys` on Spark, for identifier tables beyond
+    :func:`driver_max_identifiers`: the in-process normalisers
+    (:func:`~ringfence.graph.linking.comparisons._normalised`) in a ``mapInPandas`` over
+    the distinct (kind, value) rows, each canonical value and partial key then coded by
+    the smallest identifier number that has it (a window per value). The same codes as
+    :func:`_keys`: the normalisers work value by value, so a batch's values get the
+    driver's spellings whatever else is in the batch.
+
+    Cost: one pass of the normalisers over the identifiers in the tasks, two shuffles
+    (by canonical value, by partial key); nothing of the table's size on the driver.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ident, kind_names = frames["ident"], frames["kind_names"]
+    table = spark.createDataFrame(pd.DataFrame({
+        "identifier": np.arange(len(ident), dtype=np.int64),
+        "kind_code": ident["kind_code"].to_numpy(np.int64),
+        "value": ident["value"].to_numpy(object)}), "identifier long, kind_code long, value string")
+    by_kind: dict[int, list[tuple[int, dict]]] = {}
+    for ci, c in enumerate(specs):
+        if c.kind in kind_names:
+            by_kind.setdefault(kind_names.index(c.kind), []).append((ci, c.spec))
+
+    def normalise(batches):
+        for rows in batches:
+            code = rows["kind_code"].to_numpy(np.int64)
+            values = pa.array(rows["value"].to_numpy(object), pa.large_string())
+            number = rows["identifier"].to_numpy(np.int64)
+            for kc, comparisons in by_kind.items():
+                mine = np.flatnonzero(code == kc)
+                if not len(mine):
+                    continue
+                for ci, spec in comparisons:
+                    canon, partial = _normalised(values.take(pa.array(mine)), spec, region)
+                    none = np.full(len(mine), None, object)
+                    yield pd.DataFrame({
+                        "identifier": number[mine], "ci": np.full(len(mine), ci, np.int32),
+                        "canon": none if canon is None
+                        else canon.to_numpy(zero_copy_only=False),
+                        "partial": none if partial is None
+                        else partial.to_numpy(zero_copy_only=False)})
+
+    norm = table.mapInPandas(
+        normalise, "identifier long, ci int, canon string, partial string")
+
+    def first(col: str) -> "Column":
+        # an identifier without a canonical spelling (no normaliser) or without a partial
+        # key is a group of its own, keyed by its number: no null key gathers a whole kind
+        own = F.when(F.col(col).isNull(), F.col("identifier"))
+        return F.min("identifier").over(Window.partitionBy("ci", col, own))
+
+    return norm.select(
+        "identifier", "ci", first("canon").alias("canon"),
+        F.when(F.col("partial").isNull(), F.lit(-1)).otherwise(first("partial"))
+        .cast("long").alias("partial"))
 
 
 def _per_ci(values: list) -> "Column":
@@ -125,7 +219,8 @@ def _pairs_of(groups: "DataFrame", key: str) -> "DataFrame":
 
 
 def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
-                     decided: "DataFrame | None" = None) -> tuple["DataFrame", list[_Spec]]:
+                     decided: "DataFrame | None" = None, *,
+                     max_identifiers: int | None = None) -> tuple["DataFrame", list[_Spec]]:
     """Every candidate pair and its raw comparison levels, on Spark.
 
     Parameters
@@ -140,6 +235,10 @@ def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
         Resolved linker settings (:func:`linker_settings`).
     decided : pyspark.sql.DataFrame, optional
         ``a``, ``b`` (nodes): pairs a reviewer decided, candidates whatever they share.
+    max_identifiers : int, optional
+        Distinct identifiers normalised on the driver at most
+        (:func:`driver_max_identifiers`); beyond, with ``mapInPandas`` on Spark, the
+        same codes.
 
     Returns
     -------
@@ -152,14 +251,20 @@ def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
     -----
     Cost: a count per canonical value and partial key, self-joins of the values within
     their share limits (each group at most ``limit`` accounts: at most ``limit**2 / 2``
-    rows per value), two aggregations of the (pair, comparison) rows.
+    rows per value), two aggregations of the (pair, comparison) rows; beyond
+    ``max_identifiers``, :func:`_spark_keys`'s pass over the identifiers.
     """
     from pyspark.sql import functions as F
 
     spark = status.sparkSession
     specs = _specs(s, frames["kind_names"])
     n_comp = len(specs)
-    keys = spark.createDataFrame(_keys(frames, specs, s.get("phone_region")))
+    region = s.get("phone_region")
+    if len(frames["ident"]) > driver_max_identifiers(max_identifiers):
+        # computed once: the uses below read the keys twice (exact values, partial keys)
+        keys = materialise(_spark_keys(spark, frames, specs, region), reliable=False)
+    else:
+        keys = spark.createDataFrame(_keys(frames, specs, region))
     uses = frames["uses"].select("identifier", "node").join(F.broadcast(keys), "identifier") \
         if len(frames["ident"]) < 2_000_000 else \
         frames["uses"].select("identifier", "node").join(keys, "identifier")

@@ -9,7 +9,8 @@ then gets its weight by a broadcast join on the pattern table. The steps, as
 
 1. Canonical values and partial keys per identifier, by the in-process normalisers
    (:mod:`ringfence.graph.linking.normalise`) on the distinct identifiers, which
-   :func:`~ringfence.graph.spark.build.pair_frames` has on the driver already.
+   :func:`~ringfence.graph.spark.build.pair_frames` has on the driver already; beyond
+   ``max_identifiers`` of them, in a ``mapInPandas`` over them.
 2. Per comparison, the accounts per canonical value are counted FIRST; values above the
    kind's share limit join nothing (a hub is a count, never a list of members), the
    others give pairs by a self-join, at their hub band; partial keys (email local part,
@@ -139,7 +140,8 @@ def _combined(raw: Comparisons, s: dict[str, Any]) -> Comparisons:
 
 
 def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
-               decisions: pd.DataFrame | None = None) -> SparkLinks:
+               decisions: pd.DataFrame | None = None,
+               max_identifiers: int | None = None) -> SparkLinks:
     """The in-process identity linker's decisions for every candidate pair, on Spark.
 
     Parameters
@@ -155,6 +157,9 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
     decisions : pandas.DataFrame, optional
         Reviewer decisions as nodes: ``a``, ``b``, ``decision`` (``"same_actor"`` /
         ``"different_actors"``); a table of reviewers' work, small.
+    max_identifiers : int, optional
+        Distinct identifiers normalised on the driver at most; beyond, on Spark
+        (:func:`~ringfence.graph.spark.levels.driver_max_identifiers`).
 
     Returns
     -------
@@ -184,7 +189,7 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
                           "b": np.maximum(decisions["a"], decisions["b"]).astype(np.int64),
                           "decided": decisions["decision"].astype(str).to_numpy(object)})
         dec = spark.createDataFrame(d)
-    cand, specs = candidate_levels(frames, status, s, dec)
+    cand, specs = candidate_levels(frames, status, s, dec, max_identifiers=max_identifiers)
     n_raw = len(specs) + 1
     lv = [f"lv{j}" for j in range(n_raw)]
     if dec is not None:

@@ -3,7 +3,8 @@
 Issue 16: with more links than the driver takes, ``ringfence flag --engine spark`` runs the
 graph stages, the features, the model and the outputs on Spark and writes the same tables
 as in-process: the same identities, the same links with the same reason words, the same
-flagged queue within 5 %, every in-process column, run.json naming the fallbacks, and the previous outputs untouched by a failed write.
+flagged queue within 5 %, every in-process column, run.json naming the fallbacks, and the
+previous outputs untouched by a failed write.
 (Propagation to 1e-9 and cluster quality: tests/spark/test_beyond_driver.py.)
 """
 

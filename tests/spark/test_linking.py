@@ -2,7 +2,8 @@
 
 Parity (issue 16): the same m and u to 1e-9, the same link probabilities to 1e-9, the same
 link kinds, the same reason words for every candidate and the same identities, without and
-with reviewers' link decisions (enough of them for the pair classifier).
+with reviewers' link decisions (enough of them for the pair classifier); without decisions,
+the identifiers normalised on Spark (the driver's limit forced low), with the driver's codes.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ pytestmark = pytest.mark.spark
 CONFIG = GraphConfig(seed=3)
 
 
-def _both(spark, platform, with_labels: bool):
-    """(in-process identity linking, Spark links, Spark identities) of conftest.py's
-    platform."""
+def _both(spark, platform, with_labels: bool, max_identifiers: int | None = None):
+    """(in-process identity linking, Spark links, their pairs, Spark identities, the Spark
+    build's frames) of conftest.py's platform."""
     from ringfence.graph.spark.build import pair_frames
     from ringfence.graph.spark.components import spark_identities
     from ringfence.graph.spark.linking import reason_column, spark_link, status_frame
@@ -38,7 +39,8 @@ def _both(spark, platform, with_labels: bool):
         dec = pd.DataFrame({"a": graph.nodes(decisions["account_a"].astype(str).to_numpy()),
                             "b": graph.nodes(decisions["account_b"].astype(str).to_numpy()),
                             "decision": decisions["decision"].astype(str).to_numpy()})
-    links = spark_link(frames, status_frame(spark, graph.status), CONFIG, decisions=dec)
+    links = spark_link(frames, status_frame(spark, graph.status), CONFIG, decisions=dec,
+                       max_identifiers=max_identifiers)
     from pyspark.sql import functions as F
 
     apart = None
@@ -52,12 +54,14 @@ def _both(spark, platform, with_labels: bool):
     identity[nodes["node"].to_numpy()] = nodes["identity"].to_numpy()
     got = links.pairs.withColumn("reason", reason_column(links)).toPandas() \
         .sort_values(["a", "b"], ignore_index=True)
-    return ref, links, got, identity
+    return ref, links, got, identity, frames
 
 
 @pytest.fixture(scope="module")
 def unlabelled(spark, platform):
-    return _both(spark, platform, with_labels=False)
+    # the identifiers' normalisation with mapInPandas (more than 10 of them): every parity
+    # claim below holds on its codes too
+    return _both(spark, platform, with_labels=False, max_identifiers=10)
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +111,13 @@ def _check(ref, links, got, identity, *, classifier: bool):
 
 
 def test_spark_linker_matches_in_process(unlabelled):
-    ref, links, got, identity = unlabelled
+    ref, links, got, identity, _ = unlabelled
     assert (got["link_kind"] == "same_actor").sum() > 30
     _check(ref, links, got, identity, classifier=False)
 
 
 def test_spark_linker_honours_decisions_and_the_classifier(labelled):
-    ref, links, got, identity = labelled
+    ref, links, got, identity, _ = labelled
     assert (got["decided"] != "").sum() > 60
     # a different_actors decision is never overridden, same_actor always kept
     assert (got.loc[got["decided"] == "different_actors", "link_kind"]
@@ -122,6 +126,23 @@ def test_spark_linker_honours_decisions_and_the_classifier(labelled):
 
 
 def test_spark_linker_with_the_classifier_matches_in_process(labelled):
-    ref, links, got, identity = labelled
+    ref, links, got, identity, _ = labelled
     _check(ref, links, got, identity, classifier=True)
 
+
+
+def test_identifiers_normalised_on_spark_get_the_driver_codes(spark, unlabelled):
+    from ringfence.graph.spark.levels import _keys, _spark_keys, _specs
+
+    _, links, _, _, frames = unlabelled
+    specs = _specs(links.settings, frames["kind_names"])
+    want = _keys(frames, specs, None)
+    got = _spark_keys(spark, frames, specs, None).toPandas() \
+        .sort_values(["ci", "identifier"], ignore_index=True)
+    want = want.sort_values(["ci", "identifier"], ignore_index=True)
+    assert len(want) == len(frames["ident"]) > 20_000
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    # spellings merged (emails), partial keys shared (local parts, IP networks), none missing
+    assert (want["canon"] != want["identifier"]).sum() >= 6
+    shared = want[want["partial"] >= 0].groupby(["ci", "partial"]).size()
+    assert (shared >= 2).sum() >= 10
