@@ -56,7 +56,7 @@ from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
 from ringfence.graph.text import invisible_characters, strip_whitespace
-from ringfence.graph.timestamps import newest_time, parse_times
+from ringfence.graph.timestamps import TimeError, check_time_format, newest_time, parse_times
 
 __all__ = [
     "TABLES",
@@ -559,6 +559,12 @@ def load_tables(accounts: str | os.PathLike | pd.DataFrame,
     >>> t.summary()["identifiers_by_kind"]
     {'device': 1}
     """
+    if time_format is not None:
+        try:
+            check_time_format(time_format)
+        except TimeError as e:  # an option, not a table: no row to show
+            raise InputError([Problem("options", "--time-format (time_format=)", None,
+                                      str(e))]) from None
     given: dict[str, object] = {"accounts": accounts, "identifiers": identifiers,
                                 "edges": edges, "enforcement": enforcement,
                                 "decisions": decisions,

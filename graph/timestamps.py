@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["WINDOW", "TimeError", "ParsedTimes", "parse_times", "parse_time", "newest_time",
+           "check_time_format",
            "newest_needed", "as_of_from_newest", "as_nanoseconds",
            "UNPARSEABLE", "OUTSIDE", "AMBIGUOUS_NUMBERS"]
 
@@ -106,6 +107,28 @@ class ParsedTimes:
         if self.ambiguous.any():
             out.append((AMBIGUOUS_NUMBERS, self.ambiguous))
         return out
+
+
+def check_time_format(time_format: str) -> None:
+    """Raise :class:`TimeError` with a one-line message if ``time_format`` is not a format
+    pandas' strptime reads (an unknown directive such as ``%Q``, a lone ``%``).
+
+    Examples
+    --------
+    >>> check_time_format("%d/%m/%Y")
+    >>> check_time_format("%d/%Q")
+    Traceback (most recent call last):
+    ...
+    ringfence.graph.timestamps.TimeError: --time-format '%d/%Q' is not a strptime format: ...
+    """
+    if not isinstance(time_format, str) or not time_format.strip():
+        raise TimeError(f"--time-format must be a strptime format such as %d/%m/%Y, "
+                        f"got {time_format!r}")
+    try:  # pandas compiles the format before reading any cell
+        pd.to_datetime(pd.Series(["1970-01-01"]), format=time_format, errors="coerce")
+    except ValueError as e:
+        raise TimeError(f"--time-format {time_format!r} is not a strptime format: {e} "
+                        f"(directives such as %Y %m %d %H %M %S %f %z %b %p)") from None
 
 
 def _unit_for(magnitude: float) -> tuple[str, str, int]:
@@ -284,6 +307,8 @@ def parse_time(value: Any, time_format: str | None = None) -> pd.Timestamp:
     ...
     ringfence.graph.timestamps.TimeError: '3000-01-01' is outside 1970-01-01 .. 2100-01-01
     """
+    if time_format is not None:
+        check_time_format(time_format)
     if isinstance(value, (dt.date, np.datetime64)):  # datetimes and Timestamps are dates too
         col = pd.Series([value], dtype=object)
         if not isinstance(value, dt.datetime) and isinstance(value, dt.date):

@@ -30,10 +30,10 @@ from ringfence.graph.tables import (_DATA_TIMES, _ID_COLUMNS, _KIND_RE, TABLES, 
                                     _Validator, load_tables)
 from ringfence.graph.text import INVISIBLE
 from ringfence.graph.timestamps import (OUTSIDE, UNPARSEABLE, WINDOW, _UNITS,
-                                        as_nanoseconds, as_of_from_newest,
+                                        as_nanoseconds, check_time_format, as_of_from_newest,
                                         newest_needed)
 
-__all__ = ["SparkTables", "load_spark_tables", "read_frame", "SPARK_TABLES"]
+__all__ = ["SparkTables", "load_spark_tables", "read_frame", "SPARK_TABLES", "spark_time_pattern"]
 
 #: the tables that stay on Spark; the others are collected to the driver
 SPARK_TABLES = ("identifiers", "edges")
@@ -42,8 +42,20 @@ _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
 # Python's str.strip() whitespace, as a Java regular expression (Unicode classes)
 _PADDING = r"(?U)^\s+|\s+$"
 _WINDOW_US = (0, WINDOW[1].value // 1000)
-_STRPTIME_TO_JAVA = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
-                     "%S": "ss", "%f": "SSSSSS", "%y": "yy", "%b": "MMM", "%z": "XX", "%%": "%"}
+# strptime directive -> Spark datetime pattern: (alone, beside another number directive). A lone letter reads one or two digits as strptime does ("3/1/2025" with %d/%m/%Y);
+# digits run together (%Y%m%d) need fixed widths. %z takes "+0200", "+02:00" and "Z".
+_SPARK_DIRECTIVES = {"Y": ("yyyy", "yyyy"), "m": ("M", "MM"), "d": ("d", "dd"),
+                     "H": ("H", "HH"), "M": ("m", "mm"), "S": ("s", "ss"), "I": ("h", "hh"),
+                     "j": ("D", "DDD"), "f": ("SSSSSS", "SSSSSS"), "p": ("a", "a"),
+                     "b": ("MMM", "MMM"), "B": ("MMMM", "MMMM"), "z": ("[XXX][XX]", "XX")}
+_NUMBER_DIRECTIVES = set("YmdHMSIjf")
+# what Spark cannot parse as strptime does, and why (Spark parses no day names, and reads
+# two-digit years from 2000 where strptime puts 69-99 in the 1900s)
+_NOT_ON_SPARK = {"a": "day names", "A": "day names", "y": "two-digit years (use %Y)",
+                 "Z": "zone names", "c": "locale formats", "x": "locale formats",
+                 "X": "locale formats", "U": "week numbers", "W": "week numbers",
+                 "w": "weekday numbers", "u": "weekday numbers", "G": "ISO week years",
+                 "V": "ISO week numbers"}
 
 
 @dataclass
@@ -253,11 +265,77 @@ def _text(frame: DataFrame, col: str) -> Column:
     return F.regexp_replace(F.coalesce(c, F.lit("")), _PADDING, "")
 
 
-def _java_format(fmt: str) -> str:
-    out = fmt
-    for k, v in _STRPTIME_TO_JAVA.items():
-        out = out.replace(k, v)
-    return out
+def spark_time_pattern(time_format: str) -> str:
+    """The Spark datetime pattern that reads what the strptime ``time_format`` reads.
+
+    Literal text is quoted, runs of whitespace become one space (the caller squeezes the
+    cells' whitespace likewise: strptime matches a space in the format with any run of
+    whitespace). Raises ValueError naming a directive Spark cannot read as strptime does.
+
+    Examples
+    --------
+    >>> spark_time_pattern("%d/%m/%Y %H:%M")
+    "d'/'M'/'yyyy' 'H':'m"
+    >>> spark_time_pattern("%Y%m%dT%H%M%S")
+    "yyyyMMdd'T'HHmmss"
+    """
+    out, literal, i = [], [], 0
+    tokens: list[tuple[str, str]] = []  # ("lit", text) or ("dir", letter)
+    while i < len(time_format):
+        ch = time_format[i]
+        if ch == "%" and i + 1 < len(time_format):
+            tokens.append(("dir", time_format[i + 1]))
+            i += 2
+        elif ch.isspace():
+            j = i
+            while j < len(time_format) and time_format[j].isspace():
+                j += 1
+            tokens.append(("lit", " "))
+            i = j
+        else:
+            tokens.append(("lit", ch))
+            i += 1
+    for k, (what, text) in enumerate(tokens):
+        if what == "lit" or text == "%":
+            literal.append("%" if what == "dir" else text)
+            continue
+        if literal:
+            out.append("'" + "".join(literal).replace("'", "''") + "'")
+            literal = []
+        if text in _NOT_ON_SPARK:
+            raise ValueError(f"the Spark engine cannot read %{text} ({_NOT_ON_SPARK[text]}) "
+                             f"in --time-format {time_format!r}; use the in-process engine "
+                             f"or rewrite the times")
+        if text not in _SPARK_DIRECTIVES:
+            raise ValueError(f"--time-format {time_format!r}: %{text} is not a strptime "
+                             f"directive the Spark engine reads")
+        touching = any(0 <= j < len(tokens) and tokens[j][0] == "dir"
+                       and tokens[j][1] in _NUMBER_DIRECTIVES for j in (k - 1, k + 1))
+        out.append(_SPARK_DIRECTIVES[text][1 if touching and text in _NUMBER_DIRECTIVES else 0])
+    if literal:
+        out.append("'" + "".join(literal).replace("'", "''") + "'")
+    return "".join(out)
+
+
+# ISO 8601 as pandas reads it, where Spark's cast differs: minutes then a zone
+# ("10:00Z", "10:00+02:00") and the basic form ("20250301T100000Z") are rewritten into the
+# extended form with seconds; text with other letters (" UTC", which Spark takes and
+# pandas refuses) is not cast
+_ISO_MINUTES_ZONE = (r"^(\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2})(Z|[+-]\d{2}(?::?\d{2})?)$",
+                     "$1:00$2")
+_ISO_BASIC = (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})((?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)$",
+              "$1-$2-$3T$4:$5:$6$7")
+_ISO_BASIC_MINUTES = (r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(Z|[+-]\d{2}:?\d{2})?$",
+                      "$1-$2-$3T$4:$5:00$6")
+_ISO_CHARACTERS = r"^[0-9T Z:.+-]+$"
+
+
+def _iso_text(text: Column) -> Column:
+    """``text`` in a form Spark's timestamp cast reads as pandas' ISO 8601 reads it (null
+    where pandas would refuse what Spark takes)."""
+    for pattern, replacement in (_ISO_MINUTES_ZONE, _ISO_BASIC, _ISO_BASIC_MINUTES):
+        text = F.regexp_replace(text, pattern, replacement)
+    return F.when(text.rlike(_ISO_CHARACTERS), text)
 
 
 def _times(frame: DataFrame, col: str, checks: _SparkChecks, cols: list[str],
@@ -276,6 +354,14 @@ def _times(frame: DataFrame, col: str, checks: _SparkChecks, cols: list[str],
     numeric_type = isinstance(dtype, T.NumericType)
     text = F.regexp_replace(F.coalesce(raw.cast("string"), F.lit("")), _PADDING, "")
     is_num = raw.isNotNull() if numeric_type else text.rlike(_NUMBER)
+    parsed = _iso_text(text).try_cast("timestamp")
+    if time_format and not numeric_type:
+        # as in-process: text cells the format reads are never Unix time (%Y%m%d); strptime
+        # matches a space of the format with any run of whitespace
+        squeezed = F.regexp_replace(text, r"(?U)\s+", " ")
+        by_format = F.try_to_timestamp(squeezed, F.lit(spark_time_pattern(time_format)))
+        is_num = is_num & by_format.isNull()
+        parsed = F.coalesce(by_format, parsed)
     num = raw.cast("double") if numeric_type else F.when(is_num, text.cast("double"))
     unit_us = 1e6
     median = frame.select(F.percentile_approx(F.abs(num), 0.5).alias("m")).collect()[0]["m"]
@@ -287,9 +373,6 @@ def _times(frame: DataFrame, col: str, checks: _SparkChecks, cols: list[str],
                 unit_us = 1e6 / per_second
                 break
     from_num = F.timestamp_micros(F.round(num * F.lit(unit_us)).cast("long"))
-    parsed = text.try_cast("timestamp")
-    if time_format:
-        parsed = F.coalesce(F.try_to_timestamp(text, F.lit(_java_format(time_format))), parsed)
     t = F.when(is_num, from_num).when(text != "", parsed)
     us = F.unix_micros(t)
     checks.add(col, UNPARSEABLE, (text != "") & ~is_num & parsed.isNull(), cols)
@@ -414,6 +497,13 @@ def load_spark_tables(spark: SparkSession, accounts: Any, identifiers: Any = Non
     Cost: one aggregation per Spark table for the checks, one anti-join per id
     column for the references, one pass to drop exact duplicates.
     """
+    if time_format is not None:
+        try:
+            check_time_format(time_format)
+            spark_time_pattern(time_format)
+        except ValueError as e:  # an option, not a table: no row to show
+            raise InputError([Problem("options", "--time-format (time_format=)", None,
+                                      str(e))]) from None
     problems: list[Problem] = []
     driver: dict[str, Any] = {}
     labels: dict[str, str] = {}

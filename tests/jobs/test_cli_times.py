@@ -174,3 +174,13 @@ def test_backtest_cutoff_outside_the_data(capsys, files, cutoff, message):
                                   "--quiet"])
     assert code == 2
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra", [(), ("--as-of", "2026-01-01")])
+def test_a_bad_time_format_is_refused_with_its_directive(capsys, files, tmp_path, extra):
+    # a directive pandas does not know used to escape as a traceback (exit 1)
+    code, _, err = flag(capsys, files, tmp_path / "out", "--time-format", "%d/%m/%Y %Q", *extra)
+    assert code == 2
+    assert "--time-format '%d/%m/%Y %Q' is not a strptime format" in err
+    assert "'Q' is a bad directive" in err
+    assert not (tmp_path / "out").exists()
