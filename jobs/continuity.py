@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from ringfence.graph.pipeline import GraphState
     from ringfence.jobs.runs import RunFolder
 
-__all__ = ["STATUSES", "QUEUE_COLUMNS", "Previous", "carry_over", "add_status", "queue_table",
-           "largest_ids"]
+__all__ = ["STATUSES", "QUEUE_COLUMNS", "Previous", "carry_over", "carried_labels", "add_status",
+           "queue_table", "largest_ids"]
 
 STATUSES = ("new", "still_flagged", "rose", "fell", "dropped", "not_flagged")
 #: the queue's columns, in order; those a run does not have are left out
@@ -85,6 +85,29 @@ def _relabel_table(table: pd.DataFrame, column: str, old: np.ndarray,
     table[column] = lookup.reindex(table[column].to_numpy()).to_numpy(np.int64)
 
 
+def carried_labels(account_ids: np.ndarray, labels: dict[str, np.ndarray],
+                   previous: Previous) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Each account's identity and cluster id carried over from the previous run.
+
+    ``labels``: ``"identity"`` and ``"cluster"`` -> this run's label of each account
+    (-1: in none), in the order of ``account_ids``. Returns the carried labels (same keys)
+    and the new ``id_counters``. Only per-account arrays: both engines call it (beyond the
+    driver with the labels collected from Spark). Cost: O(n log n) for n accounts
+    (:func:`~ringfence.graph.carry.carry_ids`).
+    """
+    counters = largest_ids(previous.run, previous.scores)
+    old = previous.scores
+    old_of_new = pd.Index(old["account_id"].astype(str)).get_indexer(
+        np.asarray(account_ids).astype(str))
+    carried, out = {}, {}
+    for kind, column in (("identity", "identity_id"), ("cluster", "cluster_id")):
+        old_label = old[column].to_numpy(np.int64) if column in old.columns \
+            else np.full(len(old), -1, np.int64)
+        carried[kind], out[kind] = carry_ids(old_label, labels[kind], old_of_new,
+                                             largest_id=counters.get(kind, -1))
+    return carried, out
+
+
 def carry_over(state: "GraphState", previous: Previous | None) -> dict[str, int]:
     """Give identities and clusters the previous run's ids, in place; the new ``id_counters``.
 
@@ -96,24 +119,16 @@ def carry_over(state: "GraphState", previous: Previous | None) -> dict[str, int]
     if previous is None:
         return {"identity": int(ident.max()) if len(ident) else -1,
                 "cluster": int(membership.max()) if len(membership) else -1}
-    counters = largest_ids(previous.run, previous.scores)
-    old = previous.scores
-    old_of_new = pd.Index(old["account_id"].astype(str)).get_indexer(
-        state.graph.account_ids.astype(str))
-    out = {}
-    for kind, column, labels in (("identity", "identity_id", ident),
-                                 ("cluster", "cluster_id", membership)):
-        old_label = old[column].to_numpy(np.int64) if column in old.columns \
-            else np.full(len(old), -1, np.int64)
-        carried, out[kind] = carry_ids(old_label, labels, old_of_new,
-                                       largest_id=counters.get(kind, -1))
-        grouped = labels >= 0
-        if kind == "identity":
-            _relabel_table(state.linking.table, "identity_id", labels[grouped], carried[grouped])
-            state.linking.identity = carried
-        else:
-            _relabel_table(state.clusters, "cluster_id", labels[grouped], carried[grouped])
-            state.membership = carried
+    carried, out = carried_labels(state.graph.account_ids,
+                                  {"identity": ident, "cluster": membership}, previous)
+    grouped = ident >= 0
+    _relabel_table(state.linking.table, "identity_id", ident[grouped],
+                   carried["identity"][grouped])
+    state.linking.identity = carried["identity"]
+    grouped = membership >= 0
+    _relabel_table(state.clusters, "cluster_id", membership[grouped],
+                   carried["cluster"][grouped])
+    state.membership = carried["cluster"]
     return out
 
 

@@ -208,13 +208,11 @@ def _evidence(graph: AccountGraph, flagged_nodes: np.ndarray, explanations: dict
     return reasons, evidence
 
 
-def _engine_options(config: JobConfig, previous: Any) -> dict[str, Any]:
+def _engine_options(config: JobConfig) -> dict[str, Any]:
     if config.engine != "spark":
         return {}
-    # beyond the driver the job runs on Spark to the end (jobs/spark_flag.py), but not yet
-    # with a previous run or a saved model: then it stops before the graph stages
-    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links,
-            "graph_beyond_driver": previous is None and config.model is None}
+    # beyond the driver the job runs on Spark to the end (jobs/spark_flag.py)
+    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links}
 
 
 def _driver_limit(config: JobConfig) -> tuple[type[BaseException], ...]:
@@ -296,14 +294,14 @@ def run_flag(tables: Tables, config: JobConfig | GraphConfig | None = None, *,
     try:
         state = run_pipeline(tables, config.graph, as_of=config.as_of, stages=stages,
                              release_inputs=config.release_inputs, engine=config.engine,
-                             engine_options=_engine_options(config, prior))
+                             engine_options=_engine_options(config))
     except _driver_limit(config) as err:
         if err.state is None:
             raise
         # the graph stages ran on Spark: features, scores and outputs stay there
         from ringfence.jobs.spark_flag import flag_beyond_driver
         return flag_beyond_driver(tables, config, err, masker=masker, stages=stages,
-                                  row_counts=row_counts, t0=t0)
+                                  row_counts=row_counts, t0=t0, previous=prior)
     graph, ident = state.graph, state.linking
     if config.engine == "spark":  # features and scores on Spark, the model fitted here
         from ringfence.models.spark_scoring import spark_scorer

@@ -29,10 +29,11 @@ from ringfence.graph.progress import Stages, peak_rss_mib
 from ringfence.graph.subgraph import keep_around
 from ringfence.graph.tables import Tables
 from ringfence.jobs.config import JobConfig
-from ringfence.jobs.continuity import queue_table
+from ringfence.jobs.continuity import Previous, queue_table
 from ringfence.jobs.flag import FlagResult, _evidence, _versions, run_parameters, summary_tail
-from ringfence.jobs.spark_outputs import (clusters_frame, identities_frame, latest_decisions,
-                                          links_frame, local_graph, scores_frame)
+from ringfence.jobs.spark_outputs import (carried_groups, clusters_frame, identities_frame,
+                                          latest_decisions, links_frame, local_graph,
+                                          scores_frame, vs_previous_frame)
 from ringfence.models.spark_beyond import score_beyond_driver
 
 __all__ = ["SparkFlagResult", "flag_beyond_driver"]
@@ -71,29 +72,34 @@ def _collect_flagged(scores: Any) -> pd.DataFrame:
 
 
 def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker: Masker,
-                       stages: Stages, row_counts: dict[str, Any],
-                       t0: float) -> SparkFlagResult:
+                       stages: Stages, row_counts: dict[str, Any], t0: float,
+                       previous: Previous | None = None) -> SparkFlagResult:
     """The flag job's scoring, ranking, explaining and output tables from the graph
     stages' Spark tables (``error``: the engine's
     :class:`~ringfence.graph.spark.engine.DriverLimitError`, its ``state`` and ``info``).
 
+    A saved model (``config.model``) scores instead of one fitted in the run; with
+    ``previous`` (:class:`~ringfence.jobs.continuity.Previous`) identities and clusters
+    carry its ids and ``scores`` says each account's status against it, by the
+    in-process rules.
+
     Collected to the driver: the labelled accounts' features (to fit the model), the
     explained top of the ranking, the queue (``k`` rows), the links around the queued
-    accounts (their evidence) and a few counts. Cost: the graph stages' plus the
-    features' joins, one propagation per fold and one sort for the ranks, on Spark.
+    accounts (their evidence) and a few counts; with ``previous``, each account's
+    identity, cluster, score and flag (n values each: the accounts table is on the driver
+    already). Cost: the graph stages' plus the features' joins, one propagation per fold
+    and one sort for the ranks, on Spark.
     """
     state, info = error.state, error.info
     gc = config.graph
     spark = state.status.sparkSession
-    if config.model is not None:
-        raise ValueError("a saved model (--model) does not run beyond the driver yet: "
-                         "leave it out to fit one in the run, or raise "
-                         "spark_driver_max_links")
     account_ids = tables.accounts["account_id"].to_numpy(dtype=object)
     index = pd.Index(account_ids)
     n = len(account_ids)
     scoring = score_beyond_driver(state, tables, gc, use_model=config.use_model,
-                                  seed=gc.seed, stages=stages)
+                                  model_path=None if config.model is None else str(config.model),
+                                  max_age_days=config.max_model_age_days, seed=gc.seed,
+                                  stages=stages)
     with stages.stage("rank and explain"):
         ranks = scoring.ranks
         capacity = config.capacity_for(n)
@@ -116,10 +122,17 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
         log = tables.decisions
         decisions = latest_decisions(spark, log, None if log is None
                                      else tables.account_positions("decisions"))
-        scores = scores_frame(state, ranks, flagged, reason_rows, decisions, state.as_of)
+        numbered, maps, vs_previous, statuses = state, {}, None, None
+        if previous is not None:  # the previous run's ids and each account's status against it
+            state, maps, id_counters = carried_groups(numbered, account_ids, previous)
+            vs_previous, statuses = vs_previous_frame(spark, ranks, flagged, account_ids,
+                                                      previous, state.as_of,
+                                                      config.score_tolerance)
+        scores = scores_frame(state, ranks, flagged, reason_rows, decisions, state.as_of,
+                              vs_previous)
         kept_links = links_frame(state, masker, gc).persist()
         links = kept_links.drop("a", "b")
-        identities = identities_frame(state, kept_links)
+        identities = identities_frame(numbered, kept_links, maps.get("identity"))
         per_node = (state.status.select("node").join(ranks.select("node", "rank", "score"),
                                                      "node", "left")
                     .select("node", F.coalesce(flagged, F.lit(False)).alias("flagged"))
@@ -135,6 +148,8 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
         "accounts": n, "banned": banned, "cleared": cleared, "identities": int(n_ident),
         "largest_identity": int(largest or 0), "identities_split": int(state.n_split),
         "clusters": int(n_clusters), "flagged": int(len(flagged_nodes)),
+        **({"vs_previous": ", ".join(f"{c:,} {k}" for k, c in statuses.value_counts().items()
+                                     if k != "not_flagged")} if previous is not None else {}),
         **summary_tail(scoring, tables, masker, t0),
     }
     parameters = run_parameters(config, capacity)
@@ -159,8 +174,9 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
     run = {
         "run_id": uuid.uuid4().hex,
         "as_of": state.as_of.isoformat(),
-        "id_counters": {"identity": int(n_ident) - 1,
-                        "cluster": int(top_cluster) if n_clusters else -1},
+        **({"previous": previous.reference()} if previous is not None else {}),
+        "id_counters": id_counters if previous is not None else
+        {"identity": int(n_ident) - 1, "cluster": int(top_cluster) if n_clusters else -1},
         "parameters": parameters,
         "inputs": {name: {"source": src} for name, src in tables.sources.items()},
         "row_counts": row_counts,

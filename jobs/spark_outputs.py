@@ -10,6 +10,7 @@ part the driver needs, the links around the flagged accounts, for their evidence
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -24,9 +25,10 @@ from ringfence.graph.masking import Masker
 from ringfence.graph.rings import ACTIVE_DAYS
 from ringfence.graph.spark.build import _ns as _us_to_ns
 from ringfence.graph.spark.linking import reason_column
+from ringfence.jobs.continuity import add_status, carried_labels
 
 __all__ = ["local_graph", "scores_frame", "identities_frame", "links_frame", "clusters_frame",
-           "latest_decisions"]
+           "latest_decisions", "vs_previous_frame", "carried_groups"]
 
 _NAT = np.iinfo(np.int64).min
 
@@ -156,12 +158,53 @@ def latest_decisions(spark: SparkSession, log: pd.DataFrame | None, nodes: np.nd
     return spark.createDataFrame(pdf, schema)
 
 
+def _clipped_score():
+    """The ``scores`` table's score: in [0, 1], 0 for an account without one."""
+    return F.least(F.greatest(F.coalesce("score", F.lit(0.0)), F.lit(0.0)), F.lit(1.0))
+
+
+def vs_previous_frame(spark: SparkSession, ranks: DataFrame, flagged: Any,
+                      account_ids: np.ndarray, previous: Any, as_of: pd.Timestamp,
+                      tolerance: float) -> tuple[DataFrame, pd.Series]:
+    """``node``, ``status_vs_previous``, ``previous_score`` and ``first_flagged_at`` of every
+    account against the previous run (:class:`~ringfence.jobs.continuity.Previous`), by the
+    in-process :func:`~ringfence.jobs.continuity.add_status`, and the statuses in node
+    order (for the run's summary).
+
+    The accounts' scores and flags are collected (n rows of a number and a boolean: the
+    accounts table is on the driver already, and the previous scores were read there);
+    the result goes back to Spark for :func:`scores_frame` to join. Cost: O(n log n) on
+    the driver for n accounts, nothing of the links' size.
+    """
+    n = len(account_ids)
+    got = ranks.select("node", _clipped_score().alias("score"),
+                       F.coalesce(flagged, F.lit(False)).alias("flagged")).toPandas()
+    node = got["node"].to_numpy(np.int64)
+    score, flag = np.zeros(n), np.zeros(n, bool)  # an account without a score: 0, not flagged
+    score[node] = got["score"].to_numpy(float)
+    flag[node] = got["flagged"].to_numpy(bool)
+    out = add_status(pd.DataFrame({"account_id": account_ids, "score": score, "flagged": flag}),
+                     previous, as_of, tolerance)
+    first = pd.DatetimeIndex(out["first_flagged_at"]).as_unit("ns").asi8  # NaT: -2**63
+    pdf = pd.DataFrame({"node": np.arange(n, dtype=np.int64),
+                        "status_vs_previous": out["status_vs_previous"].astype(str),
+                        "previous_score": out["previous_score"].to_numpy(float),
+                        "first_ns": first})
+    frame = spark.createDataFrame(pdf, "node long, status_vs_previous string, "
+                                       "previous_score double, first_ns long")
+    frame = frame.select("node", "status_vs_previous", "previous_score",
+                         _ts("first_ns").alias("first_flagged_at"))
+    return frame, out["status_vs_previous"]
+
+
 def scores_frame(state: Any, ranks: DataFrame, flagged: Any, reasons: DataFrame,
-                 decisions: DataFrame, as_of: pd.Timestamp) -> DataFrame:
+                 decisions: DataFrame, as_of: pd.Timestamp,
+                 vs_previous: DataFrame | None = None) -> DataFrame:
     """The ``scores`` table (one row per account, in account order) with the in-process
     columns: ranks and flags from ``ranks`` and the ``flagged`` expression, reasons of the
     flagged accounts (``reasons``: ``node``, ``reasons``), the latest decision, and
-    ``status_vs_previous`` as a run without a previous one has it."""
+    ``status_vs_previous``, ``previous_score``, ``first_flagged_at`` from ``vs_previous``
+    (:func:`vs_previous_frame`), or as a run without a previous one has them."""
     st = state.status.select("node", "account_id", "banned", "cleared", "violations")
     t = (st.join(ranks.select("node", "score", "rank", "percentile"), "node", "left")
          .withColumn("flagged", F.coalesce(flagged, F.lit(False)))
@@ -169,19 +212,25 @@ def scores_frame(state: Any, ranks: DataFrame, flagged: Any, reasons: DataFrame,
          .join(state.propagation.select("node", "propagation_score"), "node", "left")
          .join(F.broadcast(reasons), "node", "left").join(decisions, "node", "left"))
     flag = F.col("flagged")
+    if vs_previous is not None:
+        t = t.join(vs_previous, "node", "left")
+        status = [F.coalesce("status_vs_previous", F.lit("not_flagged"))
+                  .alias("status_vs_previous"), "previous_score", "first_flagged_at"]
+    else:
+        status = [F.when(flag, F.lit("new")).otherwise(F.lit("not_flagged"))
+                  .alias("status_vs_previous"),
+                  F.lit(float("nan")).alias("previous_score"),
+                  F.when(flag, F.lit(as_of.to_pydatetime())).cast("timestamp")
+                  .alias("first_flagged_at")]
     return t.orderBy("node").select(
-        "account_id", F.least(F.greatest(F.coalesce("score", F.lit(0.0)), F.lit(0.0)),
-                              F.lit(1.0)).alias("score"),
+        "account_id", _clipped_score().alias("score"),
         "rank", "percentile", "flagged",
         F.coalesce("identity", F.lit(-1)).cast("long").alias("identity_id"),
         F.coalesce("cluster", F.lit(-1)).cast("long").alias("cluster_id"),
         "banned", "cleared", "violations", "propagation_score",
         F.coalesce("reasons", F.lit("")).alias("reasons"),
         F.coalesce("decision", F.lit("")).alias("decision"), "decided_at",
-        F.coalesce("decided_by", F.lit("")).alias("decided_by"),
-        F.when(flag, F.lit("new")).otherwise(F.lit("not_flagged")).alias("status_vs_previous"),
-        F.lit(float("nan")).alias("previous_score"),
-        F.when(flag, F.lit(as_of.to_pydatetime())).cast("timestamp").alias("first_flagged_at"))
+        F.coalesce("decided_by", F.lit("")).alias("decided_by"), *status)
 
 
 def links_frame(state: Any, masker: Masker, config: GraphConfig) -> DataFrame:
@@ -254,11 +303,51 @@ def links_frame(state: Any, masker: Masker, config: GraphConfig) -> DataFrame:
     return lk.mapInPandas(mask, lk.schema).orderBy("a", "b")
 
 
-def identities_frame(state: Any, links: DataFrame) -> DataFrame:
+def carried_groups(state: Any, account_ids: np.ndarray, previous: Any
+                   ) -> tuple[Any, dict[str, DataFrame], dict[str, int]]:
+    """The state with its identities and clusters carrying the previous run's ids (the
+    in-process rule: :func:`~ringfence.jobs.continuity.carried_labels`), each group's map
+    from this run's number to its carried id (``identity`` or ``cluster``, ``carried``),
+    and the new ``id_counters``.
+
+    Each account's identity and cluster are collected (two arrays of n integers: the
+    accounts table is on the driver already) and the maps, one row per group, joined
+    back on Spark. Cost: O(n log n) on the driver for n accounts; nothing of the links'
+    size is collected.
+    """
+    spark = state.status.sparkSession
+    n = len(account_ids)
+    frames = {"identity": state.identities, "cluster": state.clusters}
+    labels = {}
+    for kind, df in frames.items():
+        got = df.select("node", kind).toPandas()
+        labels[kind] = np.full(n, -1, np.int64)
+        labels[kind][got["node"].to_numpy(np.int64)] = got[kind].to_numpy(np.int64)
+    carried, counters = carried_labels(account_ids, labels, previous)
+    maps, relabelled = {}, {}
+    for kind, df in frames.items():
+        grouped = labels[kind] >= 0
+        # every member of a group carries the same id: one row per group
+        ids, first = np.unique(labels[kind][grouped], return_index=True)
+        maps[kind] = spark.createDataFrame(
+            pd.DataFrame({kind: ids, "carried": carried[kind][grouped][first]}),
+            f"{kind} long, carried long")
+        relabelled[kind] = df.join(F.broadcast(maps[kind]), kind).select(
+            "node", F.col("carried").alias(kind))
+    return (replace(state, identities=relabelled["identity"], clusters=relabelled["cluster"]),
+            maps, counters)
+
+
+def identities_frame(state: Any, links: DataFrame, carried: DataFrame | None = None
+                     ) -> DataFrame:
     """The ``identities`` table (one row per identity, by id) with the in-process columns,
     from the identities, the status and the ``links`` of :func:`links_frame` (before
     their ids are joined: ``a``, ``b``, ``weight``, ``match_probability``, ``link_kind``,
-    ``cut``)."""
+    ``cut``).
+
+    ``carried`` (``identity``, ``carried``: :func:`carried_groups`' map, with ``state``
+    the state before it): the ids carried from the previous run, the rows left in this
+    run's order, as in-process."""
     st = state.status.select("node", "banned", "cleared", "violations")
     members = state.identities.join(st, "node")
     size = members.groupBy("identity").agg(
@@ -276,9 +365,13 @@ def identities_frame(state: Any, links: DataFrame) -> DataFrame:
                .join(state.identities, "node").select("identity").distinct()
                .withColumn("was_split", F.lit(True)))
     inf = F.lit(float("inf"))
-    return (size.join(kept, "identity", "left").join(touched, "identity", "left")
-            .orderBy("identity")
-            .select(F.col("identity").cast("long").alias("identity_id"),
+    out = size.join(kept, "identity", "left").join(touched, "identity", "left")
+    ident_id = F.col("identity")
+    if carried is not None:
+        out = out.join(F.broadcast(carried), "identity", "left")
+        ident_id = F.col("carried")
+    return (out.orderBy("identity")
+            .select(ident_id.cast("long").alias("identity_id"),
                     F.col("size").cast("long").alias("size"),
                     F.coalesce("n_links", F.lit(0)).cast("long").alias("n_links"),
                     "banned", "cleared", "violations",

@@ -36,7 +36,7 @@ from ringfence.models.training import (MIN_LABELS, explanations_text, fit_model,
                                        scoring_features)
 
 __all__ = ["EXPLAIN_LIMIT", "Scoring", "Scorer", "ModelScorer", "PropagationScorer",
-           "rank_order", "percentile_of_rank", "make_scorer"]
+           "rank_order", "percentile_of_rank", "make_scorer", "saved_model"]
 
 # the top-ranked eligible accounts get feature contributions (cost: n x features
 # predictions); the others keep their evidence paths
@@ -200,26 +200,45 @@ class ModelScorer:
             X = scoring_features(state.graph, tables.accounts, state.identity, state.membership,
                                  propagation=state.propagation)
         with stages.stage("model"):
-            model, card = load_model(self.model_path)
-            known = list(model.feature_names_in_)
-            new = [c for c in X.columns if c not in set(known)]
-            if new and not [c for c in known if c not in set(X.columns)]:
-                # the inputs gained columns since training: score with what the model knows
-                X = X[known]
-            check_features(model, list(X.columns), self.model_path, card.get("created_at"))
+            model, columns, info = saved_model(self.model_path, list(X.columns),
+                                               self.max_age_days)
+            if columns != list(X.columns):
+                X = X[columns]
             p = model.predict_proba(X)[:, 1]
             explanations = _explanations(model, X, p, state)
-        info = {"source": str(self.model_path), "created_at": card.get("created_at"),
-                "cv_metrics": card.get("cv_metrics")}
-        warnings = [w for w in (
-            model_age_warning(self.model_path, card.get("created_at"), self.max_age_days),
-            f"{self.model_path}: the inputs' schema changed since the model was trained: "
-            f"{len(new)} features it does not know ({', '.join(new[:5])}"
-            f"{', ...' if len(new) > 5 else ''}) are left out of its scores; retrain it "
-            "(ringfence train) to use them" if new else None) if w]
-        if warnings:
-            info["warnings"] = warnings
         return Scoring(p, "model", info, explanations)
+
+
+def saved_model(path: str | Path, columns: list[str], max_age_days: float | None = None
+                ) -> tuple[RepeatOffenderModel, list[str], dict[str, Any]]:
+    """A saved model (one read of the file), the feature columns to score it with, and
+    what ``run.json`` says of it (``info``: source, creation time, metrics, warnings).
+
+    ``columns``: the features this run computed, in order. When they are the model's
+    plus new ones (the inputs gained columns since training), the model scores with
+    the ones it knows, in its order, and ``info["warnings"]`` says to retrain it; any
+    other difference raises :class:`~ringfence.models.model.FeatureMismatchError`.
+    Both engines call it (beyond the driver with the Spark features' columns).
+    Cost: loading the file.
+    """
+    model, card = load_model(path)
+    known = list(model.feature_names_in_)
+    new = [c for c in columns if c not in set(known)]
+    if new and not [c for c in known if c not in set(columns)]:
+        # the inputs gained columns since training: score with what the model knows
+        columns = known
+    check_features(model, list(columns), path, card.get("created_at"))
+    info = {"source": str(path), "created_at": card.get("created_at"),
+            "cv_metrics": card.get("cv_metrics")}
+    warnings = [w for w in (
+        model_age_warning(path, card.get("created_at"), max_age_days),
+        f"{path}: the inputs' schema changed since the model was trained: "
+        f"{len(new)} features it does not know ({', '.join(new[:5])}"
+        f"{', ...' if len(new) > 5 else ''}) are left out of its scores; retrain it "
+        "(ringfence train) to use them" if new else None) if w]
+    if warnings:
+        info["warnings"] = warnings
+    return model, list(columns), info
 
 
 def model_age_warning(path: str | Path, created_at: str | None, max_age_days: float | None,

@@ -26,6 +26,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.progress import Stages
 from ringfence.graph.tables import Tables
 from ringfence.models.features import LABEL_COLUMNS
+from ringfence.models.scoring import saved_model
 from ringfence.models.spark_features import (accounts_frame, categories,
                                              spark_scoring_features)
 from ringfence.models.spark_scoring import (_check_folds, fit_labelled, spark_explanations,
@@ -147,15 +148,18 @@ class SparkScores:
 
 
 def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
-                        use_model: bool = True,
-                        min_labels: int = MIN_LABELS, params: dict[str, Any] | None = None,
-                        seed: int = 0, stages: Stages | None = None) -> SparkScores:
+                        use_model: bool = True, model_path: str | None = None,
+                        max_age_days: float | None = None, min_labels: int = MIN_LABELS,
+                        params: dict[str, Any] | None = None, seed: int = 0,
+                        stages: Stages | None = None) -> SparkScores:
     """Every account's score and rank from a ``SparkGraphState``, as the in-process flag job.
 
     With at least ``min_labels`` banned and cleared accounts (and ``use_model``), the model
     is fitted on the driver on the labelled accounts' features and applied with
     ``mapInPandas``; the fitted accounts keep their out-of-fold probability. Otherwise the
-    score is the propagation score, and ``info["reason"]`` says why.
+    score is the propagation score, and ``info["reason"]`` says why. With ``model_path``
+    (and ``use_model``) no model is fitted: the saved one scores the same features, as
+    :class:`~ringfence.models.scoring.ModelScorer` does (:func:`_saved_scores`).
 
     Notes
     -----
@@ -177,7 +181,8 @@ def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
                 .sort_values("node", ignore_index=True))
     y = labelled["banned"].to_numpy(bool).astype(int)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    reason = ("model disabled (--no-model)" if not use_model else
+    saved = use_model and model_path is not None
+    reason = ("model disabled (--no-model)" if not use_model else None if saved else
               f"too few labels to fit a model: {n_pos} banned and {n_neg} cleared accounts "
               f"(need {min_labels} of each)" if min(n_pos, n_neg) < min_labels else None)
     if reason is not None:
@@ -189,7 +194,8 @@ def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
     nodes = labelled["node"].to_numpy(np.int64)
     n_folds = default_folds(len(nodes))
     fold = assign_folds(labelled["account_id"].astype(str).to_numpy(object), n_folds)
-    _check_folds(y, fold, n_folds)
+    if not saved:  # a saved model scores with any labels, as in-process
+        _check_folds(y, fold, n_folds)
     fr = state.frames
     with stages.stage("features"):
         folds = spark.createDataFrame(pd.DataFrame({"node": nodes, "fold": fold}),
@@ -203,6 +209,8 @@ def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
             link_threshold=config.link_threshold).persist()
         cats = categories(frames["accounts"])
         n_features = len(features.columns) - 1
+    if saved:
+        return _saved_scores(features, cats, keys, model_path, max_age_days, stages)
     with stages.stage("model"):
         labels = labelled.assign(label=y)[["node", "account_id", "label"]]
         model, fitted = fit_labelled(features, labels, cats, folds=fold, params=params,
@@ -226,3 +234,25 @@ def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
                                               "tables; one propagation per fold on Spark)",
                                   "model": "driver (the labelled accounts)",
                                   "score": "spark (mapInPandas)"}}, explanations)
+
+
+def _saved_scores(features: DataFrame, cats: dict[str, list[Any]], keys: DataFrame,
+                  model_path: str, max_age_days: float | None, stages: Stages) -> SparkScores:
+    """Scores, ranks and explanations of a saved model from the Spark features, with the
+    in-process checks of its feature list (:func:`~ringfence.models.scoring.saved_model`:
+    one read of the file). Cost: the model's prediction over every account, with
+    ``mapInPandas``, and one distributed sort for the ranks."""
+    with stages.stage("model"):
+        model, columns, info = saved_model(model_path, [c for c in features.columns
+                                                        if c != "node"], max_age_days)
+        features = features.select("node", *columns)  # the model's columns, in its order
+    with stages.stage("score"):
+        scored = spark_predict(features, model, cats).join(keys, "node").persist()
+        ranks = spark_ranks(scored).persist()
+        texts = spark_explanations(features, ranks, model, cats).toPandas()
+    explanations = {int(n): t for n, t in zip(texts["node"], texts["explanation"]) if t}
+    info["spark"] = {"features": "spark (joins, from the graph stages' Spark tables; one "
+                                 "propagation per fold on Spark)",
+                     "model": f"driver (loaded from {model_path})",
+                     "score": "spark (mapInPandas)"}
+    return SparkScores(ranks, "model", info, explanations)

@@ -58,8 +58,8 @@ def _limit(given: int | None) -> int:
 
 def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestamp | None,
                  stages: Stages, release_inputs: bool, stop_after: str,
-                 master: str | None = None, driver_max_links: int | None = None,
-                 graph_beyond_driver: bool = True) -> GraphState:
+                 master: str | None = None, driver_max_links: int | None = None
+                 ) -> GraphState:
     """The graph stages with the build on Spark: the same :class:`GraphState` as in-process.
 
     Parameters
@@ -73,11 +73,9 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
         Spark master for a new session (default ``SPARK_MASTER``, else ``local[k]``);
         an active session is reused as it is.
     driver_max_links
-        Most links collected to the driver (default :data:`DRIVER_MAX_LINKS`).
-    graph_beyond_driver
-        Beyond ``driver_max_links``, run the graph stages on Spark before stopping with
-        :class:`DriverLimitError` (its ``state`` holds their tables); False stops at
-        once (the flag job with a previous run or a saved model: it cannot use them).
+        Most links collected to the driver (default :data:`DRIVER_MAX_LINKS`); beyond
+        it the graph stages run on Spark before stopping with :class:`DriverLimitError`
+        (its ``state`` holds their tables).
 
     Returns
     -------
@@ -125,8 +123,7 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
                 if frames[name] is not None:
                     frames[name].unpersist()
     if beyond:  # after the build's stage: the build did not fail
-        return _beyond_driver(session, tables, config, frames, as_of, stages,
-                              stop_after if graph_beyond_driver else None, info)
+        return _beyond_driver(session, tables, config, frames, as_of, stages, stop_after, info)
     if release_inputs:  # what the build read is no longer needed
         if release is not None:
             release.clear()
@@ -148,7 +145,7 @@ def _where(read_on_spark: bool, stop_after: str) -> dict[str, str]:
 
 
 def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: dict,
-                   as_of: pd.Timestamp, stages: Stages, stop_after: str | None,
+                   as_of: pd.Timestamp, stages: Stages, stop_after: str,
                    info: dict[str, Any]) -> GraphState:
     """The links do not fit on the driver: the graph stages run on Spark
     (:func:`ringfence.graph.spark.state.graph_beyond_driver`: the linker, identities,
@@ -159,22 +156,15 @@ def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: di
     """
     from ringfence.graph.spark.state import graph_beyond_driver
 
-    state = None
-    if stop_after is not None:  # None: stop at once, nobody would use the tables
-        with stages.stage("graph stages on Spark (beyond the driver)"):
-            state = graph_beyond_driver(session, tables, config, frames, as_of,
-                                        stop_after=max(stop_after, "identities",
-                                                       key=STAGES.index))
+    with stages.stage("graph stages on Spark (beyond the driver)"):
+        state = graph_beyond_driver(session, tables, config, frames, as_of,
+                                    stop_after=max(stop_after, "identities", key=STAGES.index))
     n = info["identifier_pairs"] + info["edge_links"]
-    if state is not None:
-        what = ("The graph stages ran on Spark; their tables are in this error's state "
-                "(the flag job takes them to the end: ringfence.jobs.spark_flag)")
-    else:
-        what = ("Beyond the driver the flag job runs on Spark to the end, but not yet with a "
-                "previous run (--previous) or a saved model (--model): leave them out")
     raise DriverLimitError(
         f"{n:,} links are more than the driver takes (spark_driver_max_links = "
-        f"{info['driver_max_links']:,}). {what} "
+        f"{info['driver_max_links']:,}). The graph stages ran on Spark; their tables are "
+        "in this error's state (the flag job takes them to the end: "
+        "ringfence.jobs.spark_flag) "
         "(docs/spark.md, 'Beyond the driver'), or raise the limit (spark_driver_max_links in "
         "the job's config file, or RINGFENCE_SPARK_DRIVER_MAX_LINKS) if the driver has the "
         "memory: about 40 bytes per link", state=state, info=info)
@@ -182,8 +172,8 @@ def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: di
 
 class DriverLimitError(RuntimeError):
     """More links than ``driver_max_links``: the graph stages ran on Spark. ``state`` holds
-    their tables (:class:`~ringfence.graph.spark.state.SparkGraphState`; None when the
-    caller asked to stop at once), ``info`` the engine's notes."""
+    their tables (:class:`~ringfence.graph.spark.state.SparkGraphState`; None when raised
+    without them), ``info`` the engine's notes."""
 
     def __init__(self, message: str, state: Any = None, info: dict | None = None):
         super().__init__(message)

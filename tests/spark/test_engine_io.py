@@ -174,30 +174,6 @@ def test_flag_on_spark_writes_parquet_folders_and_keeps_old_outputs_on_failure(
     pd.testing.assert_frame_equal(read_run(out).table("scores"), scores)
 
 
-def test_more_links_than_the_driver_takes_stops_clearly_and_keeps_old_outputs(
-        spark, files, tmp_path, monkeypatch, capsys):
-    # beyond the driver the job runs to the end (tests/spark/test_flag_beyond_driver.py);
-    # what still stops, at once, is a run against a previous one
-    out = tmp_path / "flags"
-    inputs = ["--accounts", str(files["accounts"]), "--identifiers", str(files["identifiers"]),
-              "--edges", str(files["edges"]), "--enforcement", str(files["enforcement"])]
-    assert main(["flag", *inputs, "--out", str(out), "--quiet", "--no-model"]) == 0
-    capsys.readouterr()
-    before = sorted(p.name for p in out.iterdir())
-    run_json = (out / "run.json").read_text()
-    monkeypatch.setenv("RINGFENCE_SPARK_DRIVER_MAX_LINKS", "10")
-    code = main(["flag", "--engine", "spark", *inputs, "--out", str(out), "--previous",
-                 str(out), "--quiet", "--no-model"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "Traceback" not in err
-    assert "are more than the driver takes (spark_driver_max_links = 10)" in err
-    assert "RINGFENCE_SPARK_DRIVER_MAX_LINKS" in err
-    assert "not yet with a previous run (--previous)" in err
-    assert (out / "run.json").read_text() == run_json
-    assert sorted(p.name for p in out.iterdir()) == before
-
-
 def test_a_file_spark_cannot_read_is_a_problem_not_a_traceback(spark, files, tmp_path, capsys):
     broken = tmp_path / "identifiers.parquet"
     broken.write_bytes(b"PAR1 this is not parquet PAR1")
