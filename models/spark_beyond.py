@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ringfence.graph.config import GraphConfig
@@ -99,8 +99,10 @@ def spark_status_passes(status: DataFrame, folds: DataFrame | None, n_folds: int
                                         for c in LABEL_COLUMNS])
 
 
-def _propagation_pair(prop: DataFrame) -> DataFrame:
-    return prop.select("node", F.col("propagation_score").alias("propagation"),
+def _propagation_pair(prop: DataFrame, pass_: Column) -> DataFrame:
+    """``pass`` (the column ``pass_``), ``node``, ``propagation``, ``propagation_raw_log``."""
+    return prop.select(pass_.cast("long").alias("pass"), "node",
+                       F.col("propagation_score").alias("propagation"),
                        F.log10(F.col("propagation_raw") + F.lit(1e-12))
                        .alias("propagation_raw_log"))
 
@@ -119,15 +121,15 @@ def spark_propagation_passes(state: Any, passes: DataFrame, n_folds: int,
     from ringfence.graph.spark.pagerank import spark_propagations
 
     links = state.graph_links.select("a", "b", "weight")
-    out = _propagation_pair(state.propagation).withColumn("pass", F.lit(0).cast("long"))
+    out = _propagation_pair(state.propagation, F.lit(0))
     if n_folds:
         # a fold's convergence is the run's, reported once (spark_propagations warns not)
         st = passes.where(F.col("pass").between(1, n_folds)).select(
             F.col("pass").alias("key"), "node", (F.col("banned") > 0).alias("banned"),
             (F.col("cleared") > 0).alias("cleared"), "seed_weight")
         prop, _ = spark_propagations(links, st, config)
-        out = out.unionByName(_propagation_pair(prop).withColumn("pass", F.col("key")))
-    return out.select("pass", "node", "propagation", "propagation_raw_log")
+        out = out.unionByName(_propagation_pair(prop, F.col("key")))
+    return out
 
 
 @dataclass

@@ -160,6 +160,29 @@ def test_the_folds_in_one_run_equal_in_process_per_fold(spark, graph):
     raw = got.pivot(index="node", columns="key", values="propagation_raw")
     assert (raw[1] != raw[2]).any() and (raw[2] != raw[3]).any()
 
+    # the model's label passes beyond the driver: pass 0 the state's, then these folds
+    from types import SimpleNamespace
+
+    from ringfence.models.spark_beyond import spark_propagation_passes
+
+    zero = got[got["key"] == 1].drop(columns="key")
+    state = SimpleNamespace(graph_links=spark.createDataFrame(_links(graph.adjacency)),
+                            propagation=spark.createDataFrame(zero))
+    passes = spark.createDataFrame(pd.concat(status).rename(columns={"key": "pass"})
+                                   .astype({"banned": float, "cleared": float}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = spark_propagation_passes(state, passes, 3, config).toPandas()
+    table = table.sort_values(["pass", "node"], ignore_index=True)
+    assert table.columns.tolist() == ["pass", "node", "propagation", "propagation_raw_log"]
+    assert table["pass"].tolist() == [k for k in range(4) for _ in range(graph.n_accounts)]
+    for k in range(4):
+        mine, want = table[table["pass"] == k], got[got["key"] == max(k, 1)]
+        np.testing.assert_allclose(mine["propagation"], want["propagation_score"],
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(10 ** mine["propagation_raw_log"].to_numpy() - 1e-12,
+                                   want["propagation_raw"], rtol=0, atol=1e-12)
+
 
 def test_no_seeds_warns_and_scores_zero(spark):
     from ringfence.graph.spark.pagerank import spark_propagation
