@@ -44,7 +44,7 @@ def test_small_graph_with_absorbing_and_dangling_nodes(spark):
                       for k, v in p.items()], ignore_index=True)
     blk = pd.DataFrame({"key": [k for k, v in blocked.items() for _ in v],
                         "node": [n for v in blocked.values() for n in v]})
-    got = personalised_pageranks(links, spark.createDataFrame(pers), alpha=0.3, tol=1e-8,
+    got = personalised_pageranks(links, spark.createDataFrame(pers), alpha=0.2, tol=1e-8,
                                  blocked=spark.createDataFrame(blk, "key long, node long"),
                                  checkpoint_every=3)
     table = got.scores.toPandas()
@@ -52,10 +52,10 @@ def test_small_graph_with_absorbing_and_dangling_nodes(spark):
     for k in p:
         mask = np.zeros(10, bool)
         mask[blocked[k]] = True
-        expected = personalized_pagerank(adj, p[k], alpha=0.3, tol=1e-8, blocked=mask)
+        expected = personalized_pagerank(adj, p[k], alpha=0.2, tol=1e-8, blocked=mask)
         one = personalised_pagerank(
             links, spark.createDataFrame(pers[pers["key"] == k][["node", "weight"]]),
-            alpha=0.3, tol=1e-8, checkpoint_every=3,
+            alpha=0.2, tol=1e-8, checkpoint_every=3,
             blocked=spark.createDataFrame(blk[blk["key"] == k][["node"]], "node long"))
         scores, separate = np.zeros(10), np.zeros(10)
         mine = table[table["key"] == k]
