@@ -4,7 +4,8 @@ When the links do not fit on the driver, the graph stages leave their results on
 (:class:`~ringfence.graph.spark.state.SparkGraphState`). :func:`state_frames` makes from
 them the input tables of :mod:`ringfence.models.spark_features` (the same feature code as
 on the driver: nothing is forked), :func:`spark_status_passes` and
-:func:`spark_propagation_passes` the label passes (one propagation per fold, as joins), and
+:func:`spark_propagation_passes` the label passes (the folds' propagations as one batched
+PageRank, as joins), and
 :func:`score_beyond_driver` fits the model on the driver on the labelled accounts (a
 sample above :data:`~ringfence.models.training.MAX_FIT_ROWS`) and scores and ranks every
 account on Spark. Only the labelled accounts' rows and the explained top of the ranking
@@ -13,13 +14,12 @@ reach the driver.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ringfence.graph.config import GraphConfig
@@ -100,8 +100,10 @@ def spark_status_passes(status: DataFrame, folds: DataFrame | None, n_folds: int
                                         for c in LABEL_COLUMNS])
 
 
-def _propagation_pair(prop: DataFrame) -> DataFrame:
-    return prop.select("node", F.col("propagation_score").alias("propagation"),
+def _propagation_pair(prop: DataFrame, pass_: Column) -> DataFrame:
+    """``pass`` (the column ``pass_``), ``node``, ``propagation``, ``propagation_raw_log``."""
+    return prop.select(pass_.cast("long").alias("pass"), "node",
+                       F.col("propagation_score").alias("propagation"),
                        F.log10(F.col("propagation_raw") + F.lit(1e-12))
                        .alias("propagation_raw_log"))
 
@@ -109,27 +111,26 @@ def _propagation_pair(prop: DataFrame) -> DataFrame:
 def spark_propagation_passes(state: Any, passes: DataFrame, n_folds: int,
                              config: GraphConfig) -> DataFrame:
     """:func:`~ringfence.models.spark_features.propagation_passes` on Spark: pass 0 from the
-    state's propagation, one personalised PageRank as joins per fold with that fold's
-    labels hidden (:func:`~ringfence.graph.spark.pagerank.spark_propagation`).
+    state's propagation, and the folds' propagations (each with its fold's labels hidden)
+    as one personalised PageRank carrying the pass as its key
+    (:func:`~ringfence.graph.spark.pagerank.spark_propagations`): each fold's values and
+    iteration count are those of its own run.
 
-    Cost: ``n_folds`` propagations over the links (each ``config.max_iter`` joins at most).
+    Cost: one batched propagation over the links (``config.max_iter`` joins at most, each
+    over every fold's scores), instead of ``n_folds`` runs of as many jobs each.
     """
-    from ringfence.graph.spark.pagerank import spark_propagation
+    from ringfence.graph.spark.pagerank import spark_propagations
 
     links = state.graph_links.select("a", "b", "weight")
-    parts = [_propagation_pair(state.propagation).withColumn("pass", F.lit(0).cast("long"))]
-    for f in range(n_folds):
-        st = passes.where(F.col("pass") == f + 1).select(
-            "node", (F.col("banned") > 0).alias("banned"), (F.col("cleared") > 0).alias("cleared"),
-            "seed_weight")
-        with warnings.catch_warnings():  # a fold's convergence is the run's, reported once
-            warnings.simplefilter("ignore")
-            prop, _ = spark_propagation(links, st, config)
-        parts.append(_propagation_pair(prop).withColumn("pass", F.lit(f + 1).cast("long")))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out.select("pass", "node", "propagation", "propagation_raw_log")
+    out = _propagation_pair(state.propagation, F.lit(0))
+    if n_folds:
+        # a fold's convergence is the run's, reported once (spark_propagations warns not)
+        st = passes.where(F.col("pass").between(1, n_folds)).select(
+            F.col("pass").alias("key"), "node", (F.col("banned") > 0).alias("banned"),
+            (F.col("cleared") > 0).alias("cleared"), "seed_weight")
+        prop, _ = spark_propagations(links, st, config)
+        out = out.unionByName(_propagation_pair(prop, F.col("key")))
+    return out
 
 
 @dataclass
@@ -163,8 +164,9 @@ def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
 
     Notes
     -----
-    Cost: the features' joins over ``k + 1`` label passes, ``k`` propagations (one per
-    fold), the labelled accounts' rows collected, one distributed sort for the ranks.
+    Cost: the features' joins over ``k + 1`` label passes, one propagation for the ``k``
+    folds together, the labelled accounts' rows collected, one distributed sort for the
+    ranks.
 
     Examples
     --------
@@ -231,7 +233,8 @@ def score_beyond_driver(state: Any, tables: Tables, config: GraphConfig, *,
                        {"training": summary, "cv_metrics": model.cv_metrics_,
                         "features": n_features,
                         "spark": {"features": "spark (joins, from the graph stages' Spark "
-                                              "tables; one propagation per fold on Spark)",
+                                              "tables; the folds' propagations as one "
+                                              "batched PageRank on Spark)",
                                   "model": "driver (the labelled accounts)",
                                   "score": "spark (mapInPandas)"}}, explanations)
 

@@ -26,7 +26,7 @@ from ringfence.jobs.runs import OUTPUT_TABLES, read_run, write_run
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 # a fixed number of propagation iterations on both engines (tol never reached)
-JOB = JobConfig(graph=GraphConfig(seed=3, max_iter=6, tol=1e-300), review_capacity=40)
+JOB = JobConfig(graph=GraphConfig(seed=3, max_iter=4, tol=1e-300), review_capacity=40)
 KEY = b"flag-beyond-the-driver-test-key!"
 
 
