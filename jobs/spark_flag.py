@@ -87,8 +87,8 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
     explained top of the ranking, the queue (``k`` rows), the links around the queued
     accounts (their evidence) and a few counts; with ``previous``, each account's
     identity, cluster, score and flag (n values each: the accounts table is on the driver
-    already). Cost: the graph stages' plus the features' joins, one propagation per fold
-    and one sort for the ranks, on Spark.
+    already). Cost: the graph stages' plus the features' joins, one batched propagation for
+    all folds and one sort for the ranks, on Spark.
     """
     state, info = error.state, error.info
     gc = config.graph

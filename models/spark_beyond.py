@@ -254,8 +254,8 @@ def _saved_scores(features: DataFrame, cats: dict[str, list[Any]], keys: DataFra
         ranks = spark_ranks(scored).persist()
         texts = spark_explanations(features, ranks, model, cats).toPandas()
     explanations = {int(n): t for n, t in zip(texts["node"], texts["explanation"]) if t}
-    info["spark"] = {"features": "spark (joins, from the graph stages' Spark tables; one "
-                                 "propagation per fold on Spark)",
+    info["spark"] = {"features": "spark (joins, from the graph stages' Spark tables; the "
+                                 "folds' propagations as one batched PageRank)",
                      "model": f"driver (loaded from {model_path})",
                      "score": "spark (mapInPandas)"}
     return SparkScores(ranks, "model", info, explanations)
