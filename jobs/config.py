@@ -112,6 +112,10 @@ class JobConfig:
     spark_driver_max_links
         With the Spark engine: most links collected to the driver (default
         :data:`ringfence.graph.spark.engine.DRIVER_MAX_LINKS`).
+    spark_driver_max_identifiers
+        With the Spark engine beyond the driver: most distinct identifiers normalised on the
+        driver; beyond, on Spark (default
+        :data:`ringfence.graph.spark.levels.DRIVER_MAX_IDENTIFIERS`).
     """
 
     graph: GraphConfig = field(default_factory=GraphConfig)
@@ -129,6 +133,7 @@ class JobConfig:
     engine: str = "in-process"
     spark_master: str | None = None
     spark_driver_max_links: int | None = None
+    spark_driver_max_identifiers: int | None = None
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "review_capacity": [Interval(int, 1, None), None],
@@ -142,6 +147,7 @@ class JobConfig:
         "max_model_age_days": [Interval(float, 0, None, closed="neither"), None],
         "engine": [Options(*ENGINE_NAMES)],
         "spark_driver_max_links": [Interval(int, 1, None), None],
+        "spark_driver_max_identifiers": [Interval(int, 1, None), None],
     }
 
     def __post_init__(self) -> None:

@@ -212,7 +212,8 @@ def _engine_options(config: JobConfig) -> dict[str, Any]:
     if config.engine != "spark":
         return {}
     # beyond the driver the job runs on Spark to the end (jobs/spark_flag.py)
-    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links}
+    return {"master": config.spark_master, "driver_max_links": config.spark_driver_max_links,
+            "driver_max_identifiers": config.spark_driver_max_identifiers}
 
 
 def _driver_limit(config: JobConfig) -> tuple[type[BaseException], ...]:

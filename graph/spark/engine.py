@@ -31,6 +31,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.pipeline import _STAGE_TITLES, STAGES, GraphState, after_build
 from ringfence.graph.progress import Stages
 from ringfence.graph.spark.build import build_on_spark, pair_frames
+from ringfence.graph.spark.levels import driver_max_identifiers as driver_max_identifiers_limit
 from ringfence.graph.spark.session import spark_session
 from ringfence.graph.tables import Tables
 from ringfence.graph.timestamps import parse_time
@@ -58,8 +59,8 @@ def _limit(given: int | None) -> int:
 
 def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timestamp | None,
                  stages: Stages, release_inputs: bool, stop_after: str,
-                 master: str | None = None, driver_max_links: int | None = None
-                 ) -> GraphState:
+                 master: str | None = None, driver_max_links: int | None = None,
+                 driver_max_identifiers: int | None = None) -> GraphState:
     """The graph stages with the build on Spark: the same :class:`GraphState` as in-process.
 
     Parameters
@@ -76,6 +77,10 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
         Most links collected to the driver (default :data:`DRIVER_MAX_LINKS`); beyond
         it the graph stages run on Spark before stopping with :class:`DriverLimitError`
         (its ``state`` holds their tables).
+    driver_max_identifiers
+        Beyond the driver: most distinct identifiers normalised on the driver (default
+        :data:`~ringfence.graph.spark.levels.DRIVER_MAX_IDENTIFIERS`); beyond it they are
+        normalised on Spark, with the same codes.
 
     Returns
     -------
@@ -123,6 +128,7 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
                 if frames[name] is not None:
                     frames[name].unpersist()
     if beyond:  # after the build's stage: the build did not fail
+        info["driver_max_identifiers"] = driver_max_identifiers_limit(driver_max_identifiers)
         return _beyond_driver(session, tables, config, frames, as_of, stages, stop_after, info)
     if release_inputs:  # what the build read is no longer needed
         if release is not None:
@@ -158,7 +164,8 @@ def _beyond_driver(session: Any, tables: Tables, config: GraphConfig, frames: di
 
     with stages.stage("graph stages on Spark (beyond the driver)"):
         state = graph_beyond_driver(session, tables, config, frames, as_of,
-                                    stop_after=max(stop_after, "identities", key=STAGES.index))
+                                    stop_after=max(stop_after, "identities", key=STAGES.index),
+                                    max_identifiers=info["driver_max_identifiers"])
     n = info["identifier_pairs"] + info["edge_links"]
     raise DriverLimitError(
         f"{n:,} links are more than the driver takes (spark_driver_max_links = "

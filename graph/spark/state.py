@@ -170,7 +170,8 @@ def spark_status(spark: "SparkSession", tables: Tables, frames: dict, config: Gr
 
 def graph_beyond_driver(spark: "SparkSession", tables: Tables, config: GraphConfig,
                         frames: dict, as_of: pd.Timestamp,
-                        stop_after: str = "propagation") -> SparkGraphState:
+                        stop_after: str = "propagation",
+                        max_identifiers: int | None = None) -> SparkGraphState:
     """Identities, clusters and propagation with every pair and link kept on Spark.
 
     Parameters
@@ -186,6 +187,9 @@ def graph_beyond_driver(spark: "SparkSession", tables: Tables, config: GraphConf
     stop_after : str
         ``"identities"``, ``"clusters"`` or ``"propagation"``; later stages' fields are
         None.
+    max_identifiers : int, optional
+        Most distinct identifiers normalised on the driver; beyond, on Spark
+        (:func:`~ringfence.graph.spark.levels.driver_max_identifiers`).
 
     Returns
     -------
@@ -219,7 +223,7 @@ def graph_beyond_driver(spark: "SparkSession", tables: Tables, config: GraphConf
             "a": index.get_indexer(decisions["account_a"].astype(str).to_numpy(object)),
             "b": index.get_indexer(decisions["account_b"].astype(str).to_numpy(object)),
             "decision": decisions["decision"].astype(str).to_numpy(object)})
-    linker = spark_link(frames, status, config, decisions=dec)
+    linker = spark_link(frames, status, config, decisions=dec, max_identifiers=max_identifiers)
     apart = None
     if dec is not None and (dec["decision"] == "different_actors").any():
         apart = spark.createDataFrame(dec[dec["decision"] == "different_actors"][["a", "b"]])

@@ -28,6 +28,8 @@ from ringfence.jobs.config import JobConfig, default_review_capacity
     ({"max_paths": -1}, "max_paths must be a non-negative integer, got -1"),
     ({"use_model": 1}, "use_model must be true or false, got 1"),
     ({"graph": {"seed": 1}}, "graph must be a GraphConfig, got dict"),
+    ({"spark_driver_max_identifiers": 0},
+     "spark_driver_max_identifiers must be an integer >= 1 or None, got 0"),
 ])
 def test_validation_messages(settings, message):
     with pytest.raises(ConfigError) as e:
