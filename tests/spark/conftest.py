@@ -23,9 +23,17 @@ def spark(tmp_path_factory):
         # the tests run thousands of tiny jobs: the JVM's optimising JIT (C2) and parallel
         # GC threads cost more CPU than they save on them (the quick C1 JIT alone and the
         # serial GC: 46 % less CPU for five fold propagations); results do not depend on it
+        # one session runs every module: with 2 GB its heap ran out (java.lang.OutOfMemoryError
+        # in test_linking, after the beyond-driver flag runs) and every later test lost the
+        # JVM. 4 GB, as docs/spark.md advises for the driver, and the status store keeps only
+        # the recent jobs' records (thousands of tiny jobs otherwise stay in the heap)
         session = spark_session("local[2]", app_name="ringfence-tests", shuffle_partitions=4,
                                 conf={"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse")),
-                                      "spark.driver.memory": "2g",
+                                      "spark.driver.memory": "4g",
+                                      "spark.ui.retainedJobs": "100",
+                                      "spark.ui.retainedStages": "100",
+                                      "spark.ui.retainedTasks": "10000",
+                                      "spark.sql.ui.retainedExecutions": "50",
                                       "spark.driver.extraJavaOptions":
                                           "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"})
     except SparkUnavailable as exc:
