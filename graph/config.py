@@ -98,6 +98,9 @@ class GraphConfig:
         actor, default 0.5), ``prior`` (None: estimated by EM),
         ``hub_bands``, ``share_limits``, ``after_ban_days``, ``comparisons``,
         ``joint`` (comparisons compared as one: device, IP and address),
+        ``sharing_several_above`` (the ``sharing`` comparison: from which mixing
+        the values a pair shares are "several people's", default 0.5; None: no
+        such comparison),
         ``training_blocks`` (one EM session per personal identifier: card,
         email), ``phone_region``, ``supervised`` (the pair classifier used with
         enough reviewer decisions: ``min_decisions``, ``model``,

@@ -24,6 +24,7 @@ from ringfence.graph.linking.comparisons import Comparisons, compare_pairs
 from ringfence.graph.linking.fellegi_sunter import (FSParameters, estimate_parameters,
                                                     match_weights, probability)
 from ringfence.graph.linking.joint import combine_comparisons, pattern_states
+from ringfence.graph.linking.mixing import SHARING, sharing_comparison
 from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.sessions import estimate_by_sessions
 from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
@@ -60,6 +61,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # comparisons that are not independent given the class, compared as one (a household
     # shares its device, IP and address at once: one by one they would count three times)
     "joint": [{"name": "environment", "of": ["device", "ip", "address"]}],
+    # the "sharing" comparison (graph/linking/mixing.py): a pair whose shared devices,
+    # cards, IPs and addresses are each used by several people (a mixing above this: more
+    # than half of their other users are other people) is compared apart from a pair
+    # sharing one person's values; None: no such comparison
+    "sharing_several_above": 0.5,
     # EM sessions, each on the pairs that agree exactly on one of these (personal
     # identifiers), each estimating the m of the other comparisons; u from all candidate
     # pairs. One EM over all candidates finds "household or not" instead of "same actor or
@@ -138,6 +144,9 @@ def reason_words(name: str, level_names: list[str], after_ban_days: float) -> Re
     if name == "timing":
         return ReasonWords(timing={2: f"created within {after_ban_days} days after the "
                                       "other's ban"})
+    if name == SHARING:
+        return ReasonWords(agree={2: "shares values only one person's accounts use"},
+                           differ={1: "shares only values several people use"})
     partial = "partial" in level_names
     agree = {2: "same email local part" if name == "email" else f"same {name} network"} \
         if partial else {}
@@ -183,6 +192,11 @@ def _settings(given: dict | None) -> dict[str, Any]:
     for j in out["joint"]:
         if not isinstance(j, dict) or "name" not in j or "of" not in j:
             raise ConfigError(f"linking: each joint comparison needs a name and 'of', got {j!r}")
+    above = out["sharing_several_above"]
+    if above is not None and (isinstance(above, bool) or not isinstance(above, (int, float))
+                              or not 0 <= float(above) < 1):
+        raise ConfigError("linking: sharing_several_above must be in [0, 1) or null, "
+                          f"got {above!r}")
     if any(int(b) < 2 for b in out["hub_bands"]):
         raise ConfigError(f"linking: hub_bands must be >= 2, got {out['hub_bands']!r}")
     out["supervised"] = check_settings(out["supervised"])
@@ -406,6 +420,10 @@ class IdentityLinker:
             db = graph.nodes(decisions["account_b"].astype(str).to_numpy())
             dec = decisions["decision"].astype(str).to_numpy()
         compared = compare_pairs(graph, s, (da, db))
+        self.groups_: np.ndarray | None = None
+        if s["sharing_several_above"] is not None:
+            compared, self.groups_ = sharing_comparison(graph, compared,
+                                                        float(s["sharing_several_above"]))
         comp = compared
         for j in s["joint"]:
             comp = combine_comparisons(comp, j["name"], list(j["of"]))
@@ -457,7 +475,7 @@ class IdentityLinker:
         comp = self.comparisons_
         X = pd.DataFrame(comp.levels, columns=comp.names)
         X["fs_weight"] = self._fs_weight()
-        context = pair_context(self.graph_, self.compared_)
+        context = pair_context(self.graph_, self.compared_, self.groups_)
         return pd.concat([X, context], axis=1)
 
     def _check_fitted(self) -> None:

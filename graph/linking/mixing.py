@@ -6,10 +6,11 @@ family's tablet, a second-hand device). Whether the users are one person is
 read from the personal identifiers: accounts joined by a chain of exact or
 partial agreements on emails or phones form one *personal group*. A value's
 ``mixing`` is ``(groups - 1) / (users - 1)`` over its users: 0 when all its
-users are one personal group, 1 when each is its own. The pair classifier
-(:mod:`.supervised`) learns from reviewers' decisions on households and
-strangers how much a mixed value is worth, and the same holds for rings,
-which reviewers rarely see.
+users are one personal group, 1 when each is its own. The likelihood model
+compares every candidate pair on it (:func:`sharing_comparison`): a pair whose
+shared values are each used by several people is a ring's or a household's
+more often than one person's, and Fellegi-Sunter learns by how much without
+labels. The pair classifier (:mod:`.supervised`) also reads the mixing itself.
 """
 
 from __future__ import annotations
@@ -22,10 +23,19 @@ from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.linking.comparisons import Comparisons, _group_pairs
 
-__all__ = ["PERSONAL", "counted_values", "personal_groups", "value_mixing"]
+__all__ = ["PERSONAL", "SHARING", "SHARING_LEVELS", "SHARING_MIN_USERS", "counted_values",
+           "personal_accounts", "personal_groups", "sharing_comparison", "sharing_levels",
+           "value_mixing"]
 
 #: comparisons whose agreement (partial or exact) says "one person"
 PERSONAL = ("email", "phone")
+#: the comparison of who else uses the values a pair shares, and its levels
+SHARING = "sharing"
+SHARING_LEVELS = ["null", "several people", "one person"]
+#: the sharing comparison reads values used by at least this many accounts: whether the two
+#: users of a value are one personal group is what their own emails and phones already say
+#: (counting it again would count a ban evader's new email twice against them)
+SHARING_MIN_USERS = 3
 
 
 def personal_groups(n: int, compared: Comparisons, personal: tuple[str, ...] = PERSONAL
@@ -52,10 +62,11 @@ def personal_groups(n: int, compared: Comparisons, personal: tuple[str, ...] = P
 
 
 def counted_values(kind_code: np.ndarray, users: np.ndarray, kind_names: list[str],
-                   config: GraphConfig, personal: tuple[str, ...] = PERSONAL) -> np.ndarray:
+                   config: GraphConfig, personal: tuple[str, ...] = PERSONAL,
+                   min_users: int = 2) -> np.ndarray:
     """Per identifier, True when its ``mixing`` counts: a kind that is not ``personal``,
-    used by at least two accounts and at most its kind's share limit (a hub's users tell
-    nothing about one pair). ``kind_code`` indexes ``kind_names``; ``users``: accounts
+    used by at least ``min_users`` accounts and at most its kind's share limit (a hub's
+    users tell nothing about one pair). ``kind_code`` indexes ``kind_names``; ``users``: accounts
     per identifier. Cost: O(identifiers).
 
     >>> counted_values(np.array([0, 0, 1, 0]), np.array([2, 1, 3, 10**6]),
@@ -66,13 +77,18 @@ def counted_values(kind_code: np.ndarray, users: np.ndarray, kind_names: list[st
     limit = np.array([config.share_limit(k) for k in kinds], np.int64)
     mine = ~np.isin(kinds, list(personal)) if len(kinds) else np.zeros(0, bool)
     kind_code = np.asarray(kind_code, np.int64)
-    return mine[kind_code] & (users >= 2) & (users <= limit[kind_code])
+    return mine[kind_code] & (users >= min_users) & (users <= limit[kind_code])
 
 
-def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ...] = PERSONAL
+def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ...] = PERSONAL,
+                 min_users: int = 2, known: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair of accounts that share a non-personal raw value (within its kind's share
-    limit): the smallest ``mixing`` of the values they share.
+    """Per pair of accounts that share a non-personal raw value (used by ``min_users`` to
+    its kind's share limit of accounts): the smallest ``mixing`` of the values they share.
+
+    ``known`` (a bool per node, optional): only these users' groups count, over only
+    these users (an account without an email or phone is no evidence of another person),
+    and a value with fewer than two of them tells nothing (left out).
 
     Returns ``(keys, mixing)``: sorted pair codes ``a * n + b`` (``a < b``) and their
     smallest mixing in [0, 1]. Cost: O(U log U) for U uses, plus the pairs within values.
@@ -97,14 +113,19 @@ def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ..
     # uses are distinct (value, account) pairs: a count per value is its users
     users = np.bincount(val, minlength=len(ident))
     ok = counted_values(ident["kind"].cat.codes.to_numpy(), users, graph.kind_names,
-                        graph.config, personal)[val]
+                        graph.config, personal, min_users)[val]
     # sorted by value then account (a sort and a neighbour comparison: several times
     # faster than numpy's hash-based unique at scale)
     code = np.sort(val[ok] * n + acc[ok])
     val, acc = code // n, code % n
-    vg = np.sort(val * n + group[acc])
+    counted = np.ones(len(acc), bool) if known is None else np.asarray(known, bool)[acc]
+    vg = np.sort(val[counted] * n + group[acc[counted]])
     first = np.r_[True, vg[1:] != vg[:-1]] if len(vg) else np.zeros(0, bool)
     groups = np.bincount(vg[first] // n, minlength=len(ident))
+    if known is not None:
+        users = np.bincount(val[counted], minlength=len(ident))
+        keep = users[val] >= 2
+        val, acc = val[keep], acc[keep]
     mix = (groups - 1) / np.maximum(users - 1, 1)
     lo, hi, v = _group_pairs(acc, val, n, presorted=True)
     key = lo * n + hi
@@ -114,3 +135,85 @@ def value_mixing(graph: AccountGraph, group: np.ndarray, personal: tuple[str, ..
         return key, m
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     return key[starts], np.minimum.reduceat(m, starts)
+
+
+def personal_accounts(graph: AccountGraph, personal: tuple[str, ...] = PERSONAL
+                      ) -> np.ndarray:
+    """Per node, True when the account has a value of a ``personal`` kind (an email or a
+    phone): only then does its personal group say who it is. Cost: O(uses).
+
+    >>> import pandas as pd
+    >>> from ringfence.graph.build import build_graph
+    >>> from ringfence.graph.tables import load_tables
+    >>> g = build_graph(load_tables(pd.DataFrame({"account_id": ["a", "b"]}),
+    ...     pd.DataFrame({"account_id": ["a", "b"], "kind": ["email", "card"],
+    ...                   "value": ["a@x.com", "c1"]})))
+    >>> personal_accounts(g).tolist()
+    [True, False]
+    """
+    ident = graph.identifiers
+    if not len(ident):
+        return np.zeros(graph.n_accounts, bool)
+    mine = np.isin(np.asarray(graph.kind_names, dtype=object), list(personal))
+    is_personal = mine[ident["kind"].cat.codes.to_numpy()]
+    acc = graph.uses["account"].to_numpy().astype(np.int64)
+    val = graph.uses["identifier"].to_numpy().astype(np.int64)
+    return np.bincount(acc[is_personal[val]], minlength=graph.n_accounts) > 0
+
+
+def sharing_levels(has_value: np.ndarray, mixing: np.ndarray, several_above: float
+                   ) -> np.ndarray:
+    """The ``sharing`` level per pair from its smallest :func:`value_mixing`: 0 (null) when
+    it shares no value that counts, 1 (``several people``) when even its least mixed
+    shared value has a mixing above ``several_above``, else 2 (``one person``).
+
+    >>> sharing_levels(np.array([False, True, True]), np.array([0.0, 1.0, 0.5]), 0.5).tolist()
+    [0, 1, 2]
+    """
+    return np.where(~np.asarray(has_value, bool), 0,
+                    np.where(np.asarray(mixing, float) > several_above, 1, 2)).astype(np.int8)
+
+
+def sharing_comparison(graph: AccountGraph, compared: Comparisons, several_above: float
+                       ) -> tuple[Comparisons, np.ndarray]:
+    """``compared`` with one more comparison, :data:`SHARING`: for each candidate pair, are
+    the non-personal values it shares (devices, cards, IPs, addresses within their share
+    limits, used by at least :data:`SHARING_MIN_USERS` accounts) used by one person's
+    accounts or by several people's? Only users with an email or a phone count
+    (:func:`personal_accounts`): five fresh accounts on one device and one card, none
+    with a personal identifier, are no evidence of five people.
+
+    A ring's pool card or a family's tablet is used by several personal groups (accounts
+    joined by emails or phones, :func:`personal_groups`); one actor's card by one. The
+    level is :func:`sharing_levels` of the pair's smallest :func:`value_mixing`. Its m
+    and u are estimated like any comparison's, so how much "one person" or "several
+    people" weighs comes from the data, not from a hand weight. A value only the two
+    accounts use is left out (null): whether they are one personal group is what their
+    email and phone comparisons already say.
+
+    Returns
+    -------
+    (Comparisons, numpy.ndarray)
+        The comparisons with ``sharing`` last (``shared_by`` 0), and the personal group
+        per node (the pair context reuses it).
+
+    Notes
+    -----
+    Cost: :func:`personal_groups` and :func:`value_mixing`, O(U log U) for U identifier
+    uses plus the pairs within values, and a search per candidate pair.
+    """
+    n = graph.n_accounts
+    group = personal_groups(n, compared)
+    keys, mixing = value_mixing(graph, group, min_users=SHARING_MIN_USERS,
+                                known=personal_accounts(graph))
+    key = compared.a * n + compared.b
+    pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+    has = (keys[pos] == key) if len(keys) else np.zeros(len(key), bool)
+    level = sharing_levels(has, mixing[pos] if len(keys) else np.zeros(len(key)),
+                           several_above)
+    return Comparisons(a=compared.a, b=compared.b,
+                       levels=np.column_stack([compared.levels, level]),
+                       names=[*compared.names, SHARING],
+                       level_names=[*compared.level_names, list(SHARING_LEVELS)],
+                       shared_by=np.column_stack([compared.shared_by,
+                                                  np.zeros(len(key), np.int32)])), group

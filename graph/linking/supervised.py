@@ -38,7 +38,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.linking.comparisons import Comparisons
-from ringfence.graph.linking.mixing import personal_groups, value_mixing
+from ringfence.graph.linking.mixing import SHARING, personal_groups, value_mixing
 from ringfence.graph.params import ConfigError
 
 __all__ = ["SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior", "check_settings",
@@ -120,7 +120,7 @@ def natural_candidates(compared: Comparisons, partial_candidates: list[str]) -> 
     """
     out = np.zeros(len(compared), bool)
     for j, (name, levels) in enumerate(zip(compared.names, compared.level_names)):
-        if name == "timing":
+        if name in ("timing", SHARING):
             continue
         first_exact = 3 if "partial" in levels else 2
         lv = compared.levels[:, j]
@@ -139,7 +139,8 @@ def _lookup(keys: np.ndarray, table_keys: np.ndarray, values: np.ndarray,
     return np.where(table_keys[pos] == keys, values[pos], empty).astype(float)
 
 
-def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
+def pair_context(graph: AccountGraph, compared: Comparisons,
+                 groups: np.ndarray | None = None) -> pd.DataFrame:
     """Cheap pair-context features of every candidate pair, vectorised.
 
     Columns: ``shared_by_<comparison>`` (log2 of how many accounts use the
@@ -151,13 +152,14 @@ def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
     them), ``same_person`` (1 when a chain of email/phone agreements joins
     them) and ``mixing`` (the smallest :func:`.mixing.value_mixing` of the
     other values they share: 0 when some shared value is used by one personal
-    group only; 0 without such a value).
+    group only; 0 without such a value). ``groups``: the personal group per node when
+    already known (:func:`.mixing.sharing_comparison` gives it).
 
     Cost: O(P log P) for P candidate pairs.
     """
     a, b, n = compared.a, compared.b, graph.n_accounts
     shared_by = {name: compared.shared_by[:, j] for j, name in enumerate(compared.names)
-                 if name != "timing"}
+                 if name not in ("timing", SHARING)}
     key = a * n + b
     pairs = graph.pairs
     n_shared = _lookup(key, pairs["a"].to_numpy() * n + pairs["b"].to_numpy(),
@@ -169,7 +171,7 @@ def pair_context(graph: AccountGraph, compared: Comparisons) -> pd.DataFrame:
     st = graph.status
     start = pd.DatetimeIndex(st["first_activity"]).asi8
     banned = st["banned"].to_numpy()
-    group = personal_groups(n, compared)
+    group = personal_groups(n, compared) if groups is None else groups
     return context_features(shared_by, n_shared, degree[a], degree[b], n_edges,
                             start[a], start[b], banned[a], banned[b], group[a] == group[b],
                             _lookup(key, *value_mixing(graph, group)))

@@ -44,6 +44,7 @@ from ringfence.graph.config import GraphConfig
 from ringfence.graph.linking.comparisons import Comparisons
 from ringfence.graph.linking.fellegi_sunter import FSParameters, match_weights, probability
 from ringfence.graph.linking.joint import combine_comparisons
+from ringfence.graph.linking.mixing import SHARING, SHARING_LEVELS
 from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, REASON_SEPARATOR, SAME_ACTOR,
                                             SHARED_ENVIRONMENT, fit_parameters, pooled_weight,
@@ -52,7 +53,7 @@ from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, co
                                                 natural_candidates)
 from ringfence.graph.spark.components import materialise
 from ringfence.graph.spark.levels import _Spec, candidate_levels, linker_settings
-from ringfence.graph.spark.mixing import pair_mixing
+from ringfence.graph.spark.mixing import pair_mixing, sharing_levels_frame, spark_personal_groups
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -122,14 +123,23 @@ class SparkLinks:
 
 
 def _raw_comparisons(levels: np.ndarray, specs: list[_Spec]) -> Comparisons:
-    """Rows of raw levels (pairs or patterns) as :class:`Comparisons` with the names."""
+    """Rows of raw levels (pairs or patterns) as :class:`Comparisons` with the names; a
+    column after the timing is the ``sharing`` comparison."""
     k = len(levels)
+    sharing = levels.shape[1] > len(specs) + 1
     return Comparisons(a=np.zeros(k, np.int64), b=np.zeros(k, np.int64),
                        levels=levels.astype(np.int8),
-                       names=[c.name for c in specs] + ["timing"],
+                       names=[c.name for c in specs] + ["timing"] + [SHARING] * sharing,
                        level_names=[c.level_names for c in specs]
-                       + [["null", "other", "after ban"]],
+                       + [["null", "other", "after ban"]] + [list(SHARING_LEVELS)] * sharing,
                        shared_by=np.zeros(levels.shape, np.int32))
+
+
+def _level_columns(specs: list[_Spec], s: dict[str, Any]) -> list[str]:
+    """The raw level columns ``lv0..``: one per comparison, the timing, and the sharing
+    comparison unless ``sharing_several_above`` is None."""
+    return [f"lv{j}" for j in range(len(specs) + 1
+                                    + (s["sharing_several_above"] is not None))]
 
 
 def _combined(raw: Comparisons, s: dict[str, Any]) -> Comparisons:
@@ -190,8 +200,13 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
                           "decided": decisions["decision"].astype(str).to_numpy(object)})
         dec = spark.createDataFrame(d)
     cand, specs = candidate_levels(frames, status, s, dec, max_identifiers=max_identifiers)
-    n_raw = len(specs) + 1
-    lv = [f"lv{j}" for j in range(n_raw)]
+    lv = _level_columns(specs, s)
+    groups = None
+    if s["sharing_several_above"] is not None:  # who else uses the values a pair shares
+        groups = materialise(spark_personal_groups(cand, [c.name for c in specs] + ["timing"]),
+                             reliable=False)
+        cand = sharing_levels_frame(cand, groups, frames, config,
+                                    float(s["sharing_several_above"]), lv[-1])
     if dec is not None:
         cand = cand.join(F.broadcast(dec), ["a", "b"], "left")
     else:
@@ -222,7 +237,7 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
         patterns[f"bf_{name}"] = bf[:, j]
         bf_cols.append(f"bf_{name}")
     scored = cand.join(F.broadcast(spark.createDataFrame(patterns.drop(columns="pairs"))), lv)
-    classifier, mixing = _classifier(scored, specs, pattern_comp, s, frames, config)
+    classifier, mixing = _classifier(scored, specs, pattern_comp, s, frames, config, groups)
     share, share_table = None, None
     if classifier is not None:
         scored, share, share_table = _pooled(scored, classifier, specs, pattern_comp, s,
@@ -338,15 +353,17 @@ def _features(rows: pd.DataFrame, specs: list[_Spec], comp: Comparisons) -> pd.D
 
 
 def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
-                s: dict[str, Any], frames: dict, config: GraphConfig
+                s: dict[str, Any], frames: dict, config: GraphConfig,
+                groups: "DataFrame | None" = None
                 ) -> tuple[PairClassifier | None, "DataFrame | None"]:
     """The pair classifier fitted on the decided candidate pairs (collected: reviewers'
     work is small), when each class has ``supervised.min_decisions`` of them; and the
     candidates' :func:`~ringfence.graph.spark.mixing.pair_mixing` it was fitted with
-    (computed only then: it costs a connected-components pass)."""
+    (computed only then; ``groups``: the personal groups when the sharing comparison
+    computed them already, else a connected-components pass finds them)."""
     from pyspark.sql import functions as F
 
-    lv = [f"lv{j}" for j in range(len(specs) + 1)]
+    lv = _level_columns(specs, s)
     decided = scored.where(F.col("label") >= 0)
     levels = decided.select("a", "b", *lv, "label").toPandas()
     natural = natural_candidates(_raw_comparisons(levels[lv].to_numpy(np.int64), specs),
@@ -355,7 +372,7 @@ def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
     if min(int((y[natural] == 1).sum()), int((y[natural] == 0).sum())) \
             < s["supervised"]["min_decisions"]:
         return None, None
-    mixing = pair_mixing(scored, [c.name for c in specs] + ["timing"], frames, config)
+    mixing = pair_mixing(scored, [c.name for c in specs] + ["timing"], frames, config, groups)
     rows = _context(scored, specs, frames, mixing).where(F.col("label") >= 0).toPandas()
     rows = rows.sort_values(["a", "b"], ignore_index=True)
     train = natural_candidates(_raw_comparisons(rows[lv].to_numpy(np.int64), specs),
@@ -425,7 +442,7 @@ def _chosen_share(base: "DataFrame", clf: PairClassifier, specs: list[_Spec],
     ts, share = clf.train_share_, clf.match_share_
     cut = float(np.log2(s["threshold"] / (1 - s["threshold"])))
     partial = s["partial_candidates"]
-    lv = [f"lv{j}" for j in range(len(specs) + 1)]
+    lv = _level_columns(specs, s)
 
     def needed(batches):
         for rows in batches:

@@ -31,13 +31,14 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.linking.mixing import PERSONAL, counted_values
+from ringfence.graph.linking.mixing import PERSONAL, SHARING_MIN_USERS, counted_values
 from ringfence.graph.spark.components import connected_components, materialise
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
-__all__ = ["pair_mixing", "spark_personal_groups", "spark_value_mixing"]
+__all__ = ["pair_mixing", "sharing_levels_frame", "spark_personal_groups",
+           "spark_value_mixing"]
 
 # more values than this are joined without a broadcast (as the build's linking values)
 _BROADCAST_VALUES = 2_000_000
@@ -84,7 +85,8 @@ def spark_personal_groups(candidates: "DataFrame", names: list[str],
 
 
 def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
-                       personal: tuple[str, ...] = PERSONAL) -> "DataFrame | None":
+                       personal: tuple[str, ...] = PERSONAL,
+                       min_users: int = 2, known_only: bool = False) -> "DataFrame | None":
     """Per pair of accounts sharing a raw value that counts, the smallest ``mixing`` of
     those values, as :func:`ringfence.graph.linking.mixing.value_mixing`.
 
@@ -99,6 +101,11 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
         The share limits.
     personal : tuple of str
         Kinds whose values do not count (they make the groups).
+    min_users : int
+        Values used by fewer accounts do not count either.
+    known_only : bool
+        Count groups over the users with a personal value only, and leave out values
+        with fewer than two of them (``known`` of the in-process function).
 
     Returns
     -------
@@ -122,7 +129,7 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
     ident = frames["ident"]
     users = ident["n_accounts"].to_numpy(np.int64)
     counted = np.flatnonzero(counted_values(ident["kind_code"].to_numpy(np.int64), users,
-                                            frames["kind_names"], config, personal))
+                                            frames["kind_names"], config, personal, min_users))
     if frames["uses"] is None or not len(counted):
         return None
     spark = frames["uses"].sparkSession
@@ -130,16 +137,33 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
                                                  "users": users[counted]}))
     if len(counted) < _BROADCAST_VALUES:
         values = F.broadcast(values)
-    uses = materialise(
-        frames["uses"].select("identifier", "node").join(values, "identifier")
+    uses = frames["uses"].select("identifier", "node").join(values, "identifier") \
         .join(groups, "node", "left")
+    if known_only:  # the accounts with an email or a phone (personal_accounts in-process)
+        mine = np.isin(np.asarray(frames["kind_names"], dtype=object), list(personal))
+        ids = np.flatnonzero(mine[ident["kind_code"].to_numpy(np.int64)]).astype(np.int64)
+        own = spark.createDataFrame(pd.DataFrame({"identifier": ids}))
+        if len(ids) < _BROADCAST_VALUES:
+            own = F.broadcast(own)
+        known = frames["uses"].select("identifier", "node").join(own, "identifier") \
+            .select("node").distinct().withColumn("known", F.lit(True))
+        uses = uses.join(known, "node", "left")
+    else:
+        uses = uses.withColumn("known", F.lit(True))
+    uses = materialise(
         # a node of no agreeing pair is its own group (no group id is another node's)
-        .select("identifier", "node", "users", F.coalesce("group", "node").alias("group")),
+        uses.select("identifier", "node", "users", F.coalesce("group", "node").alias("group"),
+                    F.coalesce("known", F.lit(False)).alias("known")),
         reliable=False)
-    per_value = (uses.select("identifier", "users", "group").distinct()
-                 .groupBy("identifier", "users").agg(F.count("*").alias("groups"))
+    counted_uses = uses.where("known")
+    per_value = (counted_uses.select("identifier", "group").distinct()
+                 .groupBy("identifier").agg(F.count("*").alias("groups"))
+                 .join(counted_uses.groupBy("identifier")
+                       .agg(F.countDistinct("node").alias("known")),
+                       "identifier")
+                 .where(F.col("known") >= 2)
                  .select("identifier", ((F.col("groups") - 1).cast("double")
-                                        / (F.col("users") - 1)).alias("mixing")))
+                                        / (F.col("known") - 1)).alias("mixing")))
     left = uses.select("identifier", F.col("node").alias("a")).join(per_value, "identifier")
     right = uses.select("identifier", F.col("node").alias("b"))
     return (left.join(right, "identifier").where(F.col("a") < F.col("b"))
@@ -147,7 +171,7 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
 
 
 def pair_mixing(candidates: "DataFrame", names: list[str], frames: dict,
-                config: GraphConfig) -> "DataFrame":
+                config: GraphConfig, groups: "DataFrame | None" = None) -> "DataFrame":
     """``same_person`` and ``mixing`` of every candidate pair, as
     :func:`ringfence.graph.linking.supervised.pair_context` gives them.
 
@@ -162,6 +186,8 @@ def pair_mixing(candidates: "DataFrame", names: list[str], frames: dict,
         :func:`~ringfence.graph.spark.build.pair_frames`'s result.
     config : GraphConfig
         The share limits.
+    groups : pyspark.sql.DataFrame, optional
+        :func:`spark_personal_groups` of these candidates when already computed.
 
     Returns
     -------
@@ -181,7 +207,8 @@ def pair_mixing(candidates: "DataFrame", names: list[str], frames: dict,
     """
     from pyspark.sql import functions as F
 
-    groups = spark_personal_groups(candidates, names)
+    if groups is None:
+        groups = spark_personal_groups(candidates, names)
     side = (lambda s: groups.select(F.col("node").alias(s), F.col("group").alias(f"g_{s}")))
     out = candidates.select("a", "b").join(side("a"), "a", "left").join(side("b"), "b", "left")
     same = F.coalesce(F.col("g_a") == F.col("g_b"), F.lit(False)).cast("double")
@@ -193,3 +220,31 @@ def pair_mixing(candidates: "DataFrame", names: list[str], frames: dict,
     return materialise(out.select("a", "b", same.alias("same_person"),
                                   F.coalesce("mixing", F.lit(0.0)).alias("mixing")),
                        reliable=False)
+
+
+def sharing_levels_frame(candidates: "DataFrame", groups: "DataFrame", frames: dict,
+                         config: GraphConfig, several_above: float, column: str
+                         ) -> "DataFrame":
+    """The candidates with the ``sharing`` comparison's level in ``column``, as
+    :func:`ringfence.graph.linking.mixing.sharing_comparison` gives it: null (0) without
+    a shared value used by :data:`~ringfence.graph.linking.mixing.SHARING_MIN_USERS` or
+    more accounts, ``several people`` (1) when the smallest mixing of those values is
+    above ``several_above``, else ``one person`` (2).
+
+    Cost: :func:`spark_value_mixing` of the values with that many users and one left join
+    onto the candidates.
+
+    Examples
+    --------
+    >>> sharing_levels_frame(cand, groups, frames, config, 0.5, "lv7")  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    mixing = spark_value_mixing(frames, groups, config, min_users=SHARING_MIN_USERS,
+                                known_only=True)
+    if mixing is None:
+        return candidates.withColumn(column, F.lit(0))
+    level = (F.when(F.col("mixing").isNull(), 0)
+             .when(F.col("mixing") > F.lit(float(several_above)), 1).otherwise(2))
+    return candidates.join(mixing, ["a", "b"], "left").withColumn(column, level) \
+        .drop("mixing")

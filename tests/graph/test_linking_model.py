@@ -75,9 +75,19 @@ def test_household_is_shared_environment_card_and_phone_are_same_actor(n_househo
     assert ident.identity[node["h0_0"]] == -1
     assert ident.identity[e[0]] == ident.identity[e[1]] >= 0
     row = links[(links["a"] == h[0]) & (links["b"] == h[1])].iloc[0]
+    # three people behind the tablet, the router and the address: "several people"
     assert row["reason"] == ("same device (used by 3); same ip (used by 3); same address "
-                             "(used by 3); different card; different phone; different email")
+                             "(used by 3); different card; different phone; different email; "
+                             "shares only values several people use")
     assert row["bf_card"] < 0 and row["bf_phone"] < 0 and row["match_probability"] < 0.5
+    # the evader's card has two users: their own phones already say whether they are one
+    # person, so the sharing comparison is null (no evidence counted twice)
+    evader = links[(links["a"] == e[0]) & (links["b"] == e[1])].iloc[0]
+    assert evader["reason"] == ("same card (used by 2); same phone (used by 2); same ip network; "
+                                "different device")
+    assert evader["bf_sharing"] == 0
+    if n_households > 1:  # EM: values several people use are a household's, not an actor's
+        assert row["bf_sharing"] < -0.5  # measured -1.0
 
 
 def test_different_actors_decision_splits_a_chain():

@@ -125,9 +125,10 @@ def test_reviewer_decisions_lift_identity_quality_on_a_generated_platform():
     fs_ident, fs = quality(2**40)
     ident, q = quality(30)
     assert fs_ident.linker.classifier_ is None and ident.linker.classifier_ is not None
-    # measured: F1 0.952 (precision 0.943, recall 0.962) against Fellegi-Sunter alone with
-    # the same decisions 0.855 (0.824 / 0.889); households 0.000 in both
-    assert q["f1"] >= fs["f1"] + 0.05
+    # measured: F1 0.952 (precision 0.970, recall 0.936) against Fellegi-Sunter alone with
+    # the same decisions 0.933 (0.969 / 0.901); households 0.000 in both. (Before the
+    # sharing comparison, Fellegi-Sunter alone reached 0.855 and the margin was 0.05+.)
+    assert q["f1"] >= fs["f1"] + 0.015
     assert q["precision"] >= 0.85 and q["recall"] >= 0.9
     assert q["household_share"] < 0.05
     # the match share among candidates, estimated without labels, is near the true one
