@@ -24,6 +24,7 @@ accounts with their fold's labels hidden.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -34,7 +35,7 @@ from joblib import effective_n_jobs
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.cpus import thread_budget
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.propagate import propagation_columns
+from ringfence.graph.propagate import propagation_columns, propagation_columns_many
 from ringfence.graph.memory import release_freed_memory
 
 __all__ = ["account_features", "label_features", "out_of_fold_label_features",
@@ -339,19 +340,24 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     out["violations_in_cluster"] = cv
     if b.any():
         if propagation is None:
-            import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 prop, _ = propagation_columns(graph, config)  # the columns, without a frame of ids
-        else:
-            prop = {k: propagation[k].to_numpy() for k in ("propagation_score",
-                                                             "propagation_raw")}
+        else:  # a frame (propagate_blacklist) or a dict of columns (propagation_columns)
+            prop = {k: np.asarray(propagation[k]) for k in ("propagation_score",
+                                                            "propagation_raw")}
         out["propagation"] = prop["propagation_score"]
         out["propagation_raw_log"] = np.log10(prop["propagation_raw"] + 1e-12)
     else:
         out["propagation"] = np.zeros(len(b))
         out["propagation_raw_log"] = np.full(len(b), -12.0)
     return out.frame()
+
+
+def _mask(n: int, nodes: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, bool)
+    out[nodes] = True
+    return out
 
 
 # working memory of one label pass: measured 350 bytes per account at 1,000,000 accounts with
@@ -402,20 +408,30 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     ops = _GraphOps(graph.adjacency, config.link_threshold)
     train_nodes = np.asarray(train_nodes)
     folds = [train_nodes[fold == f] for f in np.unique(fold)]
+    hidden_graphs = [hide_labels(graph, _mask(graph.n_accounts, nodes), LABEL_COLUMNS)
+                     for nodes in folds]
+    # the passes' propagations as one batched PageRank (the matrix read once per iteration
+    # for all of them, each still its own run); a pass without banned accounts has none
+    passes = [None if propagation is not None else graph, *hidden_graphs]
+    todo = [g for g in passes if g is not None and g.status["banned"].to_numpy(bool).any()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as label_features: the job warns for its own run
+        done = dict(zip(map(id, todo), propagation_columns_many(
+            graph, [g.status for g in todo], config) if todo else []))
+    props = [propagation if g is None else done.get(id(g), (None,))[0] for g in passes]
 
-    def one(hidden_nodes: np.ndarray | None) -> pd.DataFrame | np.ndarray:
+    def one(task: tuple[int, np.ndarray | None]) -> pd.DataFrame | np.ndarray:
+        f, hidden_nodes = task
         if hidden_nodes is None:
-            return label_features(graph, identity, membership, config, ops, propagation)
-        hidden = np.zeros(graph.n_accounts, bool)
-        hidden[hidden_nodes] = True
-        part = label_features(hide_labels(graph, hidden, LABEL_COLUMNS), identity, membership,
-                              config, ops)
+            return label_features(graph, identity, membership, config, ops, props[0])
+        part = label_features(hidden_graphs[f], identity, membership, config, ops,
+                              props[f + 1])
         rows = part.iloc[hidden_nodes].to_numpy()  # only the fold's rows are kept
-        del part, hidden
+        del part
         release_freed_memory()  # a pass's garbage is the next pass's room
         return rows
 
-    tasks = [None, *folds]
+    tasks = [(-1, None), *enumerate(folds)]
     # -1: the CPUs this process may use (affinity, CPU quota, --threads)
     threads = thread_budget() if n_jobs == -1 else effective_n_jobs(n_jobs)
     workers = max(1, min(threads, len(tasks), _passes_that_fit(graph.n_accounts)))
