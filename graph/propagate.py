@@ -310,45 +310,48 @@ def personalized_pageranks(adjacency: sp.spmatrix | sp.sparray | np.ndarray,
     at = a.T  # CSC view, no copy: at @ y == y @ a
 
     results: list[PageRankResult | None] = [None] * k
-    x = {j: w.start for j, w in enumerate(walks)}  # never written to: each iterate is new
+    # the runs still iterating as the columns of one row-major block: every vector operation
+    # is one pass over contiguous memory (a strided column costs seven times as much)
     active = list(range(k))
-    diff = np.empty(n)
+    x = np.column_stack([w.start for w in walks])
+    diff = np.empty_like(x)
     it = 0
     while active and it < max_iter:
         it += 1
-        y = np.empty((n, len(active)))
+        y = np.multiply(x, step[:, None])
         for c, j in enumerate(active):
-            np.multiply(x[j], step, out=y[:, c])
             y[walks[j].blocked, c] = 0.0            # x * 0.0, as the run's own step gives
         # one vector alone as a vector: scipy's product with one is faster than with a block
-        x_block = (at @ y[:, 0])[:, None] if len(active) == 1 else at @ y
-        still = []
+        x_new = (at @ y[:, 0])[:, None] if len(active) == 1 else at @ y
         for c, j in enumerate(active):
-            w, x_new = walks[j], x_block[:, c]
+            w = walks[j]
             if w.support is None:
                 if w.d is not None:
-                    x_new += x[j][w.spread].sum() * w.d
-                x_new += w.restart
+                    x_new[:, c] += x[w.spread, c].sum() * w.d
+                x_new[:, c] += w.restart
             else:
-                seeds = x_new[w.support]
+                seeds = x_new[w.support, c]
                 if w.d is not None:
-                    seeds += x[j][w.spread].sum() * w.d
+                    seeds += x[w.spread, c].sum() * w.d
                 seeds += w.restart
-                x_new[w.support] = seeds
-            np.subtract(x_new, x[j], out=diff)
-            np.abs(diff, out=diff)
-            err = float(diff.sum())
-            x[j] = x_new
-            if err < tol:
-                results[j] = PageRankResult(scores=np.ascontiguousarray(x_new), iterations=it,
-                                            converged=True, error=err)
-            else:
-                still.append(j)
-                results[j] = PageRankResult(scores=x_new, iterations=it, converged=False,
-                                            error=err)
-        active = still
-    return [PageRankResult(scores=np.ascontiguousarray(r.scores), iterations=r.iterations,
-                           converged=r.converged, error=r.error) for r in results]
+                x_new[w.support, c] = seeds
+        np.subtract(x_new, x, out=diff)
+        np.abs(diff, out=diff)
+        still = []
+        for c, j in enumerate(active):
+            # a column's pairwise sum, as numpy sums the run's own contiguous vector
+            err = float(diff[:, c].sum())
+            done = err < tol
+            if done or it == max_iter:
+                results[j] = PageRankResult(scores=np.ascontiguousarray(x_new[:, c]),
+                                            iterations=it, converged=done, error=err)
+            if not done:
+                still.append(c)
+        x = x_new if len(still) == len(active) else np.ascontiguousarray(x_new[:, still])
+        if len(still) != len(active):
+            diff = np.empty_like(x)
+        active = [active[c] for c in still]
+    return results
 
 
 def propagate_blacklist(graph: "AccountGraph", config: GraphConfig | None = None) -> pd.DataFrame:

@@ -410,15 +410,33 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     folds = [train_nodes[fold == f] for f in np.unique(fold)]
     hidden_graphs = [hide_labels(graph, _mask(graph.n_accounts, nodes), LABEL_COLUMNS)
                      for nodes in folds]
-    # the passes' propagations as one batched PageRank (the matrix read once per iteration
-    # for all of them, each still its own run); a pass without banned accounts has none
+    tasks = [(-1, None), *enumerate(folds)]
+    # -1: the CPUs this process may use (affinity, CPU quota, --threads)
+    threads = thread_budget() if n_jobs == -1 else effective_n_jobs(n_jobs)
+    workers = max(1, min(threads, len(tasks), _passes_that_fit(graph.n_accounts)))
+
+    # the passes' propagations as batched PageRanks, one batch per thread (the matrix read
+    # once per iteration for a batch's runs, each still its own run, so the grouping changes
+    # nothing); a pass without banned accounts has none
     passes = [None if propagation is not None else graph, *hidden_graphs]
     todo = [g for g in passes if g is not None and g.status["banned"].to_numpy(bool).any()]
+    groups = [[todo[i] for i in part] for part in
+              np.array_split(np.arange(len(todo)), min(workers, len(todo))) if len(part)]
+
+    def batch(group: list[AccountGraph]) -> list[tuple[dict, dict]]:
+        return propagation_columns_many(graph, [g.status for g in group], config)
+
+    # here, not in the threads: catch_warnings restores global state, two threads would
+    # interleave it. As label_features does: the job warns for its own propagation only
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # as label_features: the job warns for its own run
-        done = dict(zip(map(id, todo), propagation_columns_many(
-            graph, [g.status for g in todo], config) if todo else []))
-    props = [propagation if g is None else done.get(id(g), (None,))[0] for g in passes]
+        warnings.simplefilter("ignore")
+        if len(groups) > 1:
+            with ThreadPoolExecutor(len(groups)) as pool:
+                columns = [c for cs in pool.map(batch, groups) for c in cs]
+        else:
+            columns = [c for group in groups for c in batch(group)]
+    done = {id(g): cols for g, (cols, _) in zip(todo, columns)}
+    props = [propagation if g is None else done.get(id(g)) for g in passes]
 
     def one(task: tuple[int, np.ndarray | None]) -> pd.DataFrame | np.ndarray:
         f, hidden_nodes = task
@@ -431,10 +449,6 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
         release_freed_memory()  # a pass's garbage is the next pass's room
         return rows
 
-    tasks = [(-1, None), *enumerate(folds)]
-    # -1: the CPUs this process may use (affinity, CPU quota, --threads)
-    threads = thread_budget() if n_jobs == -1 else effective_n_jobs(n_jobs)
-    workers = max(1, min(threads, len(tasks), _passes_that_fit(graph.n_accounts)))
     if workers == 1:
         parts = [one(t) for t in tasks]
     else:
