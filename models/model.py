@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -25,6 +26,7 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.validation import check_is_fitted
 
 from ringfence.graph.atomic import atomic_file, write_json
+from ringfence.graph.cpus import thread_budget
 from ringfence.models.signing import UntrustedModelError, sign_file, verify_file
 
 __all__ = ["RepeatOffenderModel", "FeatureMismatchError", "ModelFileError", "UntrustedModelError",
@@ -529,10 +531,12 @@ class _EnsembleTables:
         of the matrix (float64) for a slice of rows.
 
         Cost: per block of :data:`TABLE_ROWS` rows, each column read converted once and
-        about three vector operations per split of every tree.
+        about three vector operations per split of every tree; the blocks run on
+        :func:`~ringfence.graph.cpus.thread_budget` threads.
         """
         out = np.empty(n)
-        for start in range(0, n, TABLE_ROWS):
+
+        def block(start: int) -> None:
             rows = slice(start, min(n, start + TABLE_ROWS))
             k = rows.stop - rows.start
             cache: dict[int, np.ndarray] = {}
@@ -548,6 +552,17 @@ class _EnsembleTables:
                 return cache[j]
 
             out[rows] = np.mean([m.raw(values, k) for m in self.members], axis=0)
+
+        starts = range(0, n, TABLE_ROWS)
+        # blocks on threads: numpy's loops release the GIL, and every row's numbers are the
+        # same whichever thread computes its block
+        workers = min(thread_budget(), len(starts))
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(block, starts))
+        else:
+            for start in starts:
+                block(start)
         return out
 
 
