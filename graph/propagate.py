@@ -1,19 +1,23 @@
 """Blacklist propagation: personalised PageRank (random walk with restart) from
 banned accounts over the account graph.
 
-Two functions:
+Two functions, each with a batched form:
 
 :func:`personalized_pagerank`
     The algorithm on a plain sparse matrix: power iteration of PageRank with a
     personalization (restart) vector, optional absorbing ("blocked") nodes.
+    :func:`personalized_pageranks` runs several over the same matrix at once
+    (one matrix product per iteration for all of them), each to its own result.
 :func:`propagate_blacklist`
     The ringfence job step: seeds are banned accounts weighted by
     ``status["seed_weight"]``, reviewer-cleared accounts block the walk, and
     the result is degree-normalised (SybilRank style) and scaled to [0, 1].
-    :func:`propagation_columns` gives the same columns as arrays.
+    :func:`propagation_columns` gives the same columns as arrays, and
+    :func:`propagation_columns_many` those of several statuses (the label passes).
 
-Everything is vectorised: each iteration is one sparse matrix-vector product
-plus O(n) vector work; no Python loop runs over nodes or edges.
+Everything is vectorised: each iteration is one sparse matrix product (by a
+vector, or by the block of the batched runs) plus O(n) vector work; no Python
+loop runs over nodes or edges.
 """
 
 from __future__ import annotations
@@ -296,6 +300,8 @@ def personalized_pageranks(adjacency: sp.spmatrix | sp.sparray | np.ndarray,
     n = a.shape[0]
     _check_walk(alpha, tol, max_iter, dangling)
     k = len(personalizations)
+    if k == 0:
+        return []
     if blocked is None:
         blocked = [None] * k
     elif len(blocked) != k:

@@ -396,6 +396,8 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
     Rows of ``train_nodes`` come from a graph with the labels of their own fold
     erased (``fold`` gives each training node's fold, 0..k-1); every other row
     is computed once with all labels. Cost: (k + 1) times :func:`label_features`,
+    whose propagations run first as batched PageRanks
+    (:func:`~ringfence.graph.propagate.propagation_columns_many`, one batch per thread),
     run on ``n_jobs`` threads (-1: one per available CPU, see
     :func:`ringfence.graph.cpus.thread_budget`; the sparse products release
     the GIL, so two cores finish in about 0.6 of the time), fewer when the
@@ -435,8 +437,12 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
                 columns = [c for cs in pool.map(batch, groups) for c in cs]
         else:
             columns = [c for group in groups for c in batch(group)]
-    done = {id(g): cols for g, (cols, _) in zip(todo, columns)}
-    props = [propagation if g is None else done.get(id(g)) for g in passes]
+    # only what label_features reads: the other columns would cost 0.4 GB per fold at
+    # 10,000,000 accounts while the passes wait for them
+    done = {id(g): {k: cols[k] for k in ("propagation_score", "propagation_raw")}
+            for g, (cols, _) in zip(todo, columns)}
+    del columns
+    props = [propagation if g is None else done.pop(id(g), None) for g in passes]
 
     def one(task: tuple[int, np.ndarray | None]) -> pd.DataFrame | np.ndarray:
         f, hidden_nodes = task
@@ -444,6 +450,7 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
             return label_features(graph, identity, membership, config, ops, props[0])
         part = label_features(hidden_graphs[f], identity, membership, config, ops,
                               props[f + 1])
+        hidden_graphs[f] = props[f + 1] = None  # the pass's inputs, freed with its garbage
         rows = part.iloc[hidden_nodes].to_numpy()  # only the fold's rows are kept
         del part
         release_freed_memory()  # a pass's garbage is the next pass's room
