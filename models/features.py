@@ -290,11 +290,18 @@ def _smoothed_rate(banned: np.ndarray, cleared: np.ndarray, base: float) -> np.n
 
 def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.ndarray,
                    config: GraphConfig | None = None, ops: _GraphOps | None = None,
-                   propagation: pd.DataFrame | None = None) -> pd.DataFrame:
+                   propagation: pd.DataFrame | None = None,
+                   rows: np.ndarray | None = None) -> pd.DataFrame:
     """Enforcement-derived features, one row per account, from ``graph.status``.
 
-    ``propagation`` is ``propagate_blacklist(graph, config)`` when the caller
-    has it already (the flag job does); it is computed otherwise.
+    ``propagation`` is ``propagate_blacklist(graph, config)`` (or the columns of
+    ``propagation_columns``) when the caller has it already (the flag job does); it is
+    computed otherwise.
+
+    ``rows``: only these nodes' rows, in this order (a frame of ``len(rows)`` rows, each
+    equal to its row of the whole frame): a label pass keeps its fold's rows alone, and
+    the one-hop sums and the outer step of the two-hop sums then read those rows of the
+    matrices only.
 
     ``banned_rate<h>`` is the banned share among the reviewed (banned or
     cleared) accounts at ``h`` hops, Beta-smoothed towards the visible base
@@ -304,7 +311,8 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     No feature of an account reads that account's own status: neighbour sums
     use the adjacency (no self-loops), two-hop sums subtract the walks that
     return to the account, and identity/cluster counts exclude the account.
-    Cost: one propagation plus O(nnz) sparse products.
+    Cost: one propagation plus O(nnz) sparse products (with ``rows``: two full
+    products, the others over the rows' entries).
     """
     config = config or graph.config
     st = graph.status
@@ -315,29 +323,41 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     adj = graph.adjacency
     ops = ops or _GraphOps(adj, config.link_threshold)
     p, deg, back, strong = ops.p, ops.deg, ops.back, ops.strong
+    if rows is None:
+        at, a_rows, p_rows, strong_rows = (lambda x: x), adj, p, strong
+    else:
+        # a CSR row slice keeps each row's entries in order: the same sums, row by row
+        at, a_rows, p_rows, strong_rows = (lambda x: x[rows]), adj[rows], p[rows], strong[rows]
+    deg_r = at(deg)
     out = _Columns()
+    # the one-hop sums of banned and cleared serve the rates below too (the same products)
+    b1, c1 = adj @ b, adj @ c
     for name, x in (("banned", b), ("cleared", c), ("violations", v), ("ban_weight", s)):
-        w1 = adj @ x
+        w1 = at(b1) if name == "banned" else at(c1) if name == "cleared" else a_rows @ x
         out[f"{name}_nb1"] = w1
-        out[f"{name}_share1"] = np.divide(w1, deg, out=np.zeros_like(w1), where=deg > 0)
-        out[f"{name}_share2"] = _zero_residue(p @ (p @ x) - back * x)
+        out[f"{name}_share1"] = np.divide(w1, deg_r, out=np.zeros_like(w1), where=deg_r > 0)
+        out[f"{name}_share2"] = _zero_residue(p_rows @ (p @ x) - at(back) * at(x))
     # the banned rate among reviewed neighbours: the shares above divide by all links, and
     # most neighbours are never reviewed, so they mix "banned" with "looked at"
     base = b.sum() / max(b.sum() + c.sum(), 1.0)
-    b1, c1 = adj @ b, adj @ c
-    out["banned_rate1"] = _smoothed_rate(b1, c1, base)
-    out["banned_rate2"] = _smoothed_rate(_zero_residue(p @ b1 - ops.back_weight * b),
-                                         _zero_residue(p @ c1 - ops.back_weight * c), base)
-    out["reviewed_share1"] = np.divide(b1 + c1, deg, out=np.zeros_like(b1), where=deg > 0)
-    out["max_link_to_banned"] = _row_max_product(strong, b)
-    out["banned_in_identity"] = _group_sum(identity, b) - np.where(identity >= 0, b, 0)
-    out["cleared_in_identity"] = _group_sum(identity, c) - np.where(identity >= 0, c, 0)
-    csz = _group_sum(membership, np.ones(len(b)))
-    cb = _group_sum(membership, b) - np.where(membership >= 0, b, 0)
-    cv = _group_sum(membership, v) - np.where(membership >= 0, v, 0)
+    b1r, c1r = at(b1), at(c1)
+    out["banned_rate1"] = _smoothed_rate(b1r, c1r, base)
+    out["banned_rate2"] = _smoothed_rate(
+        _zero_residue(p_rows @ b1 - at(ops.back_weight) * at(b)),
+        _zero_residue(p_rows @ c1 - at(ops.back_weight) * at(c)), base)
+    out["reviewed_share1"] = np.divide(b1r + c1r, deg_r, out=np.zeros_like(b1r),
+                                       where=deg_r > 0)
+    out["max_link_to_banned"] = _row_max_product(strong_rows, b)
+    ident, member = at(identity), at(membership)
+    out["banned_in_identity"] = at(_group_sum(identity, b)) - np.where(ident >= 0, at(b), 0)
+    out["cleared_in_identity"] = at(_group_sum(identity, c)) - np.where(ident >= 0, at(c), 0)
+    csz = at(_group_sum(membership, np.ones(len(b))))
+    cb = at(_group_sum(membership, b)) - np.where(member >= 0, at(b), 0)
+    cv = at(_group_sum(membership, v)) - np.where(member >= 0, at(v), 0)
     out["banned_in_cluster"] = cb
     out["cluster_banned_share"] = np.divide(cb, csz - 1, out=np.zeros_like(cb), where=csz > 1)
     out["violations_in_cluster"] = cv
+    k = len(deg_r)
     if b.any():
         if propagation is None:
             with warnings.catch_warnings():
@@ -346,11 +366,11 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
         else:  # a frame (propagate_blacklist) or a dict of columns (propagation_columns)
             prop = {k: np.asarray(propagation[k]) for k in ("propagation_score",
                                                             "propagation_raw")}
-        out["propagation"] = prop["propagation_score"]
-        out["propagation_raw_log"] = np.log10(prop["propagation_raw"] + 1e-12)
+        out["propagation"] = at(prop["propagation_score"])
+        out["propagation_raw_log"] = np.log10(at(prop["propagation_raw"]) + 1e-12)
     else:
-        out["propagation"] = np.zeros(len(b))
-        out["propagation_raw_log"] = np.full(len(b), -12.0)
+        out["propagation"] = np.zeros(k)
+        out["propagation_raw_log"] = np.full(k, -12.0)
     return out.frame()
 
 
@@ -448,11 +468,10 @@ def out_of_fold_label_features(graph: AccountGraph, identity: np.ndarray, member
         f, hidden_nodes = task
         if hidden_nodes is None:
             return label_features(graph, identity, membership, config, ops, props[0])
-        part = label_features(hidden_graphs[f], identity, membership, config, ops,
-                              props[f + 1])
+        # only the fold's rows are kept, so only they are computed
+        rows = label_features(hidden_graphs[f], identity, membership, config, ops,
+                              props[f + 1], rows=hidden_nodes).to_numpy()
         hidden_graphs[f] = props[f + 1] = None  # the pass's inputs, freed with its garbage
-        rows = part.iloc[hidden_nodes].to_numpy()  # only the fold's rows are kept
-        del part
         release_freed_memory()  # a pass's garbage is the next pass's room
         return rows
 
