@@ -36,8 +36,8 @@ from ringfence.graph.config import GraphConfig
 if TYPE_CHECKING:  # pragma: no cover
     from ringfence.graph.build import AccountGraph
 
-__all__ = ["PageRankResult", "personalized_pagerank", "personalized_pageranks", "propagate_blacklist",
-           "propagation_columns", "propagation_columns_many"]
+__all__ = ["PageRankResult", "personalized_pagerank", "personalized_pageranks",
+           "propagate_blacklist", "propagation_columns", "propagation_columns_many"]
 
 _DANGLING = ("personalization", "uniform", "absorb")
 

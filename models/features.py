@@ -324,36 +324,36 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
     ops = ops or _GraphOps(adj, config.link_threshold)
     p, deg, back, strong = ops.p, ops.deg, ops.back, ops.strong
     if rows is None:
-        at, a_rows, p_rows, strong_rows = (lambda x: x), adj, p, strong
+        pick, a_rows, p_rows, strong_rows = (lambda x: x), adj, p, strong
     else:
         # a CSR row slice keeps each row's entries in order: the same sums, row by row
-        at, a_rows, p_rows, strong_rows = (lambda x: x[rows]), adj[rows], p[rows], strong[rows]
-    deg_r = at(deg)
+        pick, a_rows, p_rows, strong_rows = (lambda x: x[rows]), adj[rows], p[rows], strong[rows]
+    deg_r = pick(deg)
     out = _Columns()
     # the one-hop sums of banned and cleared serve the rates below too (the same products)
     b1, c1 = adj @ b, adj @ c
     for name, x in (("banned", b), ("cleared", c), ("violations", v), ("ban_weight", s)):
-        w1 = at(b1) if name == "banned" else at(c1) if name == "cleared" else a_rows @ x
+        w1 = pick(b1) if name == "banned" else pick(c1) if name == "cleared" else a_rows @ x
         out[f"{name}_nb1"] = w1
         out[f"{name}_share1"] = np.divide(w1, deg_r, out=np.zeros_like(w1), where=deg_r > 0)
-        out[f"{name}_share2"] = _zero_residue(p_rows @ (p @ x) - at(back) * at(x))
+        out[f"{name}_share2"] = _zero_residue(p_rows @ (p @ x) - pick(back) * pick(x))
     # the banned rate among reviewed neighbours: the shares above divide by all links, and
     # most neighbours are never reviewed, so they mix "banned" with "looked at"
     base = b.sum() / max(b.sum() + c.sum(), 1.0)
-    b1r, c1r = at(b1), at(c1)
+    b1r, c1r = pick(b1), pick(c1)
     out["banned_rate1"] = _smoothed_rate(b1r, c1r, base)
     out["banned_rate2"] = _smoothed_rate(
-        _zero_residue(p_rows @ b1 - at(ops.back_weight) * at(b)),
-        _zero_residue(p_rows @ c1 - at(ops.back_weight) * at(c)), base)
+        _zero_residue(p_rows @ b1 - pick(ops.back_weight) * pick(b)),
+        _zero_residue(p_rows @ c1 - pick(ops.back_weight) * pick(c)), base)
     out["reviewed_share1"] = np.divide(b1r + c1r, deg_r, out=np.zeros_like(b1r),
                                        where=deg_r > 0)
     out["max_link_to_banned"] = _row_max_product(strong_rows, b)
-    ident, member = at(identity), at(membership)
-    out["banned_in_identity"] = at(_group_sum(identity, b)) - np.where(ident >= 0, at(b), 0)
-    out["cleared_in_identity"] = at(_group_sum(identity, c)) - np.where(ident >= 0, at(c), 0)
-    csz = at(_group_sum(membership, np.ones(len(b))))
-    cb = at(_group_sum(membership, b)) - np.where(member >= 0, at(b), 0)
-    cv = at(_group_sum(membership, v)) - np.where(member >= 0, at(v), 0)
+    ident, member = pick(identity), pick(membership)
+    out["banned_in_identity"] = pick(_group_sum(identity, b)) - np.where(ident >= 0, pick(b), 0)
+    out["cleared_in_identity"] = pick(_group_sum(identity, c)) - np.where(ident >= 0, pick(c), 0)
+    csz = pick(_group_sum(membership, np.ones(len(b))))
+    cb = pick(_group_sum(membership, b)) - np.where(member >= 0, pick(b), 0)
+    cv = pick(_group_sum(membership, v)) - np.where(member >= 0, pick(v), 0)
     out["banned_in_cluster"] = cb
     out["cluster_banned_share"] = np.divide(cb, csz - 1, out=np.zeros_like(cb), where=csz > 1)
     out["violations_in_cluster"] = cv
@@ -366,8 +366,8 @@ def label_features(graph: AccountGraph, identity: np.ndarray, membership: np.nda
         else:  # a frame (propagate_blacklist) or a dict of columns (propagation_columns)
             prop = {k: np.asarray(propagation[k]) for k in ("propagation_score",
                                                             "propagation_raw")}
-        out["propagation"] = at(prop["propagation_score"])
-        out["propagation_raw_log"] = np.log10(at(prop["propagation_raw"]) + 1e-12)
+        out["propagation"] = pick(prop["propagation_score"])
+        out["propagation_raw_log"] = np.log10(pick(prop["propagation_raw"]) + 1e-12)
     else:
         out["propagation"] = np.zeros(k)
         out["propagation_raw_log"] = np.full(k, -12.0)

@@ -169,7 +169,8 @@ class RepeatOffenderModel(ClassifierMixin, BaseEstimator):
             lookup = np.append(np.where(pos >= 0, pos, np.nan), np.nan)  # code -1: missing
             codes = col.cat.codes.to_numpy()
             return lambda rows: lookup[codes[rows]]
-        if c not in self.categories_ and isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        if (c not in self.categories_ and isinstance(col.dtype, np.dtype)
+                and col.dtype.kind in "biuf"):
             values = col.to_numpy()
             return lambda rows: values[rows].astype(np.float64)
         return lambda rows: self._column(X.iloc[rows], j)
