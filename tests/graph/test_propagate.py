@@ -363,3 +363,66 @@ def test_repeating_an_edge_does_not_hide_the_other_accounts():
     # a cap of 1: the pair weighs as its strongest edge (the latest, a few hours more recent)
     np.testing.assert_allclose(_repeated_edge_scores(1000, cap=1.0)[others], once[others],
                                rtol=0.01)
+
+
+# ---------------------------------------------------------------- personalized_pageranks
+def _one_run_as_before(a, p, alpha, tol, max_iter, block, dangling):
+    """The single-vector power iteration as it was before the batched solver: full-length
+    restart and dangling vectors added every iteration, one matrix-vector product each."""
+    n = a.shape[0]
+    p = np.where(block, 0.0, p)
+    p = p / p.sum()
+    out = np.asarray(a.sum(axis=1)).ravel()
+    inv = np.zeros(n)
+    np.divide(1.0, out, out=inv, where=(out > 0) & ~block)
+    spread = (out == 0) & ~block
+    d = p if dangling == "personalization" else (~block) / (~block).sum() \
+        if dangling == "uniform" else None
+    d = None if d is None or not spread.any() else alpha * d
+    at, restart, step, x = a.T, (1 - alpha) * p, alpha * inv, p.copy()
+    for it in range(1, max_iter + 1):
+        x_new = at @ (x * step)
+        if d is not None:
+            x_new += x[np.flatnonzero(spread)].sum() * d
+        x_new += restart
+        err = float(np.abs(x_new - x).sum())
+        x = x_new
+        if err < tol:
+            return x, it, True, err
+    return x, it, False, err
+
+
+@pytest.mark.parametrize("dangling", ["personalization", "uniform", "absorb"])
+def test_batched_runs_are_each_the_run_alone_to_the_last_bit(dangling):
+    from ringfence.graph.propagate import personalized_pageranks
+    rng = np.random.default_rng(8)
+    n = 400
+    g = random_graph(n, 900, 10, rng)
+    g.add_nodes_from(range(n))  # isolated nodes: dangling mass
+    adj = nx.to_scipy_sparse_array(g, nodelist=range(n), format="csr")
+    # sparse seeds, dense seeds, a run with its own absorbing nodes: different iteration counts
+    ps = [np.where(rng.random(n) < 0.03, rng.random(n), 0.0), rng.random(n),
+          np.where(rng.random(n) < 0.1, 1.0, 0.0)]
+    blocks = [rng.random(n) < 0.05, None, rng.random(n) < 0.2]
+    runs = personalized_pageranks(adj, ps, alpha=0.85, tol=1e-10, max_iter=300, blocked=blocks,
+                                  dangling=dangling)
+    its = set()
+    for p, b, r in zip(ps, blocks, runs):
+        block = np.zeros(n, bool) if b is None else b
+        x, it, conv, err = _one_run_as_before(sp.csr_array(adj, dtype=float), p, 0.85, 1e-10,
+                                              300, block, dangling)
+        assert np.array_equal(r.scores, x) and (r.iterations, r.converged, r.error) == \
+            (it, conv, err)
+        alone = personalized_pagerank(adj, p, alpha=0.85, tol=1e-10, max_iter=300, blocked=b,
+                                      dangling=dangling)
+        assert np.array_equal(alone.scores, x) and alone.iterations == it
+        its.add(it)
+    assert len(its) > 1  # the runs stopped at different iterations
+    # a run that reaches max_iter reports it, the others are unaffected
+    short = personalized_pageranks(adj, ps, alpha=0.85, tol=1e-10, max_iter=5, blocked=blocks,
+                                   dangling=dangling)
+    assert [r.iterations for r in short] == [5, 5, 5] and not any(r.converged for r in short)
+    with pytest.raises(ValueError, match="run 1: personalization is all zero"):
+        personalized_pageranks(adj, [ps[0], np.zeros(n)])
+    with pytest.raises(ValueError, match="blocked has 1 entries for 2"):
+        personalized_pageranks(adj, ps[:2], blocked=[None])

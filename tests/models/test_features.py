@@ -199,3 +199,24 @@ def test_two_hop_shares_that_cancel_are_exactly_zero():
     assert f["banned_share2"].iloc[a] == 0.0 and f["ban_weight_share2"].iloc[a] == 0.0
     # the others see a's ban two hops away
     assert (f["banned_share2"].drop(index=a) > 1e-3).all()
+
+
+def test_batched_label_passes_equal_each_pass_alone_to_the_last_bit(parts):
+    # the folds' propagations run as batched PageRanks (split across two threads here); every
+    # fold's rows must be exactly what its own pass, with its own propagation, gives
+    from ringfence.models.features import LABEL_COLUMNS, out_of_fold_label_features
+    from ringfence.models.training import assign_folds, labelled_nodes
+    t, g, ident, membership = parts
+    nodes, _ = labelled_nodes(g)
+    folds = assign_folds(g.account_ids[nodes], 3)
+    got = out_of_fold_label_features(g, ident.identity, membership, nodes, folds, n_jobs=2)
+    np.testing.assert_array_equal(got.to_numpy()[np.setdiff1d(np.arange(g.n_accounts), nodes)],
+                                  label_features(g, ident.identity, membership).to_numpy()[
+                                      np.setdiff1d(np.arange(g.n_accounts), nodes)])
+    for f in range(3):
+        rows = nodes[folds == f]
+        hidden = np.zeros(g.n_accounts, bool)
+        hidden[rows] = True
+        alone = label_features(hide_labels(g, hidden, LABEL_COLUMNS), ident.identity, membership)
+        np.testing.assert_array_equal(got.iloc[rows].to_numpy(), alone.iloc[rows].to_numpy())
+        assert alone["propagation"].iloc[rows].to_numpy().any()  # the propagation mattered

@@ -193,3 +193,50 @@ def test_no_key_on_this_machine_is_a_clear_refusal(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "elsewhere"))
     with pytest.raises(UntrustedModelError, match="no model key on this machine.*RINGFENCE_MODEL_KEY"):
         load_model(path)
+
+
+def test_tree_tables_give_scikit_learns_log_odds_to_the_last_bit():
+    # the table path (a byte of split outcomes per row, the leaf value looked up) against the
+    # public decision_function: numbers with NaN on both sides of splits, a category unseen
+    # in fit, a missing one, one listed but absent in training, and a category column given
+    # as plain strings
+    from ringfence.models.model import _EnsembleTables, _member_tables
+    rng = np.random.default_rng(11)
+    n = 3000
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.1] = np.nan
+    c = pd.Categorical(rng.choice(["a", "b", "c", None], n), categories=["a", "b", "c", "d"])
+    X = pd.DataFrame({"x": x, "z": rng.normal(size=n).astype(np.float32), "c": c,
+                      "k": pd.Categorical(rng.choice(["u", "v", "w"], n)),
+                      "i": rng.integers(0, 5, n)})
+    y = ((np.nan_to_num(x, nan=1.0) + (X["c"] == "b") * 1.5 + (X["k"] == "w") * 0.7
+          + 0.3 * rng.normal(size=n)) > 1).astype(int)
+    model = RepeatOffenderModel(max_iter=40, random_state=2).fit(X, y)
+    assert all(_member_tables(b, X.shape[1]) is not None for b in model.boosters_)
+    rows = X.assign(c=pd.Categorical(rng.choice(["a", "d", "zz", None], n)),
+                    k=X["k"].astype(str))
+    for frame in (X, rows):
+        M = model._matrix(frame)
+        for booster in model.boosters_:
+            np.testing.assert_array_equal(
+                _EnsembleTables.of([booster], M.shape[1]).decision(lambda j, r: M[r, j], n),
+                booster.decision_function(M))
+        mean = np.mean([b.decision_function(M) for b in model.boosters_], axis=0)
+        np.testing.assert_array_equal(model.predict_proba(frame)[:, 1],
+                                      model._calibrate(expit(mean)))
+
+
+def test_trees_too_large_for_tables_take_scikit_learns_loop(monkeypatch):
+    import ringfence.models.model as model_module
+    rng = np.random.default_rng(12)
+    X = pd.DataFrame({"x": rng.normal(size=800), "w": rng.normal(size=800)})
+    y = (X["x"] * X["w"] + 0.2 * rng.normal(size=800) > 0).astype(int)
+    model = RepeatOffenderModel(max_iter=15, max_leaf_nodes=20).fit(X, y)
+    assert model_module._EnsembleTables.of(model.boosters_, 2) is None
+    mean = np.mean([b.decision_function(model._matrix(X)) for b in model.boosters_], axis=0)
+    np.testing.assert_array_equal(model.predict_proba(X)[:, 1], model._calibrate(expit(mean)))
+    # rows in blocks smaller than the data: the same numbers
+    small = RepeatOffenderModel(max_iter=15).fit(X, y)
+    whole = small.predict_proba(X)
+    monkeypatch.setattr(model_module, "TABLE_ROWS", 64)
+    np.testing.assert_array_equal(small.predict_proba(X), whole)
