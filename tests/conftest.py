@@ -23,6 +23,23 @@ def _model_key_in_temporary_config(tmp_path_factory):
     patch.undo()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread_per_pool(request):
+    """One OpenMP and BLAS thread for what the tests compute in this process: the tests' fits
+    are small, and on shared cores their threads spent longer waiting for each other at the
+    boosting's barriers than computing (9 s instead of 0.8 s per fit); no result depends on
+    it. The command line's ``--threads`` (default: the available CPUs) still sets its own
+    limit for the command's duration. tests/spark keeps its own settings."""
+    if "spark" in request.path.parts:
+        yield
+        return
+    import sklearn.ensemble  # noqa: F401 (loads OpenMP, so that the limit reaches it)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory):
     """A running Bolt server (tests/bolt_server.py); see docs/neo4j-testing.md."""

@@ -24,7 +24,8 @@ class _WritesMarker:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("platform")
-    write_platform(generate_platform(n_accounts=3000, seed=5), d, format="csv")
+    # 1,500 accounts: 23 bans and 30 clearances, enough for the flag job to fit a model
+    write_platform(generate_platform(n_accounts=1500, seed=5), d, format="csv")
     return d
 
 

@@ -76,7 +76,7 @@ def _kept_groups(before: pd.DataFrame, after: pd.DataFrame, column: str) -> tupl
 
 def test_three_nights(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RINGFENCE_MASK_KEY", "nightly-test-key-0123456789")
-    p = generate_platform(n_accounts=3000, seed=5)
+    p = generate_platform(n_accounts=2000, seed=5)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for name in TABLES:

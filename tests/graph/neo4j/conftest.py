@@ -11,7 +11,7 @@ from ringfence.graph.synth import generate_platform
 
 @pytest.fixture(scope="module")
 def platform():
-    p = generate_platform(n_accounts=1500, seed=11)
+    p = generate_platform(n_accounts=1000, seed=11)
     tables = load_tables(p.accounts, identifiers=p.identifiers, edges=p.edges,
                          enforcement=p.enforcement)
     return tables, flag(tables, review_capacity=40)

@@ -161,7 +161,7 @@ def test_the_files_are_the_graph_the_sync_writes(platform, tmp_path):
     want_nodes, want_rels = expected_graph(tables, result)
     assert nodes == want_nodes
     assert rels == want_rels
-    assert export.counts["Account"] == 1500 and export.rows == len(nodes) + sum(rels.values())
+    assert export.counts["Account"] == 1000 and export.rows == len(nodes) + sum(rels.values())
     kept = SyncState.read(tmp_path / "bulk" / STATE_FILE)
     assert dict(nodes[("RingfenceSync", "ringfence")])["state_digest"] == kept.digest
     # shared-environment links are evidence, not one actor: only same-actor links are exported
