@@ -88,7 +88,8 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
     accounts (their evidence) and a few counts; with ``previous``, each account's
     identity, cluster, score and flag (n values each: the accounts table is on the driver
     already). Cost: the graph stages' plus the features' joins, one batched propagation for
-    all folds and one sort for the ranks, on Spark.
+    all folds and one sort for the ranks, on Spark; the ``scores`` and ``identities`` tables
+    are cached, so collecting the queue, counting and writing compute them once.
     """
     state, info = error.state, error.info
     gc = config.graph
@@ -128,11 +129,14 @@ def flag_beyond_driver(tables: Tables, config: JobConfig, error: Any, *, masker:
             vs_previous, statuses = vs_previous_frame(spark, ranks, flagged, account_ids,
                                                       previous, state.as_of,
                                                       config.score_tolerance)
+        # the queue is collected from the scores and the run writes them: computed once
+        # (without the cache the write ran the scores' joins and shuffles again)
         scores = scores_frame(state, ranks, flagged, reason_rows, decisions, state.as_of,
-                              vs_previous)
+                              vs_previous).persist()
         kept_links = links_frame(state, masker, gc).persist()
         links = kept_links.drop("a", "b")
-        identities = identities_frame(numbered, kept_links, maps.get("identity"))
+        # counted here and written later: computed once
+        identities = identities_frame(numbered, kept_links, maps.get("identity")).persist()
         per_node = (state.status.select("node").join(ranks.select("node", "rank", "score"),
                                                      "node", "left")
                     .select("node", F.coalesce(flagged, F.lit(False)).alias("flagged"))

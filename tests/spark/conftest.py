@@ -73,3 +73,121 @@ def in_process_flag(platform):
 
     with threadpool_limits(limits=1):
         return run_flag(platform_tables(platform), FLAG_CONFIG, review_capacity=FLAG_CAPACITY)
+
+
+# the flag job beyond the driver, shared by test_flag_beyond_driver.py and
+# test_flag_beyond_previous.py (each Spark night beyond the driver costs minutes on two
+# cores: they run once per test session). A fixed number of propagation iterations on both
+# engines (tol never reached); the identifiers are normalised on Spark too (above 10
+# distinct ones), so the job's setting reaches the linker and the parity covers that path.
+BEYOND_GRAPH = {"seed": 3, "max_iter": 4, "tol": 1e-300}
+BEYOND_JOB = {"review_capacity": 40, "spark_driver_max_links": 10,
+              "spark_driver_max_identifiers": 10}
+BEYOND_KEY = "flag-beyond-the-driver-test-key!"
+BEYOND_INPUTS = ("accounts", "identifiers", "edges", "enforcement")
+
+
+def _without(platform, gone: set):
+    """The platform without the accounts ``gone`` and every row naming them."""
+    import dataclasses
+
+    edges = platform.edges
+    return dataclasses.replace(
+        platform,
+        accounts=platform.accounts[~platform.accounts["account_id"].isin(gone)],
+        identifiers=platform.identifiers[~platform.identifiers["account_id"].isin(gone)],
+        edges=edges[~edges["src"].isin(gone) & ~edges["dst"].isin(gone)],
+        enforcement=platform.enforcement[~platform.enforcement["account_id"].isin(gone)])
+
+
+@pytest.fixture(scope="session")
+def beyond_nights(tmp_path_factory):
+    """Two nights' input files on 2,000 accounts (every offender in a ring) and the model
+    night 1 fits, saved.
+
+    Night 1 lacks 5 % of the accounts and every member of two identities, night 2 has all
+    of them: night 2 has identities night 1 did not (their fresh ids shift the size
+    numbering) and accounts that are new, dropped, still flagged, rose and fell. Night 1
+    has enough labels to fit a model in the run (25 banned, 37 cleared; 1,500 accounts
+    would have 16 banned); the saved model is the one it fits in-process, so night 2's
+    scores with it move only where the graph moved. Returns ``(files, model_path,
+    platform)``; ``files[night]`` maps each input to its CSV.
+    """
+    import numpy as np
+
+    from ringfence.graph import load_tables
+    from ringfence.graph.config import GraphConfig
+    from ringfence.graph.pipeline import run_pipeline
+    from ringfence.graph.synth import write_platform
+    from ringfence.models.model import save_model
+    from ringfence.models.training import fit_model
+
+    graph = GraphConfig(**BEYOND_GRAPH)
+    platform = generate_platform(2000, seed=8, config=SynthConfig(ring_actor_share=1.0))
+    with threadpool_limits(limits=1):
+        state = run_pipeline(load_tables(*(getattr(platform, t) for t in BEYOND_INPUTS)), graph)
+        ids = platform.accounts["account_id"].to_numpy()
+        rng = np.random.default_rng(0)
+        gone = set(ids[rng.random(len(ids)) < 0.05]) | set(
+            ids[np.isin(state.linking.identity, [1, 3])])
+        night1 = _without(platform, gone)
+        tables = load_tables(*(getattr(night1, t) for t in BEYOND_INPUTS))
+        model, _, _ = fit_model(tables, run_pipeline(tables, graph), seed=graph.seed)
+    model_path, _ = save_model(model, tmp_path_factory.mktemp("model") / "m.joblib")
+    files = {}
+    for night, p in ((1, night1), (2, platform)):
+        written = write_platform(p, tmp_path_factory.mktemp(f"night{night}"), "csv")
+        files[night] = {t: written[t] for t in BEYOND_INPUTS}
+    return files, str(model_path), platform
+
+
+@pytest.fixture(scope="session")
+def beyond_runs(spark, beyond_nights, tmp_path_factory):
+    """The flag job on both nights, in-process and on Spark beyond the driver
+    (``spark_driver_max_links = 10``): ``{(engine, night): (result, run folder)}``.
+
+    Night 1 fits its model in the run; night 2 scores with the saved model and reads the
+    same engine's night 1 as ``--previous``. Spark's night 2 runs through the command line
+    (``ringfence flag --engine spark --previous ... --model ...``, the job's settings in a
+    config file): its result is the run folder's run.json (``result.run``).
+    """
+    import types
+
+    import yaml
+
+    from ringfence.graph.config import GraphConfig
+    from ringfence.graph.masking import MASK_ENV, Masker
+    from ringfence.jobs import cli
+    from ringfence.jobs.config import JobConfig
+    from ringfence.jobs.flag import flag_files
+    from ringfence.jobs.runs import read_run
+
+    files, model_path, _ = beyond_nights
+    base = tmp_path_factory.mktemp("beyond-runs")
+    job = JobConfig(graph=GraphConfig(**BEYOND_GRAPH), **BEYOND_JOB)
+    out = {}
+    with threadpool_limits(limits=1):
+        for night, config in ((1, job), (2, job.replace(model=model_path))):
+            previous = base / "in-process-1" if night == 2 else None
+            folder = base / f"in-process-{night}"
+            result = flag_files(files[night], folder, config, masker=Masker(BEYOND_KEY.encode()),
+                                previous=previous)
+            out["in-process", night] = (result, read_run(folder))
+        folder = base / "spark-1"
+        result = flag_files(files[1], folder, job.replace(engine="spark"),
+                            masker=Masker(BEYOND_KEY.encode()))
+        out["spark", 1] = (result, read_run(folder))
+    settings = base / "job.yaml"
+    # safe_dump writes the tolerance as 1.0e-300, which YAML reads back as a number
+    settings.write_text(yaml.safe_dump({**BEYOND_GRAPH, **BEYOND_JOB}))
+    folder = base / "spark-2"
+    argv = ["flag", "--engine", "spark", "--config", str(settings), "--out", str(folder),
+            "--previous", str(base / "spark-1"), "--model", model_path, "--quiet",
+            *[a for t in BEYOND_INPUTS for a in (f"--{t}", str(files[2][t]))]]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(MASK_ENV, BEYOND_KEY)
+        code = cli.main(argv)
+    assert code == 0, f"ringfence {' '.join(argv)} exited {code}"
+    ran = read_run(folder)
+    out["spark", 2] = (types.SimpleNamespace(run=ran.run), ran)
+    return out

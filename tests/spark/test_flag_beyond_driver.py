@@ -16,38 +16,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph.config import GraphConfig
-from ringfence.graph.masking import Masker
-from ringfence.graph.synth import SynthConfig, generate_platform, write_platform
-from ringfence.jobs.config import JobConfig
-from ringfence.jobs.flag import flag_files
 from ringfence.jobs.runs import OUTPUT_TABLES, read_run, write_run
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-# a fixed number of propagation iterations on both engines (tol never reached)
-JOB = JobConfig(graph=GraphConfig(seed=3, max_iter=4, tol=1e-300), review_capacity=40)
-KEY = b"flag-beyond-the-driver-test-key!"
-
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    platform = generate_platform(2000, seed=8, config=SynthConfig(ring_actor_share=1.0))
-    return write_platform(platform, tmp_path_factory.mktemp("platform"), "csv")
-
-
-@pytest.fixture(scope="module")
-def runs(spark, files, tmp_path_factory):
-    paths = {k: files[k] for k in ("accounts", "identifiers", "edges", "enforcement")}
-    base = tmp_path_factory.mktemp("runs")
-    ref = flag_files(paths, base / "in-process", JOB, masker=Masker(KEY))
-    # the identifiers are normalised on Spark too (above 10 distinct ones): the job's setting
-    # reaches the linker, and the parity below covers that path
-    got = flag_files(paths, base / "spark", JOB.replace(engine="spark",
-                                                         spark_driver_max_links=10,
-                                                         spark_driver_max_identifiers=10),
-                     masker=Masker(KEY))
-    return ref, got, read_run(base / "in-process"), read_run(base / "spark")
+def runs(beyond_runs):
+    """Night 1 of conftest.py's shared runs (2,000 accounts less 5 % and two identities,
+    the model fitted in the run, 4 propagation iterations, ``driver_max_links`` and
+    ``driver_max_identifiers`` 10): in-process and Spark results and run folders."""
+    (ref, ref_dir), (got, got_dir) = beyond_runs["in-process", 1], beyond_runs["spark", 1]
+    return ref, got, ref_dir, got_dir
 
 
 def test_the_job_runs_to_the_end_with_every_in_process_column(runs):

@@ -1,97 +1,45 @@
 """The flag job beyond the driver with a previous run (``--previous``) and a saved model
 (``--model``), against in-process (issue 16).
 
-Two nights on 1,500 accounts (every offender in a ring): night 1 without 5 % of the accounts
-and without every member of two identities, night 2 with all of them, so that night 2 has
-identities night 1 did not (their fresh ids shift the size numbering) and accounts that are
-new, dropped, still flagged, rose and fell. Both nights score with one saved model, on both
-engines (``driver_max_links = 10``, 6 propagation iterations): the scores, the carried
-identity ids and every status against the previous run are the in-process ones. Clusters
-are the per-component fallback's beyond the driver, so their carried ids are checked against
-the carrying rule on those clusters.
+conftest.py's shared runs: two nights on 2,000 accounts (every offender in a ring), night 1
+without 5 % of the accounts and without every member of two identities, night 2 with all of
+them, so that night 2 has identities night 1 did not (their fresh ids shift the size
+numbering) and accounts that are new, dropped, still flagged, rose and fell. Night 2 scores
+with a saved model and reads its engine's night 1 as ``--previous``, on both engines
+(``driver_max_links = 10``, 4 propagation iterations; on Spark through the command line):
+the scores, the carried identity ids and every status against the previous run are the
+in-process ones. Clusters are the per-component fallback's beyond the driver, so their
+carried ids are checked against the carrying rule on those clusters.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ringfence.graph import load_tables
 from ringfence.graph.carry import carry_ids
-from ringfence.graph.config import GraphConfig
-from ringfence.graph.masking import Masker
-from ringfence.graph.pipeline import run_pipeline
-from ringfence.graph.synth import SynthConfig, generate_platform, write_platform
-from ringfence.jobs.config import JobConfig
-from ringfence.jobs.flag import flag_files
-from ringfence.jobs.runs import read_run
-from ringfence.models.model import save_model
-from ringfence.models.training import fit_model
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-# a fixed number of propagation iterations on both engines (tol never reached)
-GRAPH = GraphConfig(seed=3, max_iter=6, tol=1e-300)
-KEY = b"flag-beyond-previous-test-key!!!"
-INPUTS = ("accounts", "identifiers", "edges", "enforcement")
 
-
-def _without(platform, gone: set) -> object:
-    """The platform without the accounts ``gone`` and every row naming them."""
-    edges = platform.edges
-    return dataclasses.replace(
-        platform,
-        accounts=platform.accounts[~platform.accounts["account_id"].isin(gone)],
-        identifiers=platform.identifiers[~platform.identifiers["account_id"].isin(gone)],
-        edges=edges[~edges["src"].isin(gone) & ~edges["dst"].isin(gone)],
-        enforcement=platform.enforcement[~platform.enforcement["account_id"].isin(gone)])
+@pytest.fixture(scope="module")
+def nights(beyond_nights):
+    files, model_path, _ = beyond_nights
+    return files, model_path
 
 
 @pytest.fixture(scope="module")
-def nights(tmp_path_factory):
-    """Night 1 and night 2 input files and a model saved from night 2 (in-process)."""
-    platform = generate_platform(1500, seed=8, config=SynthConfig(ring_actor_share=1.0))
-    tables = load_tables(*(getattr(platform, t) for t in INPUTS))
-    state = run_pipeline(tables, GRAPH)
-    model, _, _ = fit_model(tables, state, seed=GRAPH.seed)
-    model_path, _ = save_model(model, tmp_path_factory.mktemp("model") / "m.joblib")
-    ids = platform.accounts["account_id"].to_numpy()
-    rng = np.random.default_rng(0)
-    gone = set(ids[rng.random(len(ids)) < 0.05]) | set(
-        ids[np.isin(state.linking.identity, [1, 3])])
-    files = {}
-    for night, p in ((1, _without(platform, gone)), (2, platform)):
-        written = write_platform(p, tmp_path_factory.mktemp(f"night{night}"), "csv")
-        files[night] = {t: written[t] for t in INPUTS}
-    return files, str(model_path)
-
-
-@pytest.fixture(scope="module")
-def runs(spark, nights, tmp_path_factory):
-    """Both nights on both engines, night 2 against each engine's own night 1."""
-    files, model_path = nights
-    base = tmp_path_factory.mktemp("runs")
-    job = JobConfig(graph=GRAPH, review_capacity=40, model=model_path)
-    engines = {"in-process": job,
-               "spark": job.replace(engine="spark", spark_driver_max_links=10)}
-    out = {}
-    for name, config in engines.items():
-        for night in (1, 2):
-            folder = base / f"{name}-{night}"
-            previous = base / f"{name}-1" if night == 2 else None
-            result = flag_files(files[night], folder, config, masker=Masker(KEY),
-                                previous=previous)
-            out[name, night] = (result, read_run(folder))
-    return out
+def runs(beyond_runs):
+    return beyond_runs
 
 
 def test_a_saved_model_scores_as_in_process(runs, nights):
     _, model_path = nights
-    for night in (1, 2):
+    # night 2 (night 1 fits its model in the run: test_flag_beyond_driver.py)
+    for night in (2,):
         ref, ref_dir = runs["in-process", night]
         got, got_dir = runs["spark", night]
         assert got.run["engine"]["beyond_driver"] is True
@@ -178,3 +126,27 @@ def test_statuses_against_the_previous_run_are_the_in_process_ones(runs):
                                   check_dtype=False)
     run = json.loads((got_dir.path / "run.json").read_text())
     assert run["previous"]["run_id"] == runs["spark", 1][0].run["run_id"]
+
+
+def test_the_command_line_takes_previous_and_the_config_to_the_spark_engine(runs, nights):
+    """Spark's night 2 ran as ``ringfence flag --engine spark --previous DIR --model PATH
+    --config FILE``: the options reached the engine and the run folder says so."""
+    got, got_dir = runs["spark", 2]
+    _, model_path = nights
+    run = json.loads((got_dir.path / "run.json").read_text())
+    assert run["engine"]["name"] == "spark" and run["engine"]["beyond_driver"] is True
+    # the config file's settings, not the defaults (50,000,000 links, 200 iterations)
+    assert run["engine"]["driver_max_links"] == 10
+    assert run["engine"]["driver_max_identifiers"] == 10
+    assert run["propagation"]["iterations"] == 4
+    assert run["parameters"]["review_capacity"] == 40
+    assert run["model"]["source"] == model_path
+    assert run["previous"]["path"] == str((got_dir.path.parent / "spark-1").resolve())
+    assert (got_dir.path / "scores.parquet").is_dir()
+    statuses = got_dir.table("scores")["status_vs_previous"]
+    assert statuses.notna().all()
+    assert {"new", "still_flagged", "dropped", "not_flagged"} <= set(statuses)
+    # the masks of the key in RINGFENCE_MASK_KEY, as night 1's from the same key given
+    assert run["masking"]["key_source"] == "environment"
+    night1 = runs["spark", 1][0].run["masking"]
+    assert run["masking"]["key_fingerprint"] == night1["key_fingerprint"]

@@ -22,18 +22,26 @@ pytestmark = pytest.mark.spark
 CONFIG = GraphConfig(seed=3)
 
 
-def _both(spark, platform, with_labels: bool, max_identifiers: int | None = None):
+@pytest.fixture(scope="module")
+def built(spark, platform):
+    """conftest.py's platform built in-process and on Spark, once for both fixtures below:
+    the build reads no link decisions (the linker does)."""
+    from ringfence.graph.spark.build import pair_frames
+
+    tables = platform_tables(platform)
+    graph = build_graph(tables)
+    return graph, pair_frames(spark, tables, CONFIG, graph.as_of)
+
+
+def _both(spark, platform, built, with_labels: bool, max_identifiers: int | None = None):
     """(in-process identity linking, Spark links, their pairs, Spark identities, the Spark
     build's frames) of conftest.py's platform."""
-    from ringfence.graph.spark.build import pair_frames
     from ringfence.graph.spark.components import spark_identities
     from ringfence.graph.spark.linking import reason_column, spark_link, status_frame
 
-    tables = platform_tables(platform, decisions=with_labels)
-    graph = build_graph(tables)
-    decisions = tables.link_decisions
+    graph, frames = built
+    decisions = platform_tables(platform, decisions=with_labels).link_decisions
     ref = link_identities(graph, CONFIG, decisions)
-    frames = pair_frames(spark, tables, CONFIG, graph.as_of)
     dec = None
     if decisions is not None:
         dec = pd.DataFrame({"a": graph.nodes(decisions["account_a"].astype(str).to_numpy()),
@@ -58,15 +66,15 @@ def _both(spark, platform, with_labels: bool, max_identifiers: int | None = None
 
 
 @pytest.fixture(scope="module")
-def unlabelled(spark, platform):
+def unlabelled(spark, platform, built):
     # the identifiers' normalisation with mapInPandas (more than 10 of them): every parity
     # claim below holds on its codes too
-    return _both(spark, platform, with_labels=False, max_identifiers=10)
+    return _both(spark, platform, built, with_labels=False, max_identifiers=10)
 
 
 @pytest.fixture(scope="module")
-def labelled(spark, platform):
-    return _both(spark, platform, with_labels=True)
+def labelled(spark, platform, built):
+    return _both(spark, platform, built, with_labels=True)
 
 
 def _check(ref, links, got, identity, *, classifier: bool):
