@@ -109,6 +109,15 @@ def _canonical(values: pa.Array, spec: dict, region: str | None
             codes(partial) if partial is not None else None)
 
 
+def _lookup(keys: np.ndarray, table_keys: np.ndarray, values: np.ndarray,
+            empty: float = 0.0) -> np.ndarray:
+    """``values`` at ``keys`` in the sorted ``table_keys``; ``empty`` where absent."""
+    if not len(table_keys):
+        return np.full(len(keys), empty, float)
+    pos = np.minimum(np.searchsorted(table_keys, keys), len(table_keys) - 1)
+    return np.where(table_keys[pos] == keys, values[pos], empty).astype(float)
+
+
 def _group_pairs(acc: np.ndarray, key: np.ndarray, n: int, presorted: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``lo < hi`` of distinct accounts under each key: ``(lo, hi, key)``.

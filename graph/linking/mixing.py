@@ -21,11 +21,11 @@ from scipy.sparse.csgraph import connected_components
 
 from ringfence.graph.build import AccountGraph
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.linking.comparisons import Comparisons, _group_pairs
+from ringfence.graph.linking.comparisons import Comparisons, _group_pairs, _lookup
 
 __all__ = ["PERSONAL", "SHARING", "SHARING_LEVELS", "SHARING_MIN_USERS", "counted_values",
-           "personal_accounts", "personal_groups", "sharing_comparison", "sharing_levels",
-           "value_mixing"]
+           "personal_accounts", "personal_groups", "personal_kinds", "sharing_comparison",
+           "sharing_levels", "value_mixing"]
 
 #: comparisons whose agreement (partial or exact) says "one person"
 PERSONAL = ("email", "phone")
@@ -61,6 +61,17 @@ def personal_groups(n: int, compared: Comparisons, personal: tuple[str, ...] = P
     return connected_components(m, directed=False)[1].astype(np.int64)
 
 
+def personal_kinds(kind_names: list[str], personal: tuple[str, ...] = PERSONAL
+                   ) -> np.ndarray:
+    """Per kind of ``kind_names``, True when it is ``personal`` (says who an account is).
+
+    >>> personal_kinds(["card", "email", "phone"]).tolist()
+    [False, True, True]
+    """
+    return np.isin(np.asarray(kind_names, dtype=object), list(personal)) if len(kind_names) \
+        else np.zeros(0, bool)
+
+
 def counted_values(kind_code: np.ndarray, users: np.ndarray, kind_names: list[str],
                    config: GraphConfig, personal: tuple[str, ...] = PERSONAL,
                    min_users: int = 2) -> np.ndarray:
@@ -75,7 +86,7 @@ def counted_values(kind_code: np.ndarray, users: np.ndarray, kind_names: list[st
     """
     kinds = np.asarray(kind_names, dtype=object)
     limit = np.array([config.share_limit(k) for k in kinds], np.int64)
-    mine = ~np.isin(kinds, list(personal)) if len(kinds) else np.zeros(0, bool)
+    mine = ~personal_kinds(kind_names, personal)
     kind_code = np.asarray(kind_code, np.int64)
     return mine[kind_code] & (users >= min_users) & (users <= limit[kind_code])
 
@@ -154,8 +165,8 @@ def personal_accounts(graph: AccountGraph, personal: tuple[str, ...] = PERSONAL
     ident = graph.identifiers
     if not len(ident):
         return np.zeros(graph.n_accounts, bool)
-    mine = np.isin(np.asarray(graph.kind_names, dtype=object), list(personal))
-    is_personal = mine[ident["kind"].cat.codes.to_numpy()]
+    is_personal = personal_kinds(graph.kind_names, personal)[
+        ident["kind"].cat.codes.to_numpy()]
     acc = graph.uses["account"].to_numpy().astype(np.int64)
     val = graph.uses["identifier"].to_numpy().astype(np.int64)
     return np.bincount(acc[is_personal[val]], minlength=graph.n_accounts) > 0
@@ -207,10 +218,8 @@ def sharing_comparison(graph: AccountGraph, compared: Comparisons, several_above
     keys, mixing = value_mixing(graph, group, min_users=SHARING_MIN_USERS,
                                 known=personal_accounts(graph))
     key = compared.a * n + compared.b
-    pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
-    has = (keys[pos] == key) if len(keys) else np.zeros(len(key), bool)
-    level = sharing_levels(has, mixing[pos] if len(keys) else np.zeros(len(key)),
-                           several_above)
+    mix = _lookup(key, keys, mixing, empty=np.nan)  # NaN: no value that counts
+    level = sharing_levels(~np.isnan(mix), mix, several_above)
     return Comparisons(a=compared.a, b=compared.b,
                        levels=np.column_stack([compared.levels, level]),
                        names=[*compared.names, SHARING],

@@ -37,7 +37,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ringfence.graph.build import AccountGraph
-from ringfence.graph.linking.comparisons import Comparisons
+from ringfence.graph.linking.comparisons import Comparisons, _lookup
 from ringfence.graph.linking.mixing import SHARING, personal_groups, value_mixing
 from ringfence.graph.params import ConfigError
 
@@ -128,15 +128,6 @@ def natural_candidates(compared: Comparisons, partial_candidates: list[str]) -> 
         if first_exact == 3 and name in partial_candidates:
             out |= lv == 2
     return out
-
-
-def _lookup(keys: np.ndarray, table_keys: np.ndarray, values: np.ndarray,
-            empty: float = 0.0) -> np.ndarray:
-    """``values`` at ``keys`` in the sorted ``table_keys``; ``empty`` where absent."""
-    if not len(table_keys):
-        return np.full(len(keys), empty, float)
-    pos = np.minimum(np.searchsorted(table_keys, keys), len(table_keys) - 1)
-    return np.where(table_keys[pos] == keys, values[pos], empty).astype(float)
 
 
 def pair_context(graph: AccountGraph, compared: Comparisons,

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ringfence.graph.config import GraphConfig
-from ringfence.graph.linking.mixing import PERSONAL, SHARING_MIN_USERS, counted_values
+from ringfence.graph.linking.mixing import (PERSONAL, SHARING_MIN_USERS, counted_values,
+                                            personal_kinds)
 from ringfence.graph.spark.components import connected_components, materialise
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,7 +141,7 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
     uses = frames["uses"].select("identifier", "node").join(values, "identifier") \
         .join(groups, "node", "left")
     if known_only:  # the accounts with an email or a phone (personal_accounts in-process)
-        mine = np.isin(np.asarray(frames["kind_names"], dtype=object), list(personal))
+        mine = personal_kinds(frames["kind_names"], personal)
         ids = np.flatnonzero(mine[ident["kind_code"].to_numpy(np.int64)]).astype(np.int64)
         own = spark.createDataFrame(pd.DataFrame({"identifier": ids}))
         if len(ids) < _BROADCAST_VALUES:
