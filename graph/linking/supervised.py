@@ -41,8 +41,9 @@ from ringfence.graph.linking.comparisons import Comparisons, _lookup
 from ringfence.graph.linking.mixing import SHARING, personal_groups, value_mixing
 from ringfence.graph.params import ConfigError
 
-__all__ = ["SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior", "check_settings",
-           "context_features", "natural_candidates", "pair_context"]
+__all__ = ["SOFT_PAIRS", "SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior",
+           "check_settings", "context_features", "natural_candidates", "pair_context",
+           "soft_labels", "soft_sample"]
 
 #: ``linking: {supervised: ...}``, merged over these
 SUPERVISED_DEFAULTS: dict[str, Any] = {
@@ -59,8 +60,17 @@ SUPERVISED_DEFAULTS: dict[str, Any] = {
     # choose that share from the decisions instead: the one whose identities best agree with
     # them (graph/linking/pooling.py); False: classifier_share as given
     "choose_share": True,
+    # weight, against the decisions', of Fellegi-Sunter's opinion of undecided candidates,
+    # taught to the classifier as soft labels (where reviewers decided nothing alike, the
+    # classifier then says what Fellegi-Sunter says); 0: the decisions alone
+    "fs_prior": 0.5,
 }
 _MODELS = ("logistic", "gradient_boosting")
+#: about this many undecided candidates (before keeping the natural ones) carry
+#: Fellegi-Sunter's soft labels: enough to cover every comparison pattern that matters,
+#: few enough for the driver (the Spark linker collects them)
+SOFT_PAIRS = 20_000
+_P = 2**31 - 1  # a prime: the sampling hash is exact in int64 on both engines
 _NS_DAY = 86_400 * 10**9
 _CHUNK = 1 << 20  # rows per prediction call: bounds the memory of one-hot blocks
 
@@ -96,6 +106,9 @@ def check_settings(given: Any) -> dict[str, Any]:
     if not 0 < float(out["classifier_share"]) <= 1:
         raise ConfigError(f"linking: supervised: classifier_share must be in (0, 1], got "
                           f"{out['classifier_share']!r}")
+    if not float(out["fs_prior"]) >= 0:
+        raise ConfigError(f"linking: supervised: fs_prior must be >= 0, got "
+                          f"{out['fs_prior']!r}")
     if not isinstance(out["choose_share"], bool):
         raise ConfigError(f"linking: supervised: choose_share must be true or false, got "
                           f"{out['choose_share']!r}")
@@ -128,6 +141,43 @@ def natural_candidates(compared: Comparisons, partial_candidates: list[str]) -> 
         if first_exact == 3 and name in partial_candidates:
             out |= lv == 2
     return out
+
+
+def soft_sample(a: np.ndarray, b: np.ndarray, undecided: int,
+                limit: int = SOFT_PAIRS) -> np.ndarray:
+    """Per pair of nodes ``(a, b)``, True when it is among the undecided candidates whose
+    Fellegi-Sunter opinion teaches the classifier: all of them when there are at most
+    ``limit`` (``undecided`` of them in all), else a share ``limit / undecided`` chosen by
+    a hash of the two node numbers (the same pairs whatever the order of the input rows,
+    and on either engine: :func:`ringfence.graph.spark.linking` computes the same hash).
+
+    >>> soft_sample(np.arange(6), np.arange(1, 7), 6, limit=10).all()
+    np.True_
+    >>> int(soft_sample(np.arange(100_000), np.arange(1, 100_001), 100_000, 20_000).sum())
+    19997
+    """
+    if undecided <= limit:
+        return np.ones(len(a), bool)
+    h = ((np.asarray(a, np.int64) % _P) * 48271 + (np.asarray(b, np.int64) % _P) * 69621) % _P
+    h = (h * 16807 + 12345) % _P
+    return h < int(_P * limit / undecided)
+
+
+def soft_labels(fs_weight: np.ndarray, decided: int, weight: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Fellegi-Sunter's opinion of undecided pairs as weighted training rows: each pair
+    twice, same actor with weight ``c * p`` and different actors with ``c * (1 - p)``,
+    ``p`` its Fellegi-Sunter probability (``fs_weight``: log2 odds) and ``c`` such that all
+    of them weigh ``weight`` times the ``decided`` pairs. Returns ``(y, sample_weight)``
+    of the ``2 * len(fs_weight)`` rows.
+
+    >>> y, w = soft_labels(np.array([0.0, 2.0]), 4, 0.5)
+    >>> y.tolist(), w.round(2).tolist()
+    ([True, True, False, False], [0.5, 0.8, 0.5, 0.2])
+    """
+    p = 1.0 / (1.0 + np.exp2(-np.asarray(fs_weight, float)))
+    c = weight * decided / max(len(p), 1)
+    return np.r_[np.ones(len(p), bool), np.zeros(len(p), bool)], np.r_[c * p, c * (1 - p)]
 
 
 def pair_context(graph: AccountGraph, compared: Comparisons,
@@ -259,9 +309,11 @@ class PairClassifier:
         return {"settings": check_settings(self.settings)}
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, *, categorical: list[str],
-            n_levels: list[int]) -> "PairClassifier":
+            n_levels: list[int], sample_weight: np.ndarray | None = None
+            ) -> "PairClassifier":
         """Fit on decided pairs: ``X`` (levels in the ``categorical`` columns, each with
-        ``n_levels`` levels 0..k-1; the rest numeric), ``y`` (True: same actor).
+        ``n_levels`` levels 0..k-1; the rest numeric), ``y`` (True: same actor), and
+        optionally ``sample_weight`` per row (with the rows of :func:`soft_labels`).
 
         Cost: the estimator's (a few thousand pairs: well under a second).
         """
@@ -280,7 +332,12 @@ class PairClassifier:
                 min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
                 categorical_features=[X.columns.get_loc(c) for c in categorical],
                 random_state=0)
-        self.model_ = model.fit(X, y)
+        if sample_weight is None:
+            self.model_ = model.fit(X, y)
+        elif s["model"] == "logistic":
+            self.model_ = model.fit(X, y, logisticregression__sample_weight=sample_weight)
+        else:
+            self.model_ = model.fit(X, y, sample_weight=sample_weight)
         self.columns_ = list(X.columns)
         self.categorical_, self.numeric_ = list(categorical), numeric
         if s["model"] == "logistic":  # scored by table lookups: no one-hot block at scale
@@ -292,7 +349,7 @@ class PairClassifier:
             self.numeric_coef_ = coef[edges[-1]:] / scaler.scale_
             self.intercept_ = float(logistic.intercept_[0]) \
                 - float(self.numeric_coef_ @ scaler.mean_)
-        self.train_share_ = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        self.train_share_ = float(np.clip(np.average(y, weights=sample_weight), 1e-6, 1 - 1e-6))
         self.match_share_ = self.train_share_ if s["match_share"] is None \
             else float(s["match_share"])
         return self

@@ -49,8 +49,9 @@ from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, REASON_SEPARATOR, SAME_ACTOR,
                                             SHARED_ENVIRONMENT, fit_parameters, pooled_weight,
                                             pooled_words, reason_words, weights_table)
-from ringfence.graph.linking.supervised import (PairClassifier, adjust_prior, context_features,
-                                                natural_candidates)
+from ringfence.graph.linking.supervised import (SOFT_PAIRS, PairClassifier, adjust_prior,
+                                                context_features, natural_candidates,
+                                                soft_labels)
 from ringfence.graph.spark.components import materialise
 from ringfence.graph.spark.levels import _Spec, candidate_levels, linker_settings
 from ringfence.graph.spark.mixing import pair_mixing, sharing_levels_frame, spark_personal_groups
@@ -58,7 +59,7 @@ from ringfence.graph.spark.mixing import pair_mixing, sharing_levels_frame, spar
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["SparkLinks", "reason_column", "spark_link", "status_frame"]
+__all__ = ["SparkLinks", "reason_column", "soft_sample_column", "spark_link", "status_frame"]
 
 
 @dataclass
@@ -352,6 +353,19 @@ def _features(rows: pd.DataFrame, specs: list[_Spec], comp: Comparisons) -> pd.D
     return pd.concat([X, context], axis=1)
 
 
+def soft_sample_column(undecided: int, limit: int = SOFT_PAIRS) -> "Column":
+    """:func:`~ringfence.graph.linking.supervised.soft_sample` as a Spark column of the
+    pairs' ``a`` and ``b``: the same hash in the same exact integer arithmetic (every
+    product stays below 2**63, so ANSI mode never overflows)."""
+    from pyspark.sql import functions as F
+
+    if undecided <= limit:
+        return F.lit(True)
+    p = 2**31 - 1
+    h = (F.col("a") % p * 48271 + F.col("b") % p * 69621) % p
+    return (h * 16807 + 12345) % p < int(p * limit / undecided)
+
+
 def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
                 s: dict[str, Any], frames: dict, config: GraphConfig,
                 groups: "DataFrame | None" = None
@@ -373,14 +387,25 @@ def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
             < s["supervised"]["min_decisions"]:
         return None, None
     mixing = pair_mixing(scored, [c.name for c in specs] + ["timing"], frames, config, groups)
-    rows = _context(scored, specs, frames, mixing).where(F.col("label") >= 0).toPandas()
+    wanted = F.col("label") >= 0
+    fs_prior = float(s["supervised"]["fs_prior"])
+    if fs_prior > 0:  # and the undecided pairs soft_sample keeps, by the same hash
+        wanted = wanted | soft_sample_column(scored.count() - len(levels))
+    rows = _context(scored, specs, frames, mixing).where(wanted).toPandas()
     rows = rows.sort_values(["a", "b"], ignore_index=True)
-    train = natural_candidates(_raw_comparisons(rows[lv].to_numpy(np.int64), specs),
-                               s["partial_candidates"])
-    X = _features(rows.iloc[np.flatnonzero(train)].reset_index(drop=True), specs, comp)
+    natural = natural_candidates(_raw_comparisons(rows[lv].to_numpy(np.int64), specs),
+                                 s["partial_candidates"])
+    label = rows["label"].to_numpy()
+    train, soft = np.flatnonzero(natural & (label >= 0)), np.flatnonzero(natural & (label < 0))
+    X = _features(rows, specs, comp)
+    take, y, w = train, label[train] == 1, None
+    if fs_prior > 0:  # IdentityLinker.fit's rows, in its order
+        ys, ws = soft_labels(X["fs_weight"].to_numpy()[soft], len(train), fs_prior)
+        take, y = np.r_[train, soft, soft], np.r_[y, ys]
+        w = np.r_[np.ones(len(train)), ws]
     clf = PairClassifier(s["supervised"]).fit(
-        X, rows["label"].to_numpy()[train] == 1, categorical=list(comp.names),
-        n_levels=[len(x) for x in comp.level_names])
+        X.iloc[take], y, categorical=list(comp.names),
+        n_levels=[len(x) for x in comp.level_names], sample_weight=w)
     return clf, mixing
 
 

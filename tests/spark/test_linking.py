@@ -154,3 +154,21 @@ def test_identifiers_normalised_on_spark_get_the_driver_codes(spark, unlabelled)
     assert (want["canon"] != want["identifier"]).sum() >= 6
     shared = want[want["partial"] >= 0].groupby(["ci", "partial"]).size()
     assert (shared >= 2).sum() >= 10
+
+
+def test_spark_soft_sample_keeps_the_pairs_in_process_keeps(spark):
+    # Beyond SOFT_PAIRS undecided candidates, both engines teach the classifier
+    # Fellegi-Sunter's opinion of the same hashed share of them: a different pair would
+    # change the classifier, and so the identities.
+    from ringfence.graph.linking.supervised import soft_sample
+    from ringfence.graph.spark.linking import soft_sample_column
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 10**9, 20_000)
+    b = a + rng.integers(1, 10**7, len(a))
+    frame = spark.createDataFrame(pd.DataFrame({"i": np.arange(len(a)), "a": a, "b": b}))
+    got = frame.where(soft_sample_column(len(a), limit=2_000)).select("i").toPandas()
+    want = np.flatnonzero(soft_sample(a, b, len(a), limit=2_000))
+    assert 1_800 < len(want) < 2_200
+    assert np.sort(got["i"].to_numpy()).tolist() == want.tolist()
+    assert frame.where(soft_sample_column(len(a), limit=len(a))).count() == len(a)
