@@ -4,7 +4,8 @@
 run on: a container limited to two CPUs on a 64-core host, or a job pinned to
 one core, would start 64 threads that take turns on two. Every thread pool of
 ringfence (the label features' threads, scikit-learn's OpenMP, BLAS) is sized
-by :func:`available_cpus`, or by ``--threads``, through :func:`thread_limits`.
+by :func:`available_cpus` (capped by ``OMP_NUM_THREADS``, or replaced by
+``RINGFENCE_THREADS``), or by ``--threads``, through :func:`thread_limits`.
 
 OpenMP threads that wait for work spin on a CPU by default (GCC's runtime,
 which scikit-learn ships: 300,000 rounds, most of a millisecond). On a busy
@@ -33,7 +34,8 @@ SPIN_COUNT = 10_000
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
 
-__all__ = ["available_cpus", "resolve_threads", "thread_budget", "thread_limits"]
+__all__ = ["available_cpus", "default_threads", "resolve_threads", "thread_budget",
+           "thread_limits"]
 
 #: cgroup v2 ``cpu.max`` ("max 100000" or "<quota> <period>"), then v1's two files
 CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
@@ -83,28 +85,52 @@ def available_cpus() -> int:
     return max(1, n)
 
 
+def default_threads() -> int:
+    """The threads to use when nobody says: ``RINGFENCE_THREADS`` when set, else
+    :func:`available_cpus` capped by ``OMP_NUM_THREADS`` (its first number), the cap
+    scikit-learn's own pools honour: a job told to use one OpenMP thread uses one.
+
+    Raises ValueError when ``RINGFENCE_THREADS`` is not an integer >= 1 (an unusable
+    ``OMP_NUM_THREADS`` is ignored, as the OpenMP runtime ignores it).
+
+    >>> default_threads() >= 1
+    True
+    """
+    given = os.environ.get("RINGFENCE_THREADS", "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise ValueError(f"RINGFENCE_THREADS must be an integer >= 1, got {given!r}")
+        return int(given)
+    n = available_cpus()
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp.isdigit() and int(omp) >= 1:
+        n = min(n, int(omp))
+    return n
+
+
 def resolve_threads(threads: int | None) -> int:
-    """The threads to use: ``threads`` when given (>= 1), else :func:`available_cpus`.
+    """The threads to use: ``threads`` when given (>= 1), else :func:`default_threads`.
 
     >>> resolve_threads(3)
     3
     """
     if threads is None:
-        return available_cpus()
+        return default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     return threads
 
 
 def thread_budget() -> int:
-    """Threads a pool may start: the :func:`thread_limits` in force, else :func:`available_cpus`."""
+    """Threads a pool may start: the :func:`thread_limits` in force, else
+    :func:`default_threads`."""
     limit = _LIMIT.get()
-    return available_cpus() if limit is None else limit
+    return default_threads() if limit is None else limit
 
 
 @contextmanager
 def thread_limits(threads: int | None = None) -> Iterator[int]:
-    """Inside, every pool uses at most ``threads`` (default :func:`available_cpus`).
+    """Inside, every pool uses at most ``threads`` (default :func:`default_threads`).
 
     OpenMP and BLAS pools of libraries already imported are limited through
     threadpoolctl (import scikit-learn before entering); ringfence's own

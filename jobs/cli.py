@@ -214,11 +214,17 @@ def _check_out_file(out: str, option: str = "--out") -> None:
 
 
 def _threads(args: argparse.Namespace):
-    """The thread limits of a computing command (``--threads``, else the available CPUs)."""
-    from ringfence.graph.cpus import thread_limits
+    """The thread limits of a computing command (``--threads``, else ``RINGFENCE_THREADS``,
+    else the available CPUs capped by ``OMP_NUM_THREADS``)."""
+    from ringfence.graph.cpus import default_threads, thread_limits
 
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads must be at least 1")
+    if args.threads is None:
+        try:
+            return thread_limits(default_threads())
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     return thread_limits(args.threads)
 
 
@@ -517,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "fraction of the true same-actor pairs and as many pairs of different "
                    "actors that share an identifier (default 0: none)")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
-                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
+                   "(default: RINGFENCE_THREADS, else the CPUs this process may use, counting "
+                   "affinity and CPU quota, at most OMP_NUM_THREADS)")
 
     p = sub.add_parser("flag", help="flag accounts linked to banned ones, with evidence",
                        description="Build the account graph, link identities, find clusters, "
@@ -560,7 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "identity and cluster ids over (Jaccard >= 0.5 of members) and give each "
                    "account's status against it (new, still_flagged, rose, fell, dropped)")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
-                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
+                   "(default: RINGFENCE_THREADS, else the CPUs this process may use, counting "
+                   "affinity and CPU quota, at most OMP_NUM_THREADS)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--engine", choices=("in-process", "spark"), default="in-process",
                    help="where the graph is built: in this process (default) or on Apache "
@@ -583,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "Unix seconds/milliseconds)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
-                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
+                   "(default: RINGFENCE_THREADS, else the CPUs this process may use, counting "
+                   "affinity and CPU quota, at most OMP_NUM_THREADS)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     p = sub.add_parser("backtest", help="time-aware evaluation: flag with what was known at a "
@@ -599,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--out", metavar="DIR", help="also write the flag outputs here")
     p.add_argument("--threads", type=int, metavar="N", help="threads to compute with "
-                   "(default: the CPUs this process may use, counting affinity and CPU quota)")
+                   "(default: RINGFENCE_THREADS, else the CPUs this process may use, counting "
+                   "affinity and CPU quota, at most OMP_NUM_THREADS)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     p = sub.add_parser("report", help="write a self-contained HTML case report for one account",

@@ -17,6 +17,8 @@ def machine(tmp_path, monkeypatch):
     v1 = (tmp_path / "cpu.cfs_quota_us", tmp_path / "cpu.cfs_period_us")
     monkeypatch.setattr(cpus, "CGROUP_V2", v2)
     monkeypatch.setattr(cpus, "CGROUP_V1", v1)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("RINGFENCE_THREADS", raising=False)
     return v2, v1
 
 
@@ -64,6 +66,29 @@ def test_thread_limits_bound_every_pool(machine):
         assert n == 8
     with pytest.raises(ValueError, match="threads must be an integer >= 1"):
         cpus.resolve_threads(0)
+
+
+@pytest.mark.parametrize("omp,ours,expected", [
+    ("1", None, 1),       # told one OpenMP thread: one, as scikit-learn's pools do
+    ("3,2", None, 3),     # nested levels: the first
+    ("16", None, 8),      # a cap, never more than the CPUs
+    ("", None, 8), ("x", None, 8), ("0", None, 8),  # unusable: ignored, as OpenMP does
+    ("1", "6", 6),        # RINGFENCE_THREADS decides
+])
+def test_default_threads_honour_the_environment(machine, monkeypatch, omp, ours, expected):
+    monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    if ours is not None:
+        monkeypatch.setenv("RINGFENCE_THREADS", ours)
+    assert cpus.default_threads() == expected
+    assert cpus.resolve_threads(None) == expected and cpus.thread_budget() == expected
+    assert cpus.resolve_threads(5) == 5  # --threads overrides both
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1", "1.5"])
+def test_a_bad_ringfence_threads_is_refused(machine, monkeypatch, bad):
+    monkeypatch.setenv("RINGFENCE_THREADS", bad)
+    with pytest.raises(ValueError, match=f"RINGFENCE_THREADS must be an integer >= 1, got '{bad}'"):
+        cpus.default_threads()
 
 
 @pytest.mark.slow  # a subprocess per case

@@ -94,3 +94,20 @@ def test_train_then_flag_with_the_model(files, tmp_path, capsys, monkeypatch):
 def test_threads_must_be_positive(files, tmp_path, capsys):
     assert main(["flag", *_inputs(files), "--out", str(tmp_path / "o"), "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_threads_follow_the_environment_unless_given(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from ringfence.jobs.cli import _threads
+    monkeypatch.delenv("RINGFENCE_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with _threads(argparse.Namespace(threads=None)) as n:
+        assert n == 1
+    with _threads(argparse.Namespace(threads=3)) as n:
+        assert n == 3
+    monkeypatch.setenv("RINGFENCE_THREADS", "none")
+    code = main(["synth", "--accounts", "300", "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and "RINGFENCE_THREADS must be an integer >= 1, got 'none'" in err
+    assert "Traceback" not in err
