@@ -28,15 +28,17 @@ def _one_thread_per_pool(request):
     """One OpenMP and BLAS thread for what the tests compute in this process: the tests' fits
     are small, and on shared cores their threads spent longer waiting for each other at the
     boosting's barriers than computing (9 s instead of 0.8 s per fit); no result depends on
-    it. The command line's ``--threads`` (default: the available CPUs) still sets its own
-    limit for the command's duration. tests/spark keeps its own settings."""
+    it. The command lines the tests run, in this process or in a notebook's kernel, get one
+    thread too (``RINGFENCE_THREADS``), unless a test gives ``--threads``. tests/spark
+    keeps its own settings."""
     if "spark" in request.path.parts:
         yield
         return
     import sklearn.ensemble  # noqa: F401 (loads OpenMP, so that the limit reaches it)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RINGFENCE_THREADS", "1")
         yield
 
 
