@@ -72,9 +72,19 @@ system-packages:
 	fi
 
 # the downloads overlap: pip (pyspark, ~450 MB) and apt-get (Chromium, Java) run side by side
+# The Spark tests (one local[2] session that mostly waits on its own scheduler) run beside
+# the others, each half in its own pytest and temporary folder; the Spark half's report
+# follows the other's, and either half failing fails the target.
 test:
 	@$(MAKE) --no-print-directory -j2 $(SPARK_STAMP) system-packages
-	$(BIN)/python -m pytest
+	@tmp=$$(mktemp -d); trap 'kill $$spark 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	echo "the Spark tests run beside the others; their report follows at the end"; \
+	$(BIN)/python -m pytest -m spark -p no:cacheprovider --basetemp "$$tmp/spark" $(PYTEST_ARGS) \
+	  > "$$tmp/spark.log" 2>&1 & spark=$$!; \
+	$(BIN)/python -m pytest -m "not spark" -p no:cacheprovider --basetemp "$$tmp/rest" $(PYTEST_ARGS); \
+	rest=$$?; wait $$spark; sp=$$?; spark=; \
+	echo; echo "======================== the Spark tests ========================"; \
+	cat "$$tmp/spark.log"; [ $$rest -eq 0 ] && [ $$sp -eq 0 ]
 
 # the tests a developer runs while working (under a minute): no Bolt server, no browser,
 # no notebooks, nothing marked slow
