@@ -209,18 +209,35 @@ def duplicated_rows(df: pd.DataFrame, known_codes: dict[str, np.ndarray] | None 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
 def _mix(h: np.ndarray) -> np.ndarray:
-    # splitmix64's finaliser: every input bit affects every output bit
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+    """splitmix64's finaliser (every input bit affects every output bit) into a new array.
+
+    One new array and one scratch array, then in place: the plain expression
+    allocated seven temporaries of the input's size (8.6 million hashes per call
+    on a 1,000,000-account platform's identifier observations)."""
+    t = h >> _S30
+    out = np.bitwise_xor(h, t)
+    with np.errstate(over="ignore"):
+        out *= _M1
+        np.right_shift(out, _S27, out=t)
+        out ^= t
+        out *= _M2
+    np.right_shift(out, _S31, out=t)
+    out ^= t
+    return out
 
 
 def _row_hashes(cols: list[np.ndarray]) -> np.ndarray:
     h = np.zeros(len(cols[0]), np.uint64)
     with np.errstate(over="ignore"):
         for c in cols:
-            h = _mix(h * _GOLDEN + np.asarray(c, np.int64).view(np.uint64))
+            h *= _GOLDEN  # in place: h is this function's own array
+            h += np.asarray(c, np.int64).view(np.uint64)
+            h = _mix(h)
     return h
 
 
