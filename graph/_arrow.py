@@ -61,8 +61,12 @@ def _codes_one_table(data: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _part_keys(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarray:
-    """A number in ``[0, n_parts)`` per string from its length and a few of its bytes (last
-    two, middle two), read straight from Arrow's buffers: equal strings, equal numbers."""
+    """A number in ``[0, n_parts)`` per string from its length and its last (up to) eight
+    bytes, read as one word straight from Arrow's buffers: equal strings, equal numbers.
+
+    Which part a value lands in never shows in the codes (they are renumbered to first-seen
+    order); one unaligned word read per string costs a third of reading four bytes
+    one at a time."""
     chunks = data.chunks if isinstance(data, pa.ChunkedArray) else [data]
     out = []
     for c in chunks:
@@ -70,15 +74,22 @@ def _part_keys(data: pa.Array | pa.ChunkedArray, n_parts: int) -> np.ndarray:
         wide = pa.types.is_large_string(c.type)
         off = np.frombuffer(off_buf, np.int64 if wide else np.int32)[c.offset:c.offset + len(c) + 1]
         raw = np.frombuffer(data_buf, np.uint8) if data_buf is not None and data_buf.size \
-            else np.zeros(1, np.uint8)
-        start, end = off[:-1].astype(np.int64), off[1:].astype(np.int64)
-        length = end - start
-        key = length.copy()
-        for pos in (end - 1, end - 2, start + length // 2, start + length // 2 + 1):
-            inside = (pos >= start) & (pos < end)
-            byte = raw[np.where(inside, pos, 0)].astype(np.int64)
-            key = key * 257 + np.where(inside, byte + 1, 0)
-        out.append(key % n_parts)
+            else np.zeros(0, np.uint8)
+        # the last word of a string may reach past the buffer's end: read a padded copy
+        padded = np.zeros(len(raw) + 8, np.uint8)
+        padded[:len(raw)] = raw
+        words = np.ndarray(shape=(len(raw) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+        start = off[:-1].astype(np.int64)
+        length = off[1:] - off[:-1]
+        tail = np.minimum(length, 8).astype(np.uint64)  # bytes of the string in its last word
+        word = words[start + np.maximum(length - 8, 0)]
+        # keep the string's bytes only: the low ``tail`` bytes (all eight when tail is 8)
+        word &= np.where(tail >= 8, np.uint64(2**64 - 1),
+                         (np.uint64(1) << (np.minimum(tail, 7) * np.uint64(8))) - np.uint64(1))
+        with np.errstate(over="ignore"):
+            word ^= length.astype(np.uint64) * _GOLDEN
+            word *= _GOLDEN
+        out.append(((word >> np.uint64(33)) % np.uint64(n_parts)).astype(np.int64))
     return np.concatenate(out) if out else np.empty(0, np.int64)
 
 
@@ -209,18 +220,35 @@ def duplicated_rows(df: pd.DataFrame, known_codes: dict[str, np.ndarray] | None 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
 def _mix(h: np.ndarray) -> np.ndarray:
-    # splitmix64's finaliser: every input bit affects every output bit
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+    """splitmix64's finaliser (every input bit affects every output bit) into a new array.
+
+    One new array and one scratch array, then in place: the plain expression
+    allocated seven temporaries of the input's size (8.6 million hashes per call
+    on a 1,000,000-account platform's identifier observations)."""
+    t = h >> _S30
+    out = np.bitwise_xor(h, t)
+    with np.errstate(over="ignore"):
+        out *= _M1
+        np.right_shift(out, _S27, out=t)
+        out ^= t
+        out *= _M2
+    np.right_shift(out, _S31, out=t)
+    out ^= t
+    return out
 
 
 def _row_hashes(cols: list[np.ndarray]) -> np.ndarray:
     h = np.zeros(len(cols[0]), np.uint64)
     with np.errstate(over="ignore"):
         for c in cols:
-            h = _mix(h * _GOLDEN + np.asarray(c, np.int64).view(np.uint64))
+            h *= _GOLDEN  # in place: h is this function's own array
+            h += np.asarray(c, np.int64).view(np.uint64)
+            h = _mix(h)
     return h
 
 

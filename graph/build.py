@@ -391,8 +391,12 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
                                        len(kind_names))
         # renumbered by content: the first-appearance numbers depend on row order
         first_obs = _first_appearances(ident_code)
-        by_content = content_order(kc[first_obs], idf["value"].array.take(first_obs))
+        # the distinct values taken once (a copy of their strings), for the content order
+        # and, reordered by it, for the identifiers table
+        first_values = idf["value"].array.take(first_obs)
+        by_content = content_order(kc[first_obs], first_values)
         first_obs = first_obs[by_content]
+        first_values = first_values.take(by_content)
         renumber = np.empty(len(by_content), np.int64)
         renumber[by_content] = np.arange(len(by_content))
         ident_code = renumber[ident_code]
@@ -411,9 +415,9 @@ def build_graph(tables: Tables, config: GraphConfig | None = None,
         del key, order, seen, starts, ident_code, acc
         ident = pd.DataFrame({
             "kind": pd.Categorical.from_codes(kc[first_obs], categories=kind_names),
-            "value": idf["value"].array.take(first_obs),
+            "value": first_values,
         })
-        del kc, first_obs, idf
+        del kc, first_obs, idf, first_values
         if release_inputs:
             tables.drop("identifiers")
             release_freed_memory()

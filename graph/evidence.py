@@ -51,15 +51,48 @@ class _Lookup:
         self.banned_cache: dict[int, tuple[dict, str]] = {}
         self.violations = st["violations"].to_numpy()
         self.ids = graph.account_ids
+        # filled by prefetch(): what the explained paths read, looked up in one batch
+        self._steps: dict[int, tuple[int, int]] = {}
+        self._value_of: dict[int, str] = {}
+        self._ban_of: dict[int, tuple[pd.Timestamp | None, str]] = {}
+        self.masks: dict[int, str] = {}  # identifier -> its mask (evidence_paths' masker)
+
+    def prefetch(self, pairs: np.ndarray, nodes: np.ndarray) -> None:
+        """Look up the steps ``pairs`` (shape (k, 2)) and the bans of ``nodes`` at once: one
+        sorted search per table and one take per column instead of a scalar lookup (a few
+        microseconds through numpy or pandas) per step. Cost O(k log P)."""
+        if len(pairs):
+            key = pairs.min(axis=1) * self.n + pairs.max(axis=1)
+            pi, ei = self._find_many(self.pair_keys, key), self._find_many(self.edge_keys, key)
+            self._steps.update(zip(key.tolist(), zip(pi.tolist(), ei.tolist())))
+            tops = np.unique(self.pair_top[pi[pi >= 0]])
+            self._value_of.update(zip(tops.tolist(), map(str, self._values.take(tops))))
+        if len(nodes):
+            nodes = np.unique(nodes)
+            ats, reasons = self._ban_at.take(nodes), self._ban_reason.take(nodes)
+            self._ban_of.update(
+                (node, ((None if pd.isna(at) else at), ("" if pd.isna(reason) else str(reason))))
+                for node, at, reason in zip(nodes.tolist(), ats, reasons))
+
+    @staticmethod
+    def _find_many(keys: np.ndarray, key: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(keys, key)
+        inside = i < len(keys)
+        hit = inside & (keys[np.where(inside, i, 0)] == key) if len(keys) else inside
+        return np.where(hit, i, -1)
 
     def kind(self, identifier: int) -> str:
         return self._kind_names[self._kind_code[identifier]]
 
     def value(self, identifier: int) -> str:
-        return str(self._values[identifier])
+        hit = self._value_of.get(identifier)
+        return hit if hit is not None else str(self._values[identifier])
 
     def ban(self, node: int) -> tuple[pd.Timestamp | None, str]:
         """When the account was banned (None if unknown) and the ban's reason."""
+        hit = self._ban_of.get(node)
+        if hit is not None:
+            return hit
         at = self._ban_at[node]
         reason = self._ban_reason[node]
         return (None if pd.isna(at) else at), ("" if pd.isna(reason) else str(reason))
@@ -75,7 +108,9 @@ class _Lookup:
 
     def step(self, u: int, v: int) -> tuple[int, int]:
         key = min(u, v) * self.n + max(u, v)
-        return self._find(self.pair_keys, key), self._find(self.edge_keys, key)
+        hit = self._steps.get(key)
+        return hit if hit is not None else (self._find(self.pair_keys, key),
+                                            self._find(self.edge_keys, key))
 
 
 def _plural(n: int, word: str) -> str:
@@ -87,8 +122,11 @@ def _step(lk: _Lookup, masker: Masker, u: int, v: int) -> dict:
     if pi >= 0:
         top = int(lk.pair_top[pi])
         kind = lk.kind(top)
+        mask = lk.masks.get(top)
+        if mask is None:
+            mask = lk.masks[top] = masker.mask(kind, lk.value(top))
         step = {"via": "identifier", "kind": kind,
-                "mask": masker.mask(kind, lk.value(top)),
+                "mask": mask,
                 "shared_by": int(lk.ident_n[top]), "n_shared": int(lk.pair_n_shared[pi]),
                 "weight": float(lk.pair_weight[pi])}
         text = f"shares {kind} {step['mask']} (used by {_plural(step['shared_by'], 'account')})"
@@ -171,6 +209,9 @@ def evidence_paths(graph: AccountGraph, nodes: np.ndarray | list[int], *, max_pa
             nb, w = nb[top], w[top]
         return nb, w
 
+    # first the paths of every node, then their steps and banned accounts looked up in one
+    # batch (lookup.prefetch), then the sentences
+    chosen: list[tuple[int, list[tuple[int, float, tuple[int, ...]]]]] = []
     for u in np.asarray(nodes, dtype=np.int64):
         u = int(u)
         candidates: list[tuple[int, float, tuple[int, ...]]] = []
@@ -187,11 +228,22 @@ def evidence_paths(graph: AccountGraph, nodes: np.ndarray | list[int], *, max_pa
                 for x, wx in zip(nb2[hit], w2[hit]):
                     candidates.append((2, -float(min(wv, wx)), (u, int(v), int(x))))
         candidates.sort()
-        paths, seen_banned = [], set()
+        picked, seen_banned = [], set()
         for hops, neg_strength, path in candidates:
             if path[-1] in seen_banned:
                 continue  # one path per banned account: three different witnesses read better
             seen_banned.add(path[-1])
+            picked.append((hops, neg_strength, path))
+            if len(picked) == max_paths:
+                break
+        chosen.append((u, picked))
+    steps_needed = [(p[i], p[i + 1]) for _, picked in chosen for _, _, p in picked
+                    for i in range(len(p) - 1)]
+    lookup.prefetch(np.array(steps_needed, dtype=np.int64).reshape(-1, 2),
+                    np.array([p[-1] for _, picked in chosen for _, _, p in picked], np.int64))
+    for u, picked in chosen:
+        paths = []
+        for hops, neg_strength, path in picked:
             steps = [_step(lookup, masker, path[i], path[i + 1])
                      for i in range(len(path) - 1)]
             info, banned_txt = _banned_text(lookup, path[-1])
@@ -203,8 +255,6 @@ def evidence_paths(graph: AccountGraph, nodes: np.ndarray | list[int], *, max_pa
             paths.append({"accounts": [str(ids[p]) for p in path], "steps": steps,
                           "banned": info, "strength": -neg_strength, "hops": hops,
                           "text": text})
-            if len(paths) == max_paths:
-                break
         out[u] = paths
     return out
 

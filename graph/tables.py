@@ -55,7 +55,7 @@ from ringfence.graph.link_decisions import check_link_decisions
 from ringfence.graph.memory import release_freed_memory
 from ringfence.graph.problems import InputError, InputWarning, Problem, shown
 from ringfence.graph.reading import duplicated_columns, file_kind, read_table
-from ringfence.graph.text import invisible_characters, strip_whitespace
+from ringfence.graph.text import clean_text, strip_whitespace
 from ringfence.graph.timestamps import TimeError, check_time_format, newest_time, parse_times
 
 __all__ = [
@@ -332,12 +332,11 @@ class _Validator:
     def text(self, df: pd.DataFrame, col: str, cols: list[str]) -> pd.Series:
         """An id, ``kind`` or ``value`` column as strings: whitespace around them stripped
         (counted in a note), control and invisible format characters refused."""
-        s, n = strip_whitespace(_to_text(df[col]))
+        s, n, bad = clean_text(_to_text(df[col]))
         if n:
             self.notes.append(f"{self.source}, column '{shown(col)}': stripped surrounding "
                               f"whitespace (spaces, tabs, NBSP...) from {n:,} "
                               f"value{'s' if n != 1 else ''}")
-        bad = invisible_characters(s)
         if bad.any():
             self.add(col, "control or invisible characters (NUL, tab, line break, zero-width "
                      "space, BOM, bidi override...; shown escaped): remove them",

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from ringfence.graph._arrow import _arrow
 
-__all__ = ["INVISIBLE", "invisible_characters", "strip_whitespace"]
+__all__ = ["INVISIBLE", "clean_text", "invisible_characters", "strip_whitespace"]
 
 # Unicode categories Cc (controls: NUL, tab, line breaks, ESC) and Cf (invisible format
 # characters: zero-width space and joiners, BOM, bidi overrides), as of Unicode 14
@@ -47,15 +47,28 @@ def _may_hold(arr: pa.Array | pa.ChunkedArray) -> tuple[bool, bool]:
         if data_buf is None or off[-1] == off[0]:
             continue
         raw = np.frombuffer(data_buf, np.uint8)[off[0]:off[-1]]
-        odd = (raw <= 0x20) | (raw >= 0x7F)
-        inside = inside or bool(odd.any())
+        # two reductions, no per-byte mask: plain ASCII ids (the usual case) stop here
+        if not (raw.min() <= 0x20 or raw.max() >= 0x7F):
+            continue
+        inside = True
         start, end = off[:-1] - off[0], off[1:] - off[0]
         full = end > start
-        padded = padded or bool(odd[start[full]].any() or odd[end[full] - 1].any())
+        ends = np.concatenate([raw[start[full]], raw[end[full] - 1]])
+        padded = padded or bool(((ends <= 0x20) | (ends >= 0x7F)).any())
     return padded, inside
 
 
-def strip_whitespace(col: pd.Series) -> tuple[pd.Series, int]:
+def clean_text(col: pd.Series) -> tuple[pd.Series, int, np.ndarray]:
+    """:func:`strip_whitespace` and :func:`invisible_characters` of the stripped column in one
+    go: the raw bytes are scanned once for both (stripping removes only whitespace, so
+    values without such bytes before have none after)."""
+    padded, inside = _may_hold(_arrow(col))
+    s, n = strip_whitespace(col, padded=padded)
+    bad = invisible_characters(s, inside=inside)
+    return s, n, bad
+
+
+def strip_whitespace(col: pd.Series, *, padded: bool | None = None) -> tuple[pd.Series, int]:
     """``col`` without surrounding Unicode whitespace (space, tab, NBSP, ...) and how many
     values that changed: the same rule for every row, whatever the other rows hold.
 
@@ -67,14 +80,14 @@ def strip_whitespace(col: pd.Series) -> tuple[pd.Series, int]:
     (['a1', 'a2', 'a 3'], 2)
     """
     arr = _arrow(col)
-    if not _may_hold(arr)[0]:
+    if not (_may_hold(arr)[0] if padded is None else padded):
         return col, 0
     # Arrow's whitespace is Python's str.isspace(): both passes strip the same characters
     changed = int(pc.sum(pc.not_equal(pc.utf8_trim_whitespace(arr), arr)).as_py() or 0)
     return (col.str.strip() if changed else col), changed
 
 
-def invisible_characters(col: pd.Series) -> np.ndarray:
+def invisible_characters(col: pd.Series, *, inside: bool | None = None) -> np.ndarray:
     """Which values of a string column hold a control or invisible format character.
 
     Examples
@@ -84,6 +97,6 @@ def invisible_characters(col: pd.Series) -> np.ndarray:
     [False, True, True, False]
     """
     arr = _arrow(col)
-    if not _may_hold(arr)[1]:
+    if not (_may_hold(arr)[1] if inside is None else inside):
         return np.zeros(len(col), bool)
     return pc.match_substring_regex(arr, INVISIBLE).to_numpy(zero_copy_only=False)

@@ -56,11 +56,17 @@ def _row_normalised(adj: sp.csr_matrix) -> sp.csr_matrix:
 
 def _row_max(adj: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
     """Max of ``values`` (one per node) over each row's neighbours; NaN where a row has none."""
+    return _row_max_gathered(adj, values[adj.indices] if adj.nnz else values[:0])
+
+
+def _row_max_gathered(adj: sp.csr_matrix, gathered: np.ndarray) -> np.ndarray:
+    """:func:`_row_max` from the values already gathered per entry (``values[adj.indices]``):
+    one gather serves the max and, negated, the min. Cost: O(nnz)."""
     out = np.full(adj.shape[0], np.nan)
     has = np.diff(adj.indptr) > 0
     if adj.nnz:
         starts = adj.indptr[:-1][has]  # consecutive starts of non-empty rows delimit their entries
-        out[has] = np.maximum.reduceat(values[adj.indices], starts)
+        out[has] = np.maximum.reduceat(gathered, starts)
     return out
 
 
@@ -100,12 +106,18 @@ def neighbour_aggregates(adj: sp.csr_matrix, values: np.ndarray, names: list[str
             sq1 = p @ (x ** 2)
             cols["std", 1] = np.where(has, np.sqrt(np.maximum(sq1 - np.nan_to_num(mean1) ** 2, 0)),
                                       np.nan)
+        # the neighbours' values gathered once for the one-hop max and min (the gather, a
+        # random read per entry, costs more than the reductions)
+        gathered = x[adj.indices] if "max" in aggregators or "min" in aggregators else None
         if "max" in aggregators:
-            max1 = _row_max(adj, x)
+            max1 = _row_max_gathered(adj, gathered)
             cols["max", 1] = max1
             cols["max", 2] = _row_max(adj, np.where(has, max1, x))
         if "min" in aggregators:
-            min1 = -_row_max(adj, -x)
+            # the min as minus the max of the negated values, bit for bit as before: a min
+            # reduction could return 0.0 where this returns -0.0, and explanations print it
+            min1 = -_row_max_gathered(adj, np.negative(gathered, out=gathered))
+            del gathered
             cols["min", 1] = min1
             cols["min", 2] = -_row_max(adj, -np.where(has, min1, x))
         for (agg, hops), arr in cols.items():

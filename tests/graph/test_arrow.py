@@ -73,6 +73,19 @@ def test_codes_in_parts_equal_one_hash_table(n_parts, large):
         assert np.array_equal(got[first], np.arange(len(first)))
 
 
+def test_part_keys_depend_on_the_string_only():
+    import pyarrow as pa
+    from ringfence.graph._arrow import _part_keys
+    # lengths 0 to 17 (the last word straddles the start, is whole, or is the whole
+    # string), short strings last in their buffer, the same strings at other offsets
+    words = ["x" * k for k in range(18)] + ["abcdefgh", "zabcdefgh", "é", "ab"]
+    one = _part_keys(pa.array(words), 1000)
+    other = pa.chunked_array([pa.array(["pad", "ab"] + words[::-1]).slice(2), pa.array(["é"])])
+    again = _part_keys(other, 1000)
+    assert again.tolist() == one.tolist()[::-1] + [one[20]]
+    assert one[18] != one[19] and len(set(one[:18].tolist())) > 12  # the bytes count
+
+
 def test_many_values_are_coded_in_parts(monkeypatch):
     from ringfence.graph import _arrow
     calls = []

@@ -26,6 +26,38 @@ def test_string_hashes_depend_on_the_string_only():
     assert string_hashes(np.array(words, dtype=object)).tolist() == h.tolist()
 
 
+def _reference_hash(text: str) -> int:
+    """string_hashes' recipe one string at a time, in Python integers: the length times
+    the golden ratio, then per eight bytes (little-endian, zero-padded) splitmix64's
+    finaliser of ``h * golden + word``."""
+    m = 2**64 - 1
+    golden = 0x9E3779B97F4A7C15
+    data = text.encode()
+    h = (len(data) * golden) & m
+    for pos in range(0, len(data), 8):
+        word = int.from_bytes(data[pos:pos + 8], "little")
+        h = (h * golden + word) & m
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & m
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & m
+        h = h ^ (h >> 31)
+    return h
+
+
+def test_string_hashes_are_the_recipe_for_every_length():
+    # lengths 0 to 40 around every word boundary, multi-byte characters, in an order
+    # where long and short strings alternate (the hash reads the longest first)
+    rng = np.random.default_rng(5)
+    alphabet = list("ab9 -é€😀")
+    words = ["".join(rng.choice(alphabet, size=int(k))) for k in rng.integers(0, 30, 400)]
+    words += ["x" * k for k in range(41)][::-1]
+    chunked = pa.chunked_array([words[:150], words[150:]])
+    got = string_hashes(pd.Series(pd.arrays.ArrowStringArray(chunked)))
+    assert got.tolist() == [_reference_hash(w) for w in words]
+    sliced = pa.array(words).slice(37, 100)
+    assert string_hashes(pd.Series(pd.arrays.ArrowStringArray(sliced))).tolist() == \
+        [_reference_hash(w) for w in words[37:137]]
+
+
 def test_content_order_falls_back_to_sorting_strings_on_a_collision(monkeypatch):
     kinds = np.array([0, 0, 0, 1])
     values = np.array(["c", "a", "b", "a"], dtype=object)

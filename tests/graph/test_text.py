@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ringfence.graph.text import INVISIBLE, invisible_characters, strip_whitespace
+from ringfence.graph.text import (INVISIBLE, clean_text, invisible_characters,
+                                  strip_whitespace)
 
 CODE_POINTS = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
 
@@ -51,3 +52,18 @@ def test_plain_ascii_skips_nothing_it_should_not():
     assert n == 2 and col.tolist() == ["a", "b", "d"]
     assert invisible_characters(pd.Series(["a", "b\x7fc", "d\x00"])).tolist() == [False, True,
                                                                                    True]
+
+
+def test_clean_text_is_strip_then_invisible_characters():
+    # padded, inside, both, neither; chunks with and without such bytes
+    chunks = [["a", " b", "c\u200b", "\u00a0d\te "], ["plain", "x"], [], ["é", "ab\x7f"]]
+    col = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())))
+    s, n, bad = clean_text(col)
+    stripped, n_strip = strip_whitespace(col)
+    assert (s.tolist(), n) == (stripped.tolist(), n_strip) == (
+        ["a", "b", "c\u200b", "d\te", "plain", "x", "é", "ab\x7f"], 2)
+    assert bad.tolist() == invisible_characters(stripped).tolist() == \
+        [False, False, True, True, False, False, False, True]
+    ascii_only = pd.Series(["a", "b c", "d"])
+    s, n, bad = clean_text(ascii_only)
+    assert s is ascii_only and n == 0 and not bad.any()

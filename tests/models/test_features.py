@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from helpers import graph_parts, small_tables
 
 from ringfence.graph.build import build_graph
-from ringfence.models.features import RATE_PRIOR, account_features, hide_labels, label_features
+from ringfence.models.features import (RATE_PRIOR, _row_max, account_features, hide_labels,
+                                      label_features, neighbour_aggregates)
 from ringfence.models.training import CLUSTER_FEATURES, training_set
 
 
@@ -220,3 +221,26 @@ def test_batched_label_passes_equal_each_pass_alone_to_the_last_bit(parts):
         alone = label_features(hide_labels(g, hidden, LABEL_COLUMNS), ident.identity, membership)
         np.testing.assert_array_equal(got.iloc[rows].to_numpy(), alone.iloc[rows].to_numpy())
         assert alone["propagation"].iloc[rows].to_numpy().any()  # the propagation mattered
+
+
+def test_neighbour_max_and_min_keep_the_sign_of_zero():
+    # min is minus the max of the negated values (one gather serves both): with zeros of
+    # both signs among the neighbours, every column's bits are that recipe's
+    rng = np.random.default_rng(3)
+    n = 60
+    a = sp.random(n, n, density=0.08, random_state=4, format="csr")
+    a = (a + a.T).tocsr()
+    values = rng.choice([0.0, -0.0, 1.5, -2.0, np.nan], size=(n, 2))
+    out = neighbour_aggregates(a, values, ["u", "v"])
+    has = np.diff(a.indptr) > 0
+    for j, name in enumerate(["u", "v"]):
+        x = values[:, j]
+        x = np.where(np.isnan(x), np.nanmean(x), x)
+        max1 = _row_max(a, x)
+        min1 = -_row_max(a, -x)
+        expect = {"max1": max1, "max2": _row_max(a, np.where(has, max1, x)),
+                  "min1": min1, "min2": -_row_max(a, -np.where(has, min1, x))}
+        for key, want in expect.items():
+            got = out[f"nb_{key[:3]}{key[3]}_{name}"].to_numpy()
+            assert got.tobytes() == want.astype(np.float32).tobytes(), key
+    assert np.signbit(out.to_numpy()[out.to_numpy() == 0]).any()  # the test sees -0.0
