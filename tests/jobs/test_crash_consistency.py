@@ -79,12 +79,17 @@ def test_sigkill_while_writing_leaves_the_old_or_the_new_run(two_runs, tmp_path)
     rng = random.Random(17)
     seen = set()
     with ForkServer(WRITER, args=[str(out), str(refs["a"]), str(refs["b"])]) as writers:
-        for _ in range(12):
+        for kill in range(48):
+            if kill >= 12 and seen == {"a", "b"}:
+                break
             writers.start()
-            # the writer alternates a, b, a, ...: kill within the first six writes, at any moment
-            time.sleep(rng.uniform(0.0, 6 * one_write))
+            # the writer alternates a, b, a, ...: kill within the first six writes, at any
+            # moment. The parent's write is only a guess at the child's pace: on a busy
+            # machine all twelve kills once left the same run, so while they do, the window
+            # doubles every twelve kills
+            time.sleep(rng.uniform(0.0, 6 * one_write * 2 ** (kill // 12)))
             assert writers.kill() == -signal.SIGKILL
-            seen.add(_which_run(out, refs))
+            seen.add(_which_run(out, refs))   # every kill: one run or the other, complete
     assert seen == {"a", "b"}                 # the kills fell in different writes
     write_run(read_run(refs["b"]).result(rebuild=False), out, "csv")
     assert _which_run(out, refs) == "b"
