@@ -15,6 +15,7 @@ the flag job runs with seeds 0, 1, 2 and reports:
 
     python benchmarks/eval_synth.py                          # 20000:7 and 3000:11
     python benchmarks/eval_synth.py --platforms 50000:3      # another platform
+    python benchmarks/eval_synth.py --params '{"max_features": 0.1}'   # other model parameters
 """
 
 from __future__ import annotations
@@ -73,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--platforms", nargs="+", default=["20000:7", "3000:11"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--params", default="{}", help="model parameters as JSON (as eval_reddit's)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
+    from ringfence.models.scoring import ModelScorer
+
+    params = json.loads(args.params)
     out = []
     for spec in args.platforms:
         n, pseed = (int(x) for x in spec.split(":"))
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         runs, rows = {}, []
         for seed in args.seeds:
             t0 = time.perf_counter()
-            s = run_flag(tables, seed=seed).scores
+            s = run_flag(tables, seed=seed, scorer=ModelScorer(seed=seed, params=params)).scores
             s = s.assign(account_id=s["account_id"].astype(str))
             runs[seed] = s
             m = evaluate_scores(s, truth)
@@ -104,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         cand = s0[s0["rank"].notna() & s0["account_id"].isin(linked)].sort_values("rank")
         a, b = cand["account_id"].iloc[len(cand) // 2], cand["account_id"].iloc[-1]
         t2 = load_tables(p.accounts, p.identifiers, add_edges(p, a, b), p.enforcement)
-        s1 = run_flag(t2, seed=args.seeds[0]).scores
+        s1 = run_flag(t2, seed=args.seeds[0],
+                      scorer=ModelScorer(seed=args.seeds[0], params=params)).scores
         s1 = s1.assign(account_id=s1["account_id"].astype(str))
         near = _two_hop_graph(tables, {a, b}) | _two_hop_graph(t2, {a, b})
         d = s0.set_index("account_id")["score"] - s1.set_index("account_id")["score"]
