@@ -14,6 +14,25 @@ from ringfence.graph.synth import SynthConfig, generate_platform
 from spark.helpers import FLAG_CAPACITY, FLAG_CONFIG, platform_tables
 
 
+# The tests' tables are tiny (thousands of rows): Spark's per-query and per-task overheads
+# cost more than the work. Adaptive execution submits each shuffle stage as a job of its own
+# and re-plans after it (a beyond-driver run of the graph stages on the 3,000-account
+# platform: 141 jobs instead of 460); generating and compiling Java for every query
+# (whole-stage and per expression) costs more than interpreting a few thousand rows; and
+# each shuffle partition is a task per stage: one per core is enough. Measured on those
+# stages with the session warmed up (CPU of the JVM and Python workers): 70 s by default,
+# 54 s without adaptive execution and code generation, 39 s with 2 shuffle partitions
+# instead of 4. Without adaptive execution the joins of tables whose size Spark cannot
+# estimate stay sort-merge joins: each sorter takes a memory page at once, and with the
+# default page (64 MB for this heap) the model's feature join ran out of execution memory
+# (SparkOutOfMemoryError: unable to acquire 65536 bytes): 1 MB pages hold these tables.
+# The results do not depend on any of them (the parity tests hold).
+TINY_DATA = {"spark.sql.adaptive.enabled": "false",
+             "spark.sql.codegen.wholeStage": "false",
+             "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+             "spark.buffer.pageSize": "1m"}
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     pytest.importorskip("pyspark")
@@ -27,7 +46,7 @@ def spark(tmp_path_factory):
         # in test_linking, after the beyond-driver flag runs) and every later test lost the
         # JVM. 4 GB, as docs/spark.md advises for the driver, and the status store keeps only
         # the recent jobs' records (thousands of tiny jobs otherwise stay in the heap)
-        session = spark_session("local[2]", app_name="ringfence-tests", shuffle_partitions=4,
+        session = spark_session("local[2]", app_name="ringfence-tests", shuffle_partitions=2,
                                 conf={"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse")),
                                       "spark.driver.memory": "4g",
                                       "spark.ui.retainedJobs": "100",
@@ -35,7 +54,8 @@ def spark(tmp_path_factory):
                                       "spark.ui.retainedTasks": "10000",
                                       "spark.sql.ui.retainedExecutions": "50",
                                       "spark.driver.extraJavaOptions":
-                                          "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"})
+                                          "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+                                      **TINY_DATA})
     except SparkUnavailable as exc:
         pytest.skip(str(exc))
     session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("checkpoints")))

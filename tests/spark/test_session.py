@@ -11,7 +11,7 @@ def test_the_active_session_is_reused_and_runs_python_workers(spark):
     from ringfence.graph.spark import spark_session
 
     assert spark_session() is spark
-    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
     counts = spark.range(10).selectExpr("id % 3 AS k").groupBy("k").count().toPandas()
     assert sorted(counts["count"]) == [3, 3, 4]
     # a pandas UDF runs in a Python worker: it must be this environment's Python
