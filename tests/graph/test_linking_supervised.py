@@ -121,13 +121,19 @@ def test_enough_decisions_switch_on_the_classifier_and_decisions_stay_absolute()
         share * np.log2(p[pos] / (1 - p[pos])) + (1 - share) * table["log2_bayes_factor"].sum())
 
 
-@pytest.mark.slow
-def test_reviewer_decisions_lift_identity_quality_on_a_generated_platform():
-    p = generate_platform(5000, seed=2, link_labels=0.2)
+def _decided_platform(seed: int):
+    """A 5,000-account platform with reviewer decisions on 20 % of the true pairs (and as many
+    others): the platform, its tables, its graph and the truth in the graph's order."""
+    p = generate_platform(5000, seed=seed, link_labels=0.2)
     t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement,
                     link_decisions=p.link_decisions)
     g = build_graph(t)
-    truth = p.truth.set_index("account_id").loc[g.account_ids].reset_index()
+    return p, t, g, p.truth.set_index("account_id").loc[g.account_ids].reset_index()
+
+
+@pytest.mark.slow
+def test_reviewer_decisions_lift_identity_quality_on_a_generated_platform():
+    p, t, g, truth = _decided_platform(seed=2)
 
     def quality(min_decisions: int):
         config = dataclasses.replace(
@@ -193,11 +199,7 @@ def test_the_classifier_learns_fellegi_sunters_opinion_where_reviewers_decided_n
     # Fellegi-Sunter's opinion of the undecided pairs as soft labels (half the decisions'
     # weight), it says there what Fellegi-Sunter says: 3 stranger pairs, precision 0.69,
     # F1 0.77, recall unchanged (0.873 / 0.863).
-    p = generate_platform(5000, seed=4, link_labels=0.2)
-    t = load_tables(p.accounts, p.identifiers, p.edges, p.enforcement,
-                    link_decisions=p.link_decisions)
-    g = build_graph(t)
-    truth = p.truth.set_index("account_id").loc[g.account_ids].reset_index()
+    _, t, g, truth = _decided_platform(seed=4)
     candidates = (g.pairs["a"].to_numpy(), g.pairs["b"].to_numpy())
 
     def quality(fs_prior: float):
