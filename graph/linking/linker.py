@@ -29,7 +29,7 @@ from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.sessions import estimate_by_sessions
 from ringfence.graph.linking.supervised import (PairClassifier, check_settings,
                                                 natural_candidates, pair_context,
-                                                soft_labels, soft_sample)
+                                                soft_sample, training_rows)
 from ringfence.graph.params import ConfigError
 
 __all__ = ["DEFAULT_SETTINGS", "IdentityLinker", "REASON_SEPARATOR", "ReasonWords",
@@ -448,16 +448,15 @@ class IdentityLinker:
         if len(da) and min((labels[trained] == 1).sum(), (labels[trained] == 0).sum()) \
                 >= s["supervised"]["min_decisions"]:
             X = self._features()
-            rows, y, w = np.flatnonzero(trained), labels[trained] == 1, None
-            if float(s["supervised"]["fs_prior"]) > 0:
+            fs_prior = float(s["supervised"]["fs_prior"])
+            soft = np.empty(0, np.int64)
+            if fs_prior > 0:
                 undecided = labels < 0
                 soft = np.flatnonzero(
                     undecided & natural_candidates(compared, s["partial_candidates"])
                     & soft_sample(comp.a, comp.b, int(undecided.sum())))
-                ys, ws = soft_labels(X["fs_weight"].to_numpy()[soft], len(rows),
-                                     float(s["supervised"]["fs_prior"]))
-                rows, y = np.r_[rows, soft, soft], np.r_[y, ys]
-                w = np.r_[np.ones(len(rows) - len(ys)), ws]
+            rows, y, w = training_rows(np.flatnonzero(trained), labels[trained] == 1, soft,
+                                       X["fs_weight"].to_numpy(), fs_prior)
             self.classifier_ = PairClassifier(s["supervised"]).fit(
                 X.iloc[rows], y, categorical=list(comp.names), n_levels=n_levels,
                 sample_weight=w)

@@ -43,7 +43,7 @@ from ringfence.graph.params import ConfigError
 
 __all__ = ["SOFT_PAIRS", "SUPERVISED_DEFAULTS", "PairClassifier", "adjust_prior",
            "check_settings", "context_features", "natural_candidates", "pair_context",
-           "soft_labels", "soft_sample"]
+           "soft_labels", "soft_sample", "training_rows"]
 
 #: ``linking: {supervised: ...}``, merged over these
 SUPERVISED_DEFAULTS: dict[str, Any] = {
@@ -71,6 +71,7 @@ _MODELS = ("logistic", "gradient_boosting")
 #: few enough for the driver (the Spark linker collects them)
 SOFT_PAIRS = 20_000
 _P = 2**31 - 1  # a prime: the sampling hash is exact in int64 on both engines
+_HASH = (48271, 69621, 16807, 12345)  # soft_sample's multipliers and offset, both engines
 _NS_DAY = 86_400 * 10**9
 _CHUNK = 1 << 20  # rows per prediction call: bounds the memory of one-hot blocks
 
@@ -158,8 +159,9 @@ def soft_sample(a: np.ndarray, b: np.ndarray, undecided: int,
     """
     if undecided <= limit:
         return np.ones(len(a), bool)
-    h = ((np.asarray(a, np.int64) % _P) * 48271 + (np.asarray(b, np.int64) % _P) * 69621) % _P
-    h = (h * 16807 + 12345) % _P
+    ka, kb, k2, c = _HASH
+    h = ((np.asarray(a, np.int64) % _P) * ka + (np.asarray(b, np.int64) % _P) * kb) % _P
+    h = (h * k2 + c) % _P
     return h < int(_P * limit / undecided)
 
 
@@ -178,6 +180,25 @@ def soft_labels(fs_weight: np.ndarray, decided: int, weight: float
     p = 1.0 / (1.0 + np.exp2(-np.asarray(fs_weight, float)))
     c = weight * decided / max(len(p), 1)
     return np.r_[np.ones(len(p), bool), np.zeros(len(p), bool)], np.r_[c * p, c * (1 - p)]
+
+
+def training_rows(train: np.ndarray, same: np.ndarray, soft: np.ndarray,
+                  fs_weight: np.ndarray, weight: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The classifier's training rows: the decided pairs ``train`` (``same``: decided
+    same actor), then, with ``weight`` > 0, the undecided pairs ``soft`` twice with
+    :func:`soft_labels` of their ``fs_weight`` (indexed like ``train`` and ``soft``).
+    Returns ``(rows, y, sample_weight)``; ``sample_weight`` is None without soft rows.
+
+    >>> rows, y, w = training_rows(np.array([0]), np.array([True]), np.array([2]),
+    ...                            np.array([5.0, 9.0, 0.0]), 1.0)
+    >>> rows.tolist(), y.tolist(), w.tolist()
+    ([0, 2, 2], [True, True, False], [1.0, 0.5, 0.5])
+    """
+    if not weight > 0:
+        return train, same, None
+    ys, ws = soft_labels(np.asarray(fs_weight)[soft], len(train), weight)
+    return np.r_[train, soft, soft], np.r_[same, ys], np.r_[np.ones(len(train)), ws]
 
 
 def pair_context(graph: AccountGraph, compared: Comparisons,

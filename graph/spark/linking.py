@@ -49,9 +49,9 @@ from ringfence.graph.linking.pooling import choose_share
 from ringfence.graph.linking.linker import (DIFFERENT_ACTORS, REASON_SEPARATOR, SAME_ACTOR,
                                             SHARED_ENVIRONMENT, fit_parameters, pooled_weight,
                                             pooled_words, reason_words, weights_table)
-from ringfence.graph.linking.supervised import (SOFT_PAIRS, PairClassifier, adjust_prior,
-                                                context_features, natural_candidates,
-                                                soft_labels)
+from ringfence.graph.linking.supervised import (_HASH, _P, SOFT_PAIRS, PairClassifier,
+                                                adjust_prior, context_features,
+                                                natural_candidates, training_rows)
 from ringfence.graph.spark.components import materialise
 from ringfence.graph.spark.levels import _Spec, candidate_levels, linker_settings
 from ringfence.graph.spark.mixing import pair_mixing, sharing_levels_frame, spark_personal_groups
@@ -361,9 +361,9 @@ def soft_sample_column(undecided: int, limit: int = SOFT_PAIRS) -> "Column":
 
     if undecided <= limit:
         return F.lit(True)
-    p = 2**31 - 1
-    h = (F.col("a") % p * 48271 + F.col("b") % p * 69621) % p
-    return (h * 16807 + 12345) % p < int(p * limit / undecided)
+    p, (ka, kb, k2, c) = _P, _HASH
+    h = (F.col("a") % p * ka + F.col("b") % p * kb) % p
+    return (h * k2 + c) % p < int(p * limit / undecided)
 
 
 def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
@@ -398,11 +398,9 @@ def _classifier(scored: "DataFrame", specs: list[_Spec], comp: Comparisons,
     label = rows["label"].to_numpy()
     train, soft = np.flatnonzero(natural & (label >= 0)), np.flatnonzero(natural & (label < 0))
     X = _features(rows, specs, comp)
-    take, y, w = train, label[train] == 1, None
-    if fs_prior > 0:  # IdentityLinker.fit's rows, in its order
-        ys, ws = soft_labels(X["fs_weight"].to_numpy()[soft], len(train), fs_prior)
-        take, y = np.r_[train, soft, soft], np.r_[y, ys]
-        w = np.r_[np.ones(len(train)), ws]
+    # IdentityLinker.fit's rows, in its order
+    take, y, w = training_rows(train, label[train] == 1, soft, X["fs_weight"].to_numpy(),
+                               fs_prior)
     clf = PairClassifier(s["supervised"]).fit(
         X.iloc[take], y, categorical=list(comp.names),
         n_levels=[len(x) for x in comp.level_names], sample_weight=w)
