@@ -39,6 +39,21 @@ RESULTS = ROOT / "benchmarks" / "results"
 TABLES = ("accounts", "identifiers", "edges", "enforcement")
 
 
+def code_version() -> dict:
+    """The commit the benchmark ran (and whether the work tree had changes): results from
+    concurrent runs of different code can then be told apart."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = git("rev-parse", "HEAD")
+    return {"commit": commit or None,
+            "changed_files": len(git("status", "--porcelain", "--untracked-files=no")
+                                 .splitlines()) if commit else None}
+
+
 def machine() -> dict:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {}
@@ -49,7 +64,7 @@ def machine() -> dict:
             pass
     return {"platform": pyplatform.platform(), "machine": pyplatform.machine(),
             "cpus": os.cpu_count(), "memory_gib": round(mem, 1),
-            "python": sys.version.split()[0], "versions": versions}
+            "python": sys.version.split()[0], "versions": versions, "code": code_version()}
 
 
 FORMATS = {"csv.gz": "csv", "parquet": "parquet"}  # file extension -> synth --format

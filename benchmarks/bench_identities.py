@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("RINGFENCE_MASK_KEY", "bench")
 
-    results = {"started": datetime.now(timezone.utc).isoformat(), "args": vars(args), "runs": []}
+    from benchmarks.bench import machine
+
+    results = {"machine": machine(), "started": datetime.now(timezone.utc).isoformat(),
+               "args": vars(args), "runs": []}
     for n in sorted(args.sizes):
         for seed in args.seeds:
             d = ensure_platform(n, seed, args.link_labels)

@@ -184,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench import code_version
+
     results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "code": code_version(),
                      "cpus": os.cpu_count(), "load_average": os.getloadavg(), "bulk": []}
     with tempfile.TemporaryDirectory(prefix="bench-neo4j-") as tmp:
         work = Path(tmp)
