@@ -97,16 +97,26 @@ def local_graph(spark: SparkSession, state: Any, status: pd.DataFrame, account_i
                                             "top_kind": np.int64, "amount": float,
                                             "last_us": np.int64})
     lbe["last_at"] = _from_ns(_us_to_ns(lbe.pop("last_us").to_numpy()))
-    ident_pd = fr["ident"]
+    u = (fr["uses"].join(F.broadcast(reach), "node").toPandas() if fr["uses"] is not None
+         else pd.DataFrame({c: np.array([], np.int64) for c in
+                            ("identifier", "node", "count", "first_us", "last_us")}))
+    if fr["ident"] is None:  # the identifier table stayed on Spark: only what the graph cites
+        top = pairs["top_identifier"].to_numpy(np.int64)
+        cited = np.unique(np.concatenate([u["identifier"].to_numpy(np.int64), top[top >= 0]]))
+        wanted = spark.createDataFrame(pd.DataFrame({"identifier": cited}), "identifier long")
+        ident_pd = (fr["ident_frame"].join(F.broadcast(wanted), "identifier").toPandas()
+                    .sort_values("identifier", ignore_index=True))
+        # renumbered in their order: evidence's ties and keep_around's numbering unchanged
+        u["identifier"] = np.searchsorted(cited, u["identifier"].to_numpy(np.int64))
+        pairs["top_identifier"] = np.where(top >= 0, np.searchsorted(cited, top), -1)
+    else:
+        ident_pd = fr["ident"]
     ident = pd.DataFrame({
         "kind": pd.Categorical.from_codes(ident_pd["kind_code"].to_numpy().astype(np.int64),
                                           categories=fr["kind_names"]),
         "value": pd.array(ident_pd["value"].to_numpy(object), dtype="str"),
         "n_accounts": ident_pd["n_accounts"].to_numpy().astype(np.int32),
         "weight": ident_pd["weight"].to_numpy(float)})
-    u = (fr["uses"].join(F.broadcast(reach), "node").toPandas() if fr["uses"] is not None
-         else pd.DataFrame({c: np.array([], np.int64) for c in
-                            ("identifier", "node", "count", "first_us", "last_us")}))
     u = u.iloc[np.lexsort((u["node"].to_numpy(), u["identifier"].to_numpy()))]
     uses = pd.DataFrame({"account": u["node"].to_numpy().astype(np.int32),
                          "identifier": u["identifier"].to_numpy().astype(np.int32),
@@ -269,13 +279,20 @@ def links_frame(state: Any, masker: Masker, config: GraphConfig) -> DataFrame:
                                            F.lit(k)) for i, k in enumerate(names)]) \
         if names else F.lit("")
     ident = fr["ident"]
-    cited = spark.createDataFrame(pd.DataFrame({
-        "top_identifier": np.arange(len(ident), dtype=np.int64),
-        "top_kind": np.asarray(names, dtype=object)[ident["kind_code"].to_numpy(np.int64)]
-        if len(ident) else np.array([], object),
-        "_value": ident["value"].astype(str).to_numpy(object),
-        "top_shared_by": ident["n_accounts"].to_numpy(np.int64)}),
-        "top_identifier long, top_kind string, _value string, top_shared_by long")
+    if ident is None:  # the identifier table stayed on Spark (pair_frames)
+        kind_of = F.element_at(F.array(*[F.lit(k) for k in names]), F.col("kind_code") + 1) \
+            if names else F.lit(None).cast("string")
+        cited = fr["ident_frame"].select(
+            F.col("identifier").alias("top_identifier"), kind_of.alias("top_kind"),
+            F.col("value").alias("_value"), F.col("n_accounts").alias("top_shared_by"))
+    else:
+        cited = spark.createDataFrame(pd.DataFrame({
+            "top_identifier": np.arange(len(ident), dtype=np.int64),
+            "top_kind": np.asarray(names, dtype=object)[ident["kind_code"].to_numpy(np.int64)]
+            if len(ident) else np.array([], object),
+            "_value": ident["value"].astype(str).to_numpy(object),
+            "top_shared_by": ident["n_accounts"].to_numpy(np.int64)}),
+            "top_identifier long, top_kind string, _value string, top_shared_by long")
     bf = [c for c in state.links.columns if c.startswith("bf_")]
     lk = (lk.join(cited, "top_identifier", "left")
           .select("account_a", "account_b",

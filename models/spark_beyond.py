@@ -44,7 +44,7 @@ def state_frames(spark: SparkSession, state: Any, accounts: pd.DataFrame) -> dic
     ``AccountGraph.adjacency``), ``uses`` the build's identifier uses with their kind and
     sharing, ``edges`` the edge links, ``groups`` the identities and clusters, ``status``
     pass 0. Cost: one aggregation of the links; the identifier table (on the driver
-    already) shipped once.
+    already) shipped once, or read where it stayed on Spark.
 
     Examples
     --------
@@ -58,7 +58,13 @@ def state_frames(spark: SparkSession, state: Any, accounts: pd.DataFrame) -> dic
     index = pd.Index(accounts["account_id"].astype(str).to_numpy(object))
     ident = fr["ident"]
     names = np.asarray(fr["kind_names"], dtype=object)
-    if fr["uses"] is not None and len(ident):
+    if fr["uses"] is not None and ident is None:  # the identifier table stayed on Spark
+        kind_of = F.element_at(F.array(*[F.lit(str(k)) for k in names]),
+                               F.col("kind_code") + 1)
+        kinds = fr["ident_frame"].select("identifier", kind_of.alias("kind"),
+                                         F.col("n_accounts").cast("long"))
+        uses = fr["uses"].join(kinds, "identifier").select("node", "kind", "n_accounts")
+    elif fr["uses"] is not None and len(ident):
         kinds = spark.createDataFrame(pd.DataFrame({
             "identifier": np.arange(len(ident), dtype=np.int64),
             "kind": names[ident["kind_code"].to_numpy(np.int64)],

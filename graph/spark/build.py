@@ -22,7 +22,8 @@ from ringfence.graph.canonical import content_order
 from ringfence.graph.config import GraphConfig
 from ringfence.graph.tables import Tables
 
-__all__ = ["observations", "build_on_spark", "pair_frames"]
+__all__ = ["observations", "build_on_spark", "driver_identifiers", "pair_frames",
+           "spark_content_numbers"]
 
 _MISSING_US = np.iinfo(np.int64).min // 1000  # a missing time, collected as an integer
 
@@ -105,20 +106,83 @@ def _kind_code(names: list[str]):
     return (F.array_position(F.array(*[F.lit(k) for k in names]), F.col("kind")) - 1).cast("int")
 
 
-def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of: pd.Timestamp
-                ) -> dict:
+def _identifier_weights(config: GraphConfig, kind_names: list[str], kind_code: np.ndarray,
+                        n_accounts: np.ndarray) -> np.ndarray:
+    """Each identifier's weight (its kind's weight, lowered for hubs, 0 above the share
+    limit), with in-process's formula on the driver: on either path the same float."""
+    kc, n_acc = np.asarray(kind_code, np.int64), np.asarray(n_accounts, np.int64)
+    kw = np.array([config.kind_weight(k) for k in kind_names])
+    limits = np.array([config.share_limit(k) for k in kind_names])
+    hub = np.minimum(1.0, (config.hub_free_size / np.maximum(n_acc, 1)) ** config.hub_exponent)
+    return np.where(n_acc > limits[kc], 0.0, kw[kc] * hub)
+
+
+_SIGN = np.uint64(1 << 63)
+
+
+def spark_content_numbers(counted: DataFrame) -> DataFrame:
+    """``counted`` (``kind_code``, ``value``, ...: distinct pairs) with an ``identifier``
+    column numbered as :func:`~ringfence.graph.canonical.content_order` numbers the
+    same rows on the driver: by :func:`~ringfence.graph.canonical.content_hashes`, or by
+    kind and value (code point order) should two rows share a hash.
+
+    Cost: one ``mapInPandas`` pass of the hash, a check for equal hashes (an
+    aggregation), one sort and ``zipWithIndex`` (a job counting each sorted partition);
+    nothing of the table's size on the driver.
+
+    Examples
+    --------
+    >>> numbered = spark_content_numbers(counted)  # doctest: +SKIP
+    """
+    from ringfence.graph.canonical import content_hashes
+
+    fields = counted.schema.fields
+
+    def hashed(batches):
+        for pdf in batches:
+            h = content_hashes(pdf["kind_code"].to_numpy(np.int64),
+                               pdf["value"].to_numpy(object))
+            # unsigned order as a signed long: the sign bit flipped
+            pdf["_h"] = (h ^ _SIGN).view(np.int64)
+            yield pdf
+
+    schema = ", ".join([f"`{f.name}` {f.dataType.simpleString()}" for f in fields]
+                       + ["_h long"])
+    with_hash = counted.mapInPandas(hashed, schema)
+    collided = with_hash.groupBy("_h").count().where(F.col("count") > 1).limit(1).count()
+    order = ["kind_code", "value"] if collided else ["_h"]
+    spark = counted.sparkSession
+    names = [f.name for f in fields]
+    indexed = with_hash.orderBy(*order).select(*names).rdd.zipWithIndex() \
+        .map(lambda row_index: (*row_index[0], row_index[1]))
+    return spark.createDataFrame(indexed, ", ".join(
+        [f"`{f.name}` {f.dataType.simpleString()}" for f in fields] + ["identifier long"]))
+
+
+def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of: pd.Timestamp,
+                max_identifiers: int | None = None) -> dict:
     """Everything the build computes on Spark, as Spark DataFrames and small driver tables.
 
+    ``max_identifiers`` (default
+    :func:`~ringfence.graph.spark.levels.driver_max_identifiers`): up to this many distinct
+    identifiers, their table is collected to the driver; beyond, it stays on Spark and is
+    numbered there (:func:`spark_content_numbers`), the same numbers either way.
+
     Returns a dict: ``kind_names``, ``ident`` (pandas: ``kind_code``, ``value``,
-    ``n_accounts``, ``weight``; row = identifier number), ``uses`` (Spark:
+    ``n_accounts``, ``weight``; row = identifier number; None beyond ``max_identifiers``),
+    ``ident_frame`` (the same table on Spark with an ``identifier`` column, beyond
+    ``max_identifiers``; else None), ``n_identifiers``, ``uses`` (Spark:
     ``identifier``, ``node``, ``count``, ``first_us``, ``last_us``), ``pairs`` (Spark:
     ``a``, ``b``, ``weight``, ``n_shared``, ``kinds``, ``top_identifier``),
     ``edge_kind_names``, ``links_by_edge`` (Spark) and ``edge_span`` (Spark: per node the
     first and last edge time).
     """
+    from ringfence.graph.spark.levels import driver_max_identifiers
+
     obs, edges = observations(spark, tables)
     out: dict = {"kind_names": [], "edge_kind_names": [], "uses": None, "pairs": None,
-                 "links_by_edge": None, "edge_span": None,
+                 "links_by_edge": None, "edge_span": None, "ident_frame": None,
+                 "n_identifiers": 0,
                  "ident": pd.DataFrame({"kind_code": np.array([], np.int64),
                                         "value": np.array([], object),
                                         "n_accounts": np.array([], np.int64),
@@ -127,22 +191,37 @@ def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of:
         kind_names = sorted(r[0] for r in obs.select("kind").distinct().collect())
         obs = obs.withColumn("kind_code", _kind_code(kind_names))
         # hub limits first: accounts per (kind, value) are counted before any pair exists
-        counted = (obs.select("kind_code", "value", "node").distinct()
-                   .groupBy("kind_code", "value").agg(F.count("*").alias("n_accounts"))
-                   .toPandas())
-        # numbered by content, as in-process (a hash order: independent of row order)
-        order = content_order(counted["kind_code"].to_numpy(),
-                              counted["value"].to_numpy(object))
-        ident = counted.iloc[order].reset_index(drop=True)
-        ident["identifier"] = np.arange(len(ident), dtype=np.int64)
-        kc = ident["kind_code"].to_numpy()
-        n_acc = ident["n_accounts"].to_numpy()
-        kw = np.array([config.kind_weight(k) for k in kind_names])
-        limits = np.array([config.share_limit(k) for k in kind_names])
-        hub = np.minimum(1.0, (config.hub_free_size / np.maximum(n_acc, 1))
-                         ** config.hub_exponent)
-        ident["weight"] = np.where(n_acc > limits[kc], 0.0, kw[kc] * hub)
-        numbered = spark.createDataFrame(ident[["kind_code", "value", "identifier"]])
+        counted_frame = (obs.select("kind_code", "value", "node").distinct()
+                         .groupBy("kind_code", "value").agg(F.count("*").alias("n_accounts")))
+        limit = driver_max_identifiers(max_identifiers)
+        # one job when the table fits: at most limit + 1 rows reach the driver
+        counted = counted_frame.limit(limit + 1).toPandas()
+        if len(counted) <= limit:
+            # numbered by content, as in-process (a hash order: independent of row order)
+            order = content_order(counted["kind_code"].to_numpy(),
+                                  counted["value"].to_numpy(object))
+            ident = counted.iloc[order].reset_index(drop=True)
+            ident["identifier"] = np.arange(len(ident), dtype=np.int64)
+            ident["weight"] = _identifier_weights(config, kind_names,
+                                                  ident["kind_code"].to_numpy(),
+                                                  ident["n_accounts"].to_numpy())
+            numbered = spark.createDataFrame(ident[["kind_code", "value", "identifier"]])
+            linking = ident[(ident["weight"] > 0) & (ident["n_accounts"] >= 2)]
+            lk = spark.createDataFrame(linking[["identifier", "kind_code", "n_accounts",
+                                                "weight"]].rename(columns={"weight": "w"}))
+            if len(linking) < 2_000_000:
+                lk = F.broadcast(lk)
+            n_identifiers, ident_frame = len(ident), None
+            ident = ident.drop(columns="identifier")
+        else:
+            del counted
+            ident_frame = _weighted(spark_content_numbers(counted_frame), config, kind_names)
+            ident_frame = ident_frame.persist()
+            n_identifiers = ident_frame.count()
+            numbered = ident_frame.select("kind_code", "value", "identifier")
+            lk = (ident_frame.where((F.col("weight") > 0) & (F.col("n_accounts") >= 2))
+                  .select("identifier", "kind_code", "n_accounts", F.col("weight").alias("w")))
+            ident = None
         uses = (obs.join(numbered, ["kind_code", "value"])
                 .groupBy("identifier", "node")
                 .agg(F.count("*").alias("count"), F.min("seen_at").alias("first_seen"),
@@ -150,10 +229,7 @@ def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of:
                 .select("identifier", "node", "count", _us("first_seen").alias("first_us"),
                         _us("last_seen").alias("last_us"))
                 .persist())
-        linking = ident[(ident["weight"] > 0) & (ident["n_accounts"] >= 2)]
-        lk = spark.createDataFrame(linking[["identifier", "kind_code", "n_accounts", "weight"]]
-                                   .rename(columns={"weight": "w"}))
-        members = (uses.join(F.broadcast(lk) if len(linking) < 2_000_000 else lk, "identifier")
+        members = (uses.join(lk, "identifier")
                    .withColumn("r", _recency(F.when(F.col("last_us") != _MISSING_US,
                                                     F.col("last_us")),
                                              as_of, config.identifier_half_life_days)))
@@ -172,8 +248,8 @@ def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of:
                                      (-F.col("identifier")).alias("i"))).alias("top"))
                  .select("a", "b", "weight", "n_shared", "kinds",
                          (-F.col("top.i")).alias("top_identifier")))
-        out.update(kind_names=kind_names, ident=ident.drop(columns="identifier"), uses=uses,
-                   pairs=pairs)
+        out.update(kind_names=kind_names, ident=ident, ident_frame=ident_frame,
+                   n_identifiers=n_identifiers, uses=uses, pairs=pairs)
     if edges is not None:
         edge_kind_names = sorted(r[0] for r in edges.select("kind").distinct().collect())
         ew = [float(config.edge_weight(k)) for k in edge_kind_names]
@@ -203,6 +279,31 @@ def pair_frames(spark: SparkSession, tables: Tables, config: GraphConfig, as_of:
                 .select("node", _us("lo").alias("lo"), _us("hi").alias("hi")))
         out.update(edge_kind_names=edge_kind_names, links_by_edge=links, edge_span=span)
     return out
+
+
+def _weighted(numbered: DataFrame, config: GraphConfig, kind_names: list[str]) -> DataFrame:
+    """``numbered`` with each identifier's ``weight``: computed on the driver for each
+    distinct (kind, accounts) pair (a few thousand at most) and joined back, so that it is
+    the float :func:`_identifier_weights` gives in-process."""
+    spark = numbered.sparkSession
+    distinct = numbered.select("kind_code", "n_accounts").distinct().toPandas()
+    distinct["weight"] = _identifier_weights(config, kind_names,
+                                             distinct["kind_code"].to_numpy(),
+                                             distinct["n_accounts"].to_numpy())
+    table = spark.createDataFrame(distinct, "kind_code int, n_accounts long, weight double")
+    return numbered.join(F.broadcast(table), ["kind_code", "n_accounts"]) \
+        .select("identifier", "kind_code", "value", "n_accounts", "weight")
+
+
+def driver_identifiers(frames: dict) -> pd.DataFrame:
+    """:func:`pair_frames`'s identifier table on the driver (``kind_code``, ``value``,
+    ``n_accounts``, ``weight``; row = identifier number), collected from Spark when it was
+    kept there. For the paths that need the whole table on the driver anyway (the graph
+    collected when its links fit)."""
+    if frames["ident"] is not None:
+        return frames["ident"]
+    ident = frames["ident_frame"].toPandas().sort_values("identifier", ignore_index=True)
+    return ident[["kind_code", "value", "n_accounts", "weight"]]
 
 
 def _us_max(col: str):
@@ -237,7 +338,7 @@ def build_on_spark(spark: SparkSession, tables: Tables, config: GraphConfig,
     account_ids = tables.accounts["account_id"].to_numpy(dtype=object)
     index = pd.Index(account_ids)
     kind_names = frames["kind_names"]
-    ident_pd = frames["ident"]
+    ident_pd = driver_identifiers(frames)
     ident = pd.DataFrame({
         "kind": pd.Categorical.from_codes(ident_pd["kind_code"].to_numpy().astype(np.int64),
                                           categories=kind_names),

@@ -78,9 +78,11 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
         it the graph stages run on Spark before stopping with :class:`DriverLimitError`
         (its ``state`` holds their tables).
     driver_max_identifiers
-        Beyond the driver: most distinct identifiers normalised on the driver (default
-        :data:`~ringfence.graph.spark.levels.DRIVER_MAX_IDENTIFIERS`); beyond it they are
-        normalised on Spark, with the same codes.
+        Most distinct identifiers collected to and normalised on the driver (default
+        :data:`~ringfence.graph.spark.levels.DRIVER_MAX_IDENTIFIERS`); beyond it the
+        identifier table stays on Spark, numbered and normalised there with the same
+        numbers and codes (collected only when the links fit on the driver, whose graph
+        holds it).
 
     Returns
     -------
@@ -107,7 +109,8 @@ def spark_engine(tables: Tables, config: GraphConfig, *, as_of: str | pd.Timesta
             as_of = tables.newest_timestamp() or pd.Timestamp("1970-01-01", tz="UTC")
         else:
             as_of = parse_time(as_of)
-        frames = pair_frames(session, tables, config, as_of)
+        frames = pair_frames(session, tables, config, as_of,
+                             max_identifiers=driver_max_identifiers)
         counts = {}
         for name in ("pairs", "links_by_edge"):
             if frames[name] is not None:

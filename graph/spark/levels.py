@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = ["DRIVER_MAX_IDENTIFIERS", "candidate_levels", "driver_max_identifiers",
-           "linker_settings"]
+           "linker_settings", "n_identifiers_of"]
 
 _NS_DAY = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min
@@ -55,6 +55,17 @@ def driver_max_identifiers(given: int | None = None) -> int:
         return int(given)
     return int(os.environ.get("RINGFENCE_SPARK_DRIVER_MAX_IDENTIFIERS",
                               DRIVER_MAX_IDENTIFIERS))
+
+
+def n_identifiers_of(frames: dict) -> int:
+    """How many distinct identifiers :func:`~ringfence.graph.spark.build.pair_frames`
+    numbered (on the driver or on Spark).
+
+    >>> n_identifiers_of({"ident": None, "n_identifiers": 7})
+    7
+    """
+    return int(frames["n_identifiers"]) if frames.get("ident") is None \
+        else len(frames["ident"])
 
 
 def linker_settings(config: GraphConfig, kind_names: list[str]) -> dict[str, Any]:
@@ -159,10 +170,15 @@ def _spark_keys(spark: "SparkSession", frames: dict, specs: list[_Spec],
     from pyspark.sql import functions as F
 
     ident, kind_names = frames["ident"], frames["kind_names"]
-    table = spark.createDataFrame(pd.DataFrame({
-        "identifier": np.arange(len(ident), dtype=np.int64),
-        "kind_code": ident["kind_code"].to_numpy(np.int64),
-        "value": ident["value"].to_numpy(object)}), "identifier long, kind_code long, value string")
+    if ident is None:  # the identifier table stayed on Spark (pair_frames)
+        table = frames["ident_frame"].select("identifier", F.col("kind_code").cast("long"),
+                                             "value")
+    else:
+        table = spark.createDataFrame(pd.DataFrame({
+            "identifier": np.arange(len(ident), dtype=np.int64),
+            "kind_code": ident["kind_code"].to_numpy(np.int64),
+            "value": ident["value"].to_numpy(object)}),
+            "identifier long, kind_code long, value string")
     by_kind: dict[int, list[tuple[int, dict]]] = {}
     for ci, c in enumerate(specs):
         if c.kind in kind_names:
@@ -260,13 +276,14 @@ def candidate_levels(frames: dict, status: "DataFrame", s: dict[str, Any],
     specs = _specs(s, frames["kind_names"])
     n_comp = len(specs)
     region = s.get("phone_region")
-    if len(frames["ident"]) > driver_max_identifiers(max_identifiers):
+    n_identifiers = n_identifiers_of(frames)
+    if frames["ident"] is None or n_identifiers > driver_max_identifiers(max_identifiers):
         # computed once: the uses below read the keys twice (exact values, partial keys)
         keys = materialise(_spark_keys(spark, frames, specs, region), reliable=False)
     else:
         keys = spark.createDataFrame(_keys(frames, specs, region))
     uses = frames["uses"].select("identifier", "node").join(F.broadcast(keys), "identifier") \
-        if len(frames["ident"]) < 2_000_000 else \
+        if n_identifiers < 2_000_000 else \
         frames["uses"].select("identifier", "node").join(keys, "identifier")
     limit = _per_ci([c.limit for c in specs])
     # hub limits first: accounts per canonical value counted before any pair exists

@@ -111,12 +111,14 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
     Returns
     -------
     pyspark.sql.DataFrame or None
-        ``a < b``, ``mixing``; None when no value counts.
+        ``a < b``, ``mixing``; None when no value counts (known on the driver), or
+        empty.
 
     Notes
     -----
     Cost: the values that count are chosen from the per-value counts on the driver
-    (:func:`~ringfence.graph.linking.mixing.counted_values`), so a hub's uses are
+    (:func:`~ringfence.graph.linking.mixing.counted_values`), or on Spark when the
+    identifier table stayed there (the same rule as a filter), so a hub's uses are
     dropped by a join before any grouping; then two aggregations of their uses (groups
     per value) and one self-join per value (at most ``limit**2 / 2`` rows each), one
     aggregation by pair.
@@ -128,24 +130,39 @@ def spark_value_mixing(frames: dict, groups: "DataFrame", config: GraphConfig,
     from pyspark.sql import functions as F
 
     ident = frames["ident"]
-    users = ident["n_accounts"].to_numpy(np.int64)
-    counted = np.flatnonzero(counted_values(ident["kind_code"].to_numpy(np.int64), users,
-                                            frames["kind_names"], config, personal, min_users))
-    if frames["uses"] is None or not len(counted):
+    if frames["uses"] is None:
         return None
     spark = frames["uses"].sparkSession
-    values = spark.createDataFrame(pd.DataFrame({"identifier": counted.astype(np.int64),
-                                                 "users": users[counted]}))
-    if len(counted) < _BROADCAST_VALUES:
-        values = F.broadcast(values)
+    mine = personal_kinds(frames["kind_names"], personal)
+    if ident is None:  # the identifier table stayed on Spark (pair_frames): filtered there
+        table = frames["ident_frame"]
+        names = frames["kind_names"]
+        limit = F.element_at(F.array(*[F.lit(int(config.share_limit(k))) for k in names]),
+                             F.col("kind_code") + 1)
+        own_codes = [int(c) for c in np.flatnonzero(mine)]
+        counts = (~F.col("kind_code").isin(own_codes)) & (F.col("n_accounts") >= min_users) \
+            & (F.col("n_accounts") <= limit)
+        # no count of them (an action): without any, the result is merely empty
+        values = table.where(counts).select("identifier", F.col("n_accounts").alias("users"))
+        own = table.where(F.col("kind_code").isin(own_codes)).select("identifier")
+    else:
+        users = ident["n_accounts"].to_numpy(np.int64)
+        counted = np.flatnonzero(counted_values(ident["kind_code"].to_numpy(np.int64), users,
+                                                frames["kind_names"], config, personal,
+                                                min_users))
+        if not len(counted):
+            return None
+        values = spark.createDataFrame(pd.DataFrame({"identifier": counted.astype(np.int64),
+                                                     "users": users[counted]}))
+        if len(counted) < _BROADCAST_VALUES:
+            values = F.broadcast(values)
+        ids = np.flatnonzero(mine[ident["kind_code"].to_numpy(np.int64)]).astype(np.int64)
+        own = spark.createDataFrame(pd.DataFrame({"identifier": ids}), "identifier long")
+        if len(ids) < _BROADCAST_VALUES:
+            own = F.broadcast(own)
     uses = frames["uses"].select("identifier", "node").join(values, "identifier") \
         .join(groups, "node", "left")
     if known_only:  # the accounts with an email or a phone (personal_accounts in-process)
-        mine = personal_kinds(frames["kind_names"], personal)
-        ids = np.flatnonzero(mine[ident["kind_code"].to_numpy(np.int64)]).astype(np.int64)
-        own = spark.createDataFrame(pd.DataFrame({"identifier": ids}))
-        if len(ids) < _BROADCAST_VALUES:
-            own = F.broadcast(own)
         known = frames["uses"].select("identifier", "node").join(own, "identifier") \
             .select("node").distinct().withColumn("known", F.lit(True))
         uses = uses.join(known, "node", "left")

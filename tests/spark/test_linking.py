@@ -172,3 +172,32 @@ def test_spark_soft_sample_keeps_the_pairs_in_process_keeps(spark):
     assert 1_800 < len(want) < 2_200
     assert np.sort(got["i"].to_numpy()).tolist() == want.tolist()
     assert frame.where(soft_sample_column(len(a), limit=len(a))).count() == len(a)
+
+
+def test_identifier_table_kept_on_spark_gets_the_driver_numbers(spark, platform, built):
+    # Beyond driver_max_identifiers the identifier table is numbered on Spark and never
+    # collected: the numbers, weights, uses and pairs are the driver's, (the
+    # flag job beyond the driver, conftest.py's nights, runs this path end to end).
+    from ringfence.graph.spark.build import driver_identifiers, pair_frames
+
+    graph, frames = built
+    kept = pair_frames(spark, platform_tables(platform), CONFIG, graph.as_of, max_identifiers=10)
+    assert kept["ident"] is None and kept["n_identifiers"] == len(frames["ident"]) > 20_000
+    got = driver_identifiers(kept)
+    pd.testing.assert_frame_equal(got, frames["ident"], check_dtype=False)
+    # the driver's table is in-process's: the same numbers name the same values
+    assert got["value"].tolist() == graph.identifiers["value"].astype(str).tolist()
+    # the comparisons' codes, normalised on Spark from the table where it stayed
+    from ringfence.graph.spark.levels import _keys, _spark_keys, _specs, linker_settings
+
+    specs = _specs(linker_settings(CONFIG, frames["kind_names"]), frames["kind_names"])
+    codes = _spark_keys(spark, kept, specs, None).toPandas() \
+        .sort_values(["ci", "identifier"], ignore_index=True)
+    want_codes = _keys(frames, specs, None).sort_values(["ci", "identifier"], ignore_index=True)
+    assert len(codes) > 20_000
+    pd.testing.assert_frame_equal(codes, want_codes, check_dtype=False)
+    for name, keys in (("uses", ["identifier", "node"]), ("pairs", ["a", "b"])):
+        want = frames[name].toPandas().sort_values(keys, ignore_index=True)
+        have = kept[name].toPandas().sort_values(keys, ignore_index=True)
+        # sums of the same terms: equal up to the order Spark adds them in
+        pd.testing.assert_frame_equal(have, want, check_exact=False, rtol=1e-12)
