@@ -34,8 +34,30 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "reddit-banned"
 def outer_folds(labels: pd.DataFrame, n_folds: int, repeat: int) -> np.ndarray:
     """A stratified fold per ``train``/``val`` row (-1 for ``test``), shuffled by ``repeat``.
 
-    Deterministic for a repeat and independent of the row order of ``labels``:
-    rows are ordered by account id before the split.
+    Parameters
+    ----------
+    labels
+        ``account_id``, ``banned`` (0/1) and ``split`` (``train``, ``val``, ``test``).
+    n_folds
+        Folds of the pooled ``train`` + ``val`` rows.
+    repeat
+        Seed of the shuffle: each repeat is another split into folds.
+
+    Returns
+    -------
+    numpy.ndarray
+        The fold of each row of ``labels`` (0..n_folds-1), -1 for ``test`` rows.
+        Deterministic for a repeat and independent of the row order of ``labels``:
+        rows are ordered by account id before the split.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"account_id": [f"u{i}" for i in range(8)],
+    ...                        "banned": [1, 0, 1, 0, 0, 0, 1, 0],
+    ...                        "split": ["train"] * 4 + ["val"] * 2 + ["test"] * 2})
+    >>> fold = outer_folds(labels, 2, repeat=0)
+    >>> fold[-2:].tolist(), sorted(set(fold[:6].tolist()))
+    ([-1, -1], [0, 1])
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -51,7 +73,14 @@ def outer_folds(labels: pd.DataFrame, n_folds: int, repeat: int) -> np.ndarray:
 
 def fold_scores(tables_for, labels: pd.DataFrame, fold: np.ndarray, f: int,
                 params: dict, seed: int) -> np.ndarray:
-    """Scores of fold ``f``'s rows from a model fitted on the other folds' labels."""
+    """Scores of fold ``f``'s rows from a model fitted on the other folds' labels.
+
+    ``tables_for(enforcement)`` gives the validated tables with that enforcement table.
+    The flag job's graph stages and :func:`~ringfence.models.training.fit_model` run as in
+    ``run_flag``; fold ``f``'s rows are unlabelled in that run, as test rows are in
+    ``eval_reddit.py``, and the test rows stay unlabelled. Returns one probability per row
+    of ``labels`` in fold ``f``, in the order of ``labels``.
+    """
     from ringfence.graph.pipeline import run_pipeline
     from ringfence.jobs.config import JobConfig
     from ringfence.models.training import fit_model

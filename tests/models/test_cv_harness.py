@@ -55,3 +55,9 @@ def test_bad_input_exits_2(cv, args, tmp_path, capsys):
         args = ["--data", str(tmp_path), *args]
     assert cv.main(args) == 2
     assert "cv:" in capsys.readouterr().err
+
+
+def test_docstring_examples_hold(cv):
+    import doctest
+
+    assert doctest.testmod(cv).failed == 0
