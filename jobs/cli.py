@@ -24,6 +24,7 @@ from ringfence.jobs import neighbours as neighbours_command
 from ringfence.jobs import rings as rings_command
 from ringfence.jobs import show as show_command
 from ringfence.jobs import diff as diff_command
+from ringfence.jobs.process import import_igraph_without_pyplot, keep_freed_memory
 from ringfence.jobs.runs import RunFolderError
 
 CONTRACT_HELP = """\
@@ -240,6 +241,7 @@ def _previous_run(path: str | None):
 
 
 def cmd_flag(args: argparse.Namespace) -> int:
+    import_igraph_without_pyplot()
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import flag_files
 
@@ -279,6 +281,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import_igraph_without_pyplot()
     from ringfence.graph.pipeline import run_pipeline
     from ringfence.graph.progress import Stages
     from ringfence.models.model import save_model
@@ -335,6 +338,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    import_igraph_without_pyplot()
     from ringfence.graph.progress import Stages
     from ringfence.jobs.flag import run_flag
     from ringfence.jobs.runs import write_run
@@ -703,6 +707,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run() -> None:
+    """The ``ringfence`` program (and ``python -m ringfence.jobs.cli``): sets this
+    process's allocator (:func:`ringfence.jobs.process.keep_freed_memory`, off with
+    ``RINGFENCE_MALLOC=0``), runs :func:`main` on the arguments and exits with its status.
+
+    A program that calls :func:`main` itself keeps its own allocator settings.
+
+    Examples
+    --------
+    >>> import sys; sys.argv = ["ringfence", "--version"]
+    >>> run()  # doctest: +SKIP
+    ringfence ...
+    """
+    keep_freed_memory()
+    sys.exit(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -723,4 +744,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -240,3 +240,35 @@ def test_trees_too_large_for_tables_take_scikit_learns_loop(monkeypatch):
     whole = small.predict_proba(X)
     monkeypatch.setattr(model_module, "TABLE_ROWS", 64)
     np.testing.assert_array_equal(small.predict_proba(X), whole)
+
+
+def test_boosters_are_fitted_side_by_side_with_one_openmp_thread_each(monkeypatch):
+    # small trees on few rows meet at an OpenMP barrier every few hundred microseconds,
+    # and waiting threads spin: the boosters are fitted side by side instead, one
+    # OpenMP thread each, and the model is the one a single thread fits
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    from ringfence.graph.cpus import thread_limits
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"x": rng.normal(size=600), "c": pd.Categorical(rng.choice(["a", "b"], 600)),
+                      "noise": rng.normal(size=600)})
+    y = ((X["x"] + (X["c"] == "a") * 1.0 + 0.3 * rng.normal(size=600)) > 1.2).astype(int)
+    with thread_limits(1):
+        alone = RepeatOffenderModel(max_iter=40, random_state=2).fit(X, y)
+    seen = []
+    fit = HistGradientBoostingClassifier.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(_openmp_effective_n_threads())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", spy)
+    with thread_limits(2):
+        together = RepeatOffenderModel(max_iter=40, random_state=2).fit(X, y)
+        refit = RepeatOffenderModel(max_iter=40, random_state=2, ensemble="refit").fit(X, y)
+    assert seen == [1] * 11  # five folds, then five folds and the refit
+    np.testing.assert_array_equal(together.predict_proba(X), alone.predict_proba(X))
+    np.testing.assert_array_equal(together.oof_proba_, alone.oof_proba_)
+    assert len(refit.boosters_) == 1
