@@ -38,7 +38,7 @@ __all__ = ["SparkIdentities", "buckets", "connected_components", "cut_components
 SPLIT_SCHEMA = "a long, b long, kept boolean, piece_a long, piece_b long"
 
 
-def materialise(df: "DataFrame", *, reliable: bool) -> "DataFrame":
+def materialise(df: "DataFrame", *, reliable: bool, eager: bool = True) -> "DataFrame":
     """``df`` computed once and its lineage cut: a reliable checkpoint (written from a
     cache, so computed once) when asked and the session has a checkpoint directory, else
     a local one (kept by the executors).
@@ -48,6 +48,17 @@ def materialise(df: "DataFrame", *, reliable: bool) -> "DataFrame":
     a plan the driver cannot even print. A local checkpoint is cheap but lost with its
     executor (dynamic allocation removes executors): the reliable ones every few rounds
     bound what is recomputed.
+
+    ``eager=False`` (local checkpoints only) cuts the lineage at once but computes the
+    rows in the first job that reads them, keeping them for the later ones: for a frame
+    that an action reads whole right away (a convergence test, a count), that action's
+    job computes it instead of a job of its own. The rows are the same either way.
+
+    Examples
+    --------
+    >>> edges = materialise(spark.range(4).toDF("v"), reliable=False, eager=False)  # doctest: +SKIP
+    >>> edges.count()  # one job: computes the rows, keeps them and counts  # doctest: +SKIP
+    4
     """
     from pyspark import StorageLevel
 
@@ -56,7 +67,7 @@ def materialise(df: "DataFrame", *, reliable: bool) -> "DataFrame":
         out = df.checkpoint(eager=True)
         df.unpersist()
         return out
-    return df.localCheckpoint(eager=True)
+    return df.localCheckpoint(eager=eager)
 
 
 def _large_star(edges: "DataFrame") -> "DataFrame":
@@ -150,8 +161,10 @@ def connected_components(links: "DataFrame", *, a: str = "a", b: str = "b",
              .where(F.col("v") != F.col("p")).distinct())
     edges = materialise(edges, reliable=False)
     for rnd in range(1, max_rounds + 1):
-        edges = materialise(_small_star(_large_star(edges)),
-                            reliable=rnd % checkpoint_every == 0)
+        # a local checkpoint is computed by the star test's job (one job a round, not two)
+        reliable = rnd % checkpoint_every == 0
+        edges = materialise(_small_star(_large_star(edges)), reliable=reliable,
+                            eager=reliable)
         if _all_stars(edges):
             break
     else:
@@ -254,7 +267,9 @@ def number_by_size(labels: "DataFrame") -> "DataFrame":
     ranked = (sizes.repartitionByRange(F.col("count").desc(), F.col("label").asc())
               .withColumn("part", F.spark_partition_id()))
     within = Window.partitionBy("part").orderBy(F.col("count").desc(), F.col("label").asc())
-    ranked = materialise(ranked.withColumn("row", F.row_number().over(within)), reliable=False)
+    # computed by the counts' job, kept for the join below
+    ranked = materialise(ranked.withColumn("row", F.row_number().over(within)), reliable=False,
+                         eager=False)
     counts = ranked.groupBy("part").count().orderBy("part").collect()
     offsets, total = [], 0
     for row in counts:  # one row per partition

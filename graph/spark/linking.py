@@ -204,6 +204,9 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
     lv = _level_columns(specs, s)
     groups = None
     if s["sharing_several_above"] is not None:  # who else uses the values a pair shares
+        # computed once: the personal groups and the levels below both read the candidates
+        # (without the cut, every join of candidate_levels ran twice)
+        cand = materialise(cand, reliable=False)
         groups = materialise(spark_personal_groups(cand, [c.name for c in specs] + ["timing"]),
                              reliable=False)
         cand = sharing_levels_frame(cand, groups, frames, config,
@@ -216,7 +219,7 @@ def spark_link(frames: dict, status: "DataFrame", config: GraphConfig, *,
     label = (F.when(F.col("decided") == SAME_ACTOR, 1)
              .when(F.col("decided") == DIFFERENT_ACTORS, 0).otherwise(-1))
     # computed once, lineage cut: every later step plans from here, not from the uses
-    cand = materialise(cand.withColumn("label", label), reliable=False)
+    cand = materialise(cand.withColumn("label", label), reliable=False, eager=False)
     counted = cand.groupBy(*lv, "label").count().toPandas()
     counted = counted.sort_values(lv + ["label"], ignore_index=True)
     raw = _raw_comparisons(counted[lv].to_numpy(np.int64), specs)

@@ -304,7 +304,10 @@ def personalised_pageranks(links: "DataFrame", personalization: "DataFrame", *,
                        (F.coalesce("c", F.lit(0.0))
                         + restart * F.coalesce("p", F.lit(0.0))).alias("x"),
                        F.coalesce("old", F.lit(0.0)).alias("old"), "blocked", "spread"))
-        new = materialise(new, reliable=it % checkpoint_every == 0)
+        # a local checkpoint is computed by the job of the statistics below (one job an
+        # iteration, not two); a reliable one is written first
+        reliable = it % checkpoint_every == 0
+        new = materialise(new, reliable=reliable, eager=reliable)
         # every active key's L1 change and next dangling mass in one job
         stats = (new.groupBy("key")
                  .agg(F.sum(F.abs(F.col("x") - F.col("old"))),

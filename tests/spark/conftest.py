@@ -78,8 +78,9 @@ def one_thread_per_pool():
 def platform():
     """3,000 accounts, every offender actor in one of 5 rings (90 members), and reviewers'
     decisions on pairs (152 of the linker's candidates decided): enough identities, rings,
-    seeds and decisions for every parity claim of test_engine, test_beyond_driver,
-    test_linking and test_scoring, which compare the engines on it."""
+    seeds and decisions for every parity claim of test_engine, test_linking and
+    test_scoring, which compare the engines on it; the nights beyond the driver
+    (``beyond_nights``) are made from it too."""
     return generate_platform(3_000, seed=8, config=SynthConfig(ring_actor_share=1.0),
                              link_labels=0.5)
 
@@ -95,9 +96,9 @@ def in_process_flag(platform):
         return run_flag(platform_tables(platform), FLAG_CONFIG, review_capacity=FLAG_CAPACITY)
 
 
-# the flag job beyond the driver, shared by test_flag_beyond_driver.py and
-# test_flag_beyond_previous.py (each Spark night beyond the driver costs minutes on two
-# cores: they run once per test session). A fixed number of propagation iterations on both
+# the flag job beyond the driver, shared by test_beyond_driver.py (its graph stages),
+# test_flag_beyond_driver.py and test_flag_beyond_previous.py (each Spark night beyond the
+# driver costs minutes on two cores: they run once per test session). A fixed number of propagation iterations on both
 # engines (tol never reached); the identifiers are normalised on Spark too (above 10
 # distinct ones), so the job's setting reaches the linker and the parity covers that path.
 BEYOND_GRAPH = {"seed": 3, "max_iter": 4, "tol": 1e-300}
@@ -121,17 +122,19 @@ def _without(platform, gone: set):
 
 
 @pytest.fixture(scope="session")
-def beyond_nights(tmp_path_factory):
-    """Two nights' input files on 2,000 accounts (every offender in a ring) and the model
-    night 1 fits, saved.
+def beyond_nights(platform, tmp_path_factory):
+    """Two nights' input files on the shared ``platform`` (3,000 accounts, every offender in
+    a ring; without its reviewers' decisions) and the model night 1 fits, saved.
 
     Night 1 lacks 5 % of the accounts and every member of two identities, night 2 has all
     of them: night 2 has identities night 1 did not (their fresh ids shift the size
     numbering) and accounts that are new, dropped, still flagged, rose and fell. Night 1
-    has enough labels to fit a model in the run (25 banned, 37 cleared; 1,500 accounts
-    would have 16 banned); the saved model is the one it fits in-process, so night 2's
-    scores with it move only where the graph moved. Returns ``(files, model_path,
-    platform)``; ``files[night]`` maps each input to its CSV.
+    has enough labels to fit a model in the run (39 banned, 56 cleared), 55 accounts in
+    identities and 5 rings: enough for test_beyond_driver.py's claims on its graph stages
+    too (2,000 accounts had 34 accounts in identities on night 1, every seed from 0 to 40
+    of them fewer than 51 or fewer than 3 rings). The saved model is the one night 1 fits
+    in-process, so night 2's scores with it move only where the graph moved. Returns
+    ``(files, model_path, platform)``; ``files[night]`` maps each input to its CSV.
     """
     import numpy as np
 
@@ -143,7 +146,6 @@ def beyond_nights(tmp_path_factory):
     from ringfence.models.training import fit_model
 
     graph = GraphConfig(**BEYOND_GRAPH)
-    platform = generate_platform(2000, seed=8, config=SynthConfig(ring_actor_share=1.0))
     with threadpool_limits(limits=1):
         state = run_pipeline(load_tables(*(getattr(platform, t) for t in BEYOND_INPUTS)), graph)
         ids = platform.accounts["account_id"].to_numpy()
@@ -164,20 +166,19 @@ def beyond_nights(tmp_path_factory):
 @pytest.fixture(scope="session")
 def beyond_runs(spark, beyond_nights, tmp_path_factory):
     """The flag job on both nights, in-process and on Spark beyond the driver
-    (``spark_driver_max_links = 10``): ``{(engine, night): (result, run folder)}``.
+    (``spark_driver_max_links = 10``): ``{(engine, night): (result, run folder)}``, and
+    under ``("stopped", night)`` the :class:`~ringfence.graph.spark.engine.DriverLimitError`
+    Spark's graph stages stopped with that night (its ``state``: their Spark tables), which
+    the job took to the end: test_beyond_driver.py compares those tables with in-process.
 
     Night 1 fits its model in the run; night 2 scores with the saved model and reads the
     same engine's night 1 as ``--previous``. Spark's night 2 runs through the command line
     (``ringfence flag --engine spark --previous ... --model ...``, the job's settings in a
     config file): its result is the run folder's run.json (``result.run``).
     """
-    import types
-
-    import yaml
-
     from ringfence.graph.config import GraphConfig
-    from ringfence.graph.masking import MASK_ENV, Masker
-    from ringfence.jobs import cli
+    from ringfence.graph.masking import Masker
+    from ringfence.jobs import spark_flag
     from ringfence.jobs.config import JobConfig
     from ringfence.jobs.flag import flag_files
     from ringfence.jobs.runs import read_run
@@ -193,10 +194,39 @@ def beyond_runs(spark, beyond_nights, tmp_path_factory):
             result = flag_files(files[night], folder, config, masker=Masker(BEYOND_KEY.encode()),
                                 previous=previous)
             out["in-process", night] = (result, read_run(folder))
-        folder = base / "spark-1"
-        result = flag_files(files[1], folder, job.replace(engine="spark"),
-                            masker=Masker(BEYOND_KEY.encode()))
-        out["spark", 1] = (result, read_run(folder))
+    stopped = []
+    to_the_end = spark_flag.flag_beyond_driver
+
+    def recorded(tables, config, error, **kwargs):  # the error the job takes on
+        stopped.append(error)
+        return to_the_end(tables, config, error, **kwargs)
+
+    recording = pytest.MonkeyPatch()
+    recording.setattr(spark_flag, "flag_beyond_driver", recorded)
+    try:
+        with threadpool_limits(limits=1):
+            folder = base / "spark-1"
+            result = flag_files(files[1], folder, job.replace(engine="spark"),
+                                masker=Masker(BEYOND_KEY.encode()))
+            out["spark", 1] = (result, read_run(folder))
+        out = _spark_night_2(out, files, model_path, base)
+    finally:
+        recording.undo()
+    assert len(stopped) == 2
+    out["stopped", 1], out["stopped", 2] = stopped
+    return out
+
+
+def _spark_night_2(out, files, model_path, base):
+    """Spark's night 2 of :func:`beyond_runs`, through the command line."""
+    import types
+
+    import yaml
+
+    from ringfence.graph.masking import MASK_ENV
+    from ringfence.jobs import cli
+    from ringfence.jobs.runs import read_run
+
     settings = base / "job.yaml"
     # safe_dump writes the tolerance as 1.0e-300, which YAML reads back as a number
     settings.write_text(yaml.safe_dump({**BEYOND_GRAPH, **BEYOND_JOB}))

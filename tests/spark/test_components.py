@@ -67,6 +67,33 @@ def test_components_are_scipys_with_the_smallest_node_as_id(spark):
     assert (got.loc[got["node"] < 400, "component"] == 0).all()
 
 
+def _jobs_of(spark, group: str, action):
+    """``action()``'s result and how many Spark jobs it ran (its own job group)."""
+    sc = spark.sparkContext
+    sc.setJobGroup(group, group)
+    try:
+        out = action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    return out, len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def test_a_lazy_local_checkpoint_is_computed_by_the_action_that_reads_it(spark):
+    from pyspark.sql import functions as F
+
+    from ringfence.graph.spark.components import materialise
+
+    df = spark.range(1000).select((F.col("id") % 7).alias("k")).groupBy("k").count()
+    lazy, jobs = _jobs_of(spark, "lazy-checkpoint",
+                          lambda: materialise(df, reliable=False, eager=False))
+    assert jobs == 0  # nothing computed yet
+    total, jobs = _jobs_of(spark, "lazy-read", lambda: lazy.agg(F.sum("count")).first()[0])
+    assert (total, jobs) == (1000, 1)  # one job computed the rows and read them
+    eager, jobs = _jobs_of(spark, "eager-checkpoint", lambda: materialise(df, reliable=False))
+    assert jobs == 1
+    assert sorted(map(tuple, lazy.collect())) == sorted(map(tuple, eager.collect()))
+
+
 def test_no_links_no_components(spark):
     from ringfence.graph.spark.components import connected_components, spark_identities
 

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def runs(beyond_runs):
-    """Night 1 of conftest.py's shared runs (2,000 accounts less 5 % and two identities,
+    """Night 1 of conftest.py's shared runs (3,000 accounts less 5 % and two identities,
     the model fitted in the run, 4 propagation iterations, ``driver_max_links`` and
     ``driver_max_identifiers`` 10): in-process and Spark results and run folders."""
     (ref, ref_dir), (got, got_dir) = beyond_runs["in-process", 1], beyond_runs["spark", 1]

@@ -1,7 +1,7 @@
 """The flag job beyond the driver with a previous run (``--previous``) and a saved model
 (``--model``), against in-process (issue 16).
 
-conftest.py's shared runs: two nights on 2,000 accounts (every offender in a ring), night 1
+conftest.py's shared runs: two nights on 3,000 accounts (every offender in a ring), night 1
 without 5 % of the accounts and without every member of two identities, night 2 with all of
 them, so that night 2 has identities night 1 did not (their fresh ids shift the size
 numbering) and accounts that are new, dropped, still flagged, rose and fell. Night 2 scores
