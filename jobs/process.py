@@ -9,8 +9,9 @@ Two, both for the CPU of large jobs, neither changing any result:
   when it is imported, only to learn whether it could draw; the command line never
   draws with igraph.
 
-They are made by :func:`ringfence.jobs.cli.main` only: a program that imports ringfence
-as a library keeps its own allocator settings and igraph's drawing.
+They are made by the program's entry (:func:`ringfence.jobs.cli.run`; the commands that
+build a graph import igraph this way): a program that imports ringfence as a library, or
+calls :func:`ringfence.jobs.cli.main`, keeps its own allocator settings and igraph's drawing.
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ def keep_freed_memory(environ: dict | None = None) -> bool:
 
 def keep_budget() -> int:
     """Resident bytes below which freed memory is kept between stages: an eighth of the
-    machine's memory (3 GiB on 24 GiB), so that large runs hand it back as before.
+    memory this process may use (3 GiB on 24 GiB), so that large runs hand it back as
+    before. That memory is the machine's, or the cgroup's limit (``memory.max``) when
+    a container or job scheduler sets a lower one, as :mod:`ringfence.graph.cpus` reads
+    the CPU quota.
 
     Examples
     --------
@@ -104,7 +108,28 @@ def keep_budget() -> int:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         total = 8 << 30
+    limit = _cgroup_memory_limit()
+    if limit is not None:
+        total = min(total, limit)
     return int(total) // KEEP_FRACTION
+
+
+#: cgroup v2's memory limit ("max" or bytes), then v1's
+CGROUP_MEMORY = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def _cgroup_memory_limit(paths: tuple[str, ...] | None = None) -> int | None:
+    """The cgroup's memory limit in bytes, or None without one (or unreadable)."""
+    for path in CGROUP_MEMORY if paths is None else paths:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+        return None
+    return None
 
 
 def import_igraph_without_pyplot() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -78,3 +79,20 @@ def test_the_program_sets_the_allocator_first_and_main_alone_does_not(monkeypatc
     # a program calling main() itself (tests, notebooks) keeps its own allocator
     assert cli.main(["validate", "--accounts", "/nonexistent/accounts.csv"]) == 2
     assert calls == [True]
+
+
+def test_the_budget_follows_a_lower_cgroup_memory_limit(tmp_path, monkeypatch):
+    from ringfence.jobs import process
+
+    v2, v1 = tmp_path / "memory.max", tmp_path / "limit_in_bytes"
+    assert process._cgroup_memory_limit((str(v2), str(v1))) is None  # neither file
+    v2.write_text("max\n")
+    v1.write_text("1073741824\n")
+    assert process._cgroup_memory_limit((str(v2), str(v1))) is None  # v2 says no limit
+    assert process._cgroup_memory_limit((str(tmp_path / "absent"), str(v1))) == 1 << 30
+    v2.write_text("2147483648\n")
+    monkeypatch.setattr(process, "CGROUP_MEMORY", (str(v2),))
+    assert process.keep_budget() == (2 << 30) // process.KEEP_FRACTION
+    v2.write_text(str(1 << 50))  # a limit above the machine's memory changes nothing
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert process.keep_budget() == machine // process.KEEP_FRACTION
